@@ -1,0 +1,68 @@
+/** The raw addon surface (src/*.cc). Use the typed wrappers in the other modules. */
+
+export interface RawShmStat {
+  key: number
+  size: number
+  mode: number
+  dest: boolean
+  locked: boolean
+  uid: number
+  gid: number
+  cuid: number
+  cgid: number
+  cpid: number
+  lpid: number
+  nattch: number
+  atime: number
+  dtime: number
+  ctime: number
+}
+
+export interface NativeBinding {
+  ftok(path: string, projId: number): number
+  shmget(key: number, size: number, flags: number): number
+  shmat(shmid: number): ArrayBuffer
+  shmdt(buffer: ArrayBuffer): boolean
+  shmctl(shmid: number, cmd: number, set?: { uid?: number; gid?: number; mode?: number }): RawShmStat | undefined
+
+  kill(pid: number, sig: number): void
+  killpg(pgrp: number, sig: number): void
+  sigqueue(pid: number, sig: number, value: number): void
+  tgkill(pid: number, tid: number, sig: number): void
+  tgsigqueue(pid: number, tid: number, sig: number, value: number): void
+  getpgid(pid: number): number
+  setpgid(pid: number, pgid: number): void
+  gettid(): number
+  signalPipe(): number
+  installHandler(sig: number): void
+  restoreHandler(sig: number): void
+  signalOverflowCount(): number
+  sigprocmask(how: number, signals: number[]): number[]
+  sigpending(): number[]
+  SIGRTMIN: number
+  SIGRTMAX: number
+  SIGNAL_RECORD_BYTES: number
+
+  pipe(nonBlocking: boolean): [number, number]
+  mkfifo(path: string, mode: number): void
+  ringFd(fd: number): boolean
+
+  constants: {
+    IPC_PRIVATE: number
+    IPC_CREAT: number
+    IPC_EXCL: number
+    IPC_STAT: number
+    IPC_SET: number
+    IPC_RMID: number
+    SHM_DEST: number
+    SIG_BLOCK: number
+    SIG_UNBLOCK: number
+    SIG_SETMASK: number
+    SI_USER: number
+    SI_KERNEL: number
+    SI_QUEUE: number
+    SI_TKILL: number
+    SIGRTMIN: number
+    SIGRTMAX: number
+  }
+}

@@ -1,0 +1,119 @@
+/**
+ * System V shared memory: ftok, shmget, shmat, shmdt, shmctl.
+ *
+ * A segment outlives every process until it is removed (IPC_RMID) and its
+ * last attachment is gone: remove what you create. IPC_RMID on an attached
+ * segment marks it "dest" (ipcs -m shows it so); it stays usable by those
+ * attached and disappears with the last shmdt (or exit).
+ */
+import { native } from './binding.js'
+import { IPC_RMID, IPC_SET, IPC_STAT } from './constants.js'
+import { checkInt, checkString, INT32_MAX, INT32_MIN } from './validate.js'
+
+/** What IPC_STAT reports about a segment (times in seconds since the epoch, 0 = never). */
+export interface ShmStat {
+  /** The key it was created with (0 = IPC_PRIVATE). */
+  key: number
+  /** Size in bytes as requested at creation. */
+  size: number
+  /** Permission bits, e.g. 0o600. */
+  mode: number
+  /** Marked for removal (IPC_RMID while still attached). */
+  dest: boolean
+  /** Locked in memory (SHM_LOCK). */
+  locked: boolean
+  uid: number
+  gid: number
+  cuid: number
+  cgid: number
+  /** Creator's pid. */
+  cpid: number
+  /** Pid of the last shmat/shmdt. */
+  lpid: number
+  /** Number of current attachments. */
+  nattch: number
+  atime: number
+  dtime: number
+  ctime: number
+}
+
+/** What IPC_SET may change. */
+export interface ShmSet {
+  uid?: number
+  gid?: number
+  mode?: number
+}
+
+/** ftok(3): a key from an existing file's inode and device plus projId (1..255). */
+export function ftok(path: string, projId: number): number {
+  checkString('path', path)
+  checkInt('projId', projId, 1, 255)
+  return native.ftok(path, projId)
+}
+
+/**
+ * shmget(2): the id of the segment with this key, creating it when flags
+ * hold IPC_CREAT (with IPC_EXCL: fail with EEXIST if it exists). The low 9
+ * bits of flags are the permission mode. key IPC_PRIVATE (0) always creates
+ * a new segment. size may be 0 to look up an existing segment.
+ */
+export function shmget(key: number, size: number, flags = 0): number {
+  checkInt('key', key, INT32_MIN, 0xffff_ffff)
+  checkInt('size', size, 0, Number.MAX_SAFE_INTEGER)
+  checkInt('flags', flags, 0, INT32_MAX)
+  return native.shmget(key | 0, size, flags)
+}
+
+/**
+ * shmat(2): attaches the segment read-write and returns an ArrayBuffer over
+ * the mapping, `size` bytes long. Use typed-array views and Atomics on it.
+ * Read-only attachment is deliberately not offered: a JS write through a
+ * view of a read-only mapping would kill the process with SIGSEGV.
+ */
+export function shmat(shmid: number): ArrayBuffer {
+  checkInt('shmid', shmid, 0, INT32_MAX)
+  return native.shmat(shmid)
+}
+
+/**
+ * shmdt(2): detaches the ArrayBuffer first (every view of it becomes length
+ * 0, so stale views can never touch unmapped memory), then unmaps. Returns
+ * false, doing nothing, for a buffer that is already detached. A buffer that
+ * is only dropped is unmapped when it is garbage-collected.
+ */
+export function shmdt(buffer: ArrayBuffer): boolean {
+  if (!(buffer instanceof ArrayBuffer)) throw new TypeError('buffer must be the ArrayBuffer returned by shmat()')
+  return native.shmdt(buffer)
+}
+
+export type ShmctlCommand = 'IPC_STAT' | 'IPC_SET' | 'IPC_RMID' | number
+
+function commandNumber(cmd: ShmctlCommand): number {
+  switch (cmd) {
+    case 'IPC_STAT': return IPC_STAT
+    case 'IPC_SET': return IPC_SET
+    case 'IPC_RMID': return IPC_RMID
+    default:
+      if (cmd === IPC_STAT || cmd === IPC_SET || cmd === IPC_RMID) return cmd
+      throw new RangeError(`cmd must be IPC_STAT, IPC_SET or IPC_RMID, got ${String(cmd)}`)
+  }
+}
+
+/** shmctl(2): IPC_STAT -> ShmStat; IPC_SET {uid, gid, mode}; IPC_RMID marks it for removal. */
+export function shmctl(shmid: number, cmd: 'IPC_STAT' | typeof IPC_STAT): ShmStat
+export function shmctl(shmid: number, cmd: 'IPC_SET' | typeof IPC_SET, set: ShmSet): void
+export function shmctl(shmid: number, cmd: 'IPC_RMID' | typeof IPC_RMID): void
+export function shmctl(shmid: number, cmd: ShmctlCommand, set?: ShmSet): ShmStat | void
+export function shmctl(shmid: number, cmd: ShmctlCommand, set?: ShmSet): ShmStat | void {
+  checkInt('shmid', shmid, 0, INT32_MAX)
+  const n = commandNumber(cmd)
+  if (n === IPC_SET) {
+    if (set === null || typeof set !== 'object') throw new TypeError('IPC_SET needs {uid?, gid?, mode?}')
+    if (set.uid !== undefined) checkInt('set.uid', set.uid, 0, 0xffff_ffff)
+    if (set.gid !== undefined) checkInt('set.gid', set.gid, 0, 0xffff_ffff)
+    if (set.mode !== undefined) checkInt('set.mode', set.mode, 0, 0o777)
+    native.shmctl(shmid, n, set)
+    return
+  }
+  return native.shmctl(shmid, n) ?? undefined
+}

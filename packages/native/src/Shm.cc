@@ -1,0 +1,224 @@
+// Shm.cc: System V shared memory.
+//
+// shmat() returns an external ArrayBuffer over the mapping. Who detaches:
+//   - shmdt(buffer) first detaches the ArrayBuffer (every view of it becomes
+//     length 0, so a stale view can never touch unmapped memory), then calls
+//     shmdt(2). A second shmdt of the same (now detached) buffer is a no-op.
+//   - a buffer that is only dropped is detached by its finalizer at GC.
+// A process-wide registry maps each live mapping address to its Mapping
+// record. The record is the finalizer's hint and is freed only by the
+// finalizer; `attached` says whether the mapping is still ours to detach, so a
+// late finalizer never detaches a newer mapping that reuses the address.
+#include "Shm.h"
+
+#include <sys/ipc.h>
+#include <sys/shm.h>
+#include <cerrno>
+#include <cstdio>
+#include <mutex>
+#include <unordered_map>
+
+#include "Errors.h"
+
+namespace ipc {
+namespace {
+
+struct Mapping {
+  void* addr;
+  bool attached;
+};
+
+std::mutex registry_mutex;
+std::unordered_map<void*, Mapping*> registry;
+
+std::string Format(const char* fmt, unsigned v) {
+  char buf[32];
+  snprintf(buf, sizeof buf, fmt, v);
+  return buf;
+}
+
+void FinalizeMapping(Napi::Env, void* data, Mapping* m) {
+  {
+    std::lock_guard<std::mutex> lock(registry_mutex);
+    if (m->attached) {
+      registry.erase(m->addr);
+      m->attached = false;
+      shmdt(m->addr);
+    }
+  }
+  delete m;
+}
+
+Napi::Value Ftok(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path;
+  int32_t proj;
+  if (!ArgString(info, 0, "path", &path) || !ArgInt32(info, 1, "projId", &proj)) return env.Undefined();
+  if (proj < 1 || proj > 255) {
+    ThrowRange(env, "Expected projId to be an integer from 1 to 255 (ftok uses its low 8 bits)");
+    return env.Undefined();
+  }
+  key_t key = ftok(path.c_str(), proj);
+  if (key == -1) {
+    ThrowErrno(env, errno, "ftok", "ftok(" + path + ", " + std::to_string(proj) + ")");
+    return env.Undefined();
+  }
+  return Napi::Number::New(env, key);
+}
+
+Napi::Value Shmget(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int32_t key, flags;
+  int64_t size;
+  if (!ArgInt32(info, 0, "key", &key) || !ArgInt64(info, 1, "size", &size) || !ArgInt32(info, 2, "flags", &flags))
+    return env.Undefined();
+  if (size < 0) {
+    ThrowRange(env, "Expected size to be >= 0");
+    return env.Undefined();
+  }
+  int id = shmget(key, static_cast<size_t>(size), flags);
+  if (id == -1) {
+    ThrowErrno(env, errno, "shmget",
+               "shmget(key=" + Format("0x%x", static_cast<unsigned>(key)) + ", size=" + std::to_string(size) +
+                   ", flags=" + Format("0o%o", static_cast<unsigned>(flags)) + ")");
+    return env.Undefined();
+  }
+  return Napi::Number::New(env, id);
+}
+
+Napi::Value Shmat(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int32_t id;
+  if (!ArgInt32(info, 0, "shmid", &id)) return env.Undefined();
+  struct shmid_ds ds;
+  if (shmctl(id, IPC_STAT, &ds) == -1) {
+    ThrowErrno(env, errno, "shmctl", "shmat(" + std::to_string(id) + "): reading the segment size with IPC_STAT");
+    return env.Undefined();
+  }
+  void* addr = shmat(id, nullptr, 0);
+  if (addr == reinterpret_cast<void*>(-1)) {
+    ThrowErrno(env, errno, "shmat", "shmat(" + std::to_string(id) + ")");
+    return env.Undefined();
+  }
+  Mapping* m = new Mapping{addr, true};
+  {
+    std::lock_guard<std::mutex> lock(registry_mutex);
+    registry[addr] = m;
+  }
+  return Napi::ArrayBuffer::New(env, addr, ds.shm_segsz, FinalizeMapping, m);
+}
+
+// shmdt(buffer) -> true if it detached, false if the buffer was already detached.
+Napi::Value Shmdt(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsArrayBuffer()) {
+    ThrowType(env, "Expected buffer to be the ArrayBuffer returned by shmat()");
+    return env.Undefined();
+  }
+  Napi::ArrayBuffer buffer = info[0].As<Napi::ArrayBuffer>();
+  void* addr = buffer.Data();
+  if (buffer.IsDetached() || addr == nullptr) return Napi::Boolean::New(env, false);
+  {
+    std::lock_guard<std::mutex> lock(registry_mutex);
+    auto it = registry.find(addr);
+    if (it == registry.end()) {
+      ThrowType(env, "Expected buffer to be the ArrayBuffer returned by shmat() (this one is not a shm mapping)");
+      return env.Undefined();
+    }
+    it->second->attached = false;  // the finalizer (now or later) only frees the record
+    registry.erase(it);
+  }
+  buffer.Detach();  // views become empty before the memory goes away
+  if (shmdt(addr) == -1) {
+    ThrowErrno(env, errno, "shmdt", "shmdt()");
+    return env.Undefined();
+  }
+  return Napi::Boolean::New(env, true);
+}
+
+Napi::Object StatToObject(Napi::Env env, const struct shmid_ds& ds) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("key", Napi::Number::New(env, ds.shm_perm.__key));
+  o.Set("size", Napi::Number::New(env, static_cast<double>(ds.shm_segsz)));
+  o.Set("mode", Napi::Number::New(env, ds.shm_perm.mode & 0777));
+  o.Set("dest", Napi::Boolean::New(env, (ds.shm_perm.mode & SHM_DEST) != 0));
+  o.Set("locked", Napi::Boolean::New(env, (ds.shm_perm.mode & SHM_LOCKED) != 0));
+  o.Set("uid", Napi::Number::New(env, ds.shm_perm.uid));
+  o.Set("gid", Napi::Number::New(env, ds.shm_perm.gid));
+  o.Set("cuid", Napi::Number::New(env, ds.shm_perm.cuid));
+  o.Set("cgid", Napi::Number::New(env, ds.shm_perm.cgid));
+  o.Set("cpid", Napi::Number::New(env, ds.shm_cpid));
+  o.Set("lpid", Napi::Number::New(env, ds.shm_lpid));
+  o.Set("nattch", Napi::Number::New(env, static_cast<double>(ds.shm_nattch)));
+  o.Set("atime", Napi::Number::New(env, static_cast<double>(ds.shm_atime)));
+  o.Set("dtime", Napi::Number::New(env, static_cast<double>(ds.shm_dtime)));
+  o.Set("ctime", Napi::Number::New(env, static_cast<double>(ds.shm_ctime)));
+  return o;
+}
+
+// shmctl(shmid, cmd[, {uid, gid, mode}]): IPC_STAT -> object, IPC_SET, IPC_RMID.
+Napi::Value Shmctl(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int32_t id, cmd;
+  if (!ArgInt32(info, 0, "shmid", &id) || !ArgInt32(info, 1, "cmd", &cmd)) return env.Undefined();
+  std::string what = "shmctl(" + std::to_string(id);
+  struct shmid_ds ds;
+  switch (cmd) {
+    case IPC_STAT:
+      if (shmctl(id, IPC_STAT, &ds) == -1) {
+        ThrowErrno(env, errno, "shmctl", what + ", IPC_STAT)");
+        return env.Undefined();
+      }
+      return StatToObject(env, ds);
+    case IPC_RMID:
+      if (shmctl(id, IPC_RMID, nullptr) == -1) {
+        ThrowErrno(env, errno, "shmctl", what + ", IPC_RMID)");
+        return env.Undefined();
+      }
+      return env.Undefined();
+    case IPC_SET: {
+      if (info.Length() < 3 || !info[2].IsObject()) {
+        ThrowType(env, "Expected IPC_SET's third argument to be an object {uid?, gid?, mode?}");
+        return env.Undefined();
+      }
+      Napi::Object set = info[2].As<Napi::Object>();
+      if (shmctl(id, IPC_STAT, &ds) == -1) {
+        ThrowErrno(env, errno, "shmctl", what + ", IPC_STAT) before IPC_SET");
+        return env.Undefined();
+      }
+      const char* fields[] = {"uid", "gid", "mode"};
+      for (const char* f : fields) {
+        Napi::Value v = set.Get(f);
+        if (v.IsUndefined()) continue;
+        if (!v.IsNumber() || v.As<Napi::Number>().DoubleValue() < 0 || v.As<Napi::Number>().DoubleValue() > 4294967295.0) {
+          ThrowType(env, std::string("Expected IPC_SET field ") + f + " to be a non-negative integer");
+          return env.Undefined();
+        }
+        uint32_t n = v.As<Napi::Number>().Uint32Value();
+        if (f[0] == 'u') ds.shm_perm.uid = n;
+        else if (f[0] == 'g') ds.shm_perm.gid = n;
+        else ds.shm_perm.mode = (ds.shm_perm.mode & ~0777) | (n & 0777);
+      }
+      if (shmctl(id, IPC_SET, &ds) == -1) {
+        ThrowErrno(env, errno, "shmctl", what + ", IPC_SET)");
+        return env.Undefined();
+      }
+      return env.Undefined();
+    }
+    default:
+      ThrowRange(env, "Expected cmd to be IPC_STAT, IPC_SET or IPC_RMID, got " + std::to_string(cmd));
+      return env.Undefined();
+  }
+}
+
+}  // namespace
+
+void InitShm(Napi::Env env, Napi::Object exports) {
+  exports.Set("ftok", Napi::Function::New(env, Ftok, "ftok"));
+  exports.Set("shmget", Napi::Function::New(env, Shmget, "shmget"));
+  exports.Set("shmat", Napi::Function::New(env, Shmat, "shmat"));
+  exports.Set("shmdt", Napi::Function::New(env, Shmdt, "shmdt"));
+  exports.Set("shmctl", Napi::Function::New(env, Shmctl, "shmctl"));
+}
+
+}  // namespace ipc
