@@ -1,1 +1,20 @@
-export {}
+/**
+ * @ipc/core: layouts and algorithms over bytes for @ipc/bus. Pure TypeScript,
+ * no system calls: everything runs over any ArrayBuffer or SharedArrayBuffer.
+ */
+export * from './errors.js'
+export { Codec, defaultCodec, type CodecOptions, type StructureStore } from './codec.js'
+export { identityWord, readIdentity, type Identity, type IsAlive } from './identity.js'
+export {
+  LaneConsumer, LaneProducer, initializeLane, laneBytes,
+  type LaneOptions, type LaneStats, type RecordHandler, type ValueHandler,
+} from './ring/lane.js'
+export { FLAG_PADDING, MAX_CAPACITY, MIN_CAPACITY, RECORD_HEADER, maxMessageLimit, recordBytes } from './ring/layout.js'
+export { AWAKE, PARKED, park, shouldRing, type DataSource } from './ring/park.js'
+export { ChannelSegment, ChannelSender, channelBytes, initializeChannel, type ChannelOptions, type Doorbell } from './channel/segment.js'
+export { DOORBELL_NONE, DOORBELL_PIPE, DOORBELL_SIGNAL, DOORBELL_SPIN, MAX_LANES } from './channel/layout.js'
+export {
+  DIRECTORY_DEFAULTS, Directory, StructureRegion, directorySize, initializeDirectory,
+  type ChannelEntry, type DirectoryOptions, type MemberEntry,
+} from './directory/directory.js'
+export { MAX_NAME_BYTES } from './directory/layout.js'

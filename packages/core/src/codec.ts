@@ -1,0 +1,126 @@
+/**
+ * The one msgpackr configuration every part of the bus uses.
+ *
+ * Encoding goes into msgpackr's own reused scratch buffer (REUSE_BUFFER_MODE |
+ * RESET_BUFFER_MODE: no allocation per message); the ring copies it once.
+ * Decoding reads in place from a slice of the ring given as (data, start, end).
+ *
+ * With a StructureStore (the bus directory's structure region), plain objects
+ * are encoded as msgpackr records whose key lists ("structures") are shared
+ * by every process of the bus instead of travelling with each message: a
+ * sender saves a new structure to the store before the message that uses it
+ * is published, and a receiver that meets an unknown structure id reloads
+ * them from the store. Without a store, objects are plain msgpack maps.
+ */
+import { Buffer } from 'node:buffer'
+import { Packr, RESET_BUFFER_MODE, REUSE_BUFFER_MODE } from 'msgpackr'
+import { CorruptSegment, IpcError, Unserializable } from './errors.js'
+
+/**
+ * Where shared structures live. load() returns the current list; save()
+ * stores a new list only if nobody saved since this store's last load()
+ * (else returns false, and msgpackr reloads and retries).
+ */
+export interface StructureStore {
+  load(): unknown[]
+  save(structures: unknown[]): boolean
+}
+
+export interface CodecOptions {
+  /** Shared record structures; without it objects are encoded as maps. */
+  structures?: StructureStore
+  /** How many structures may be shared (msgpackr allows up to 8160). Default 32. */
+  maxSharedStructures?: number
+}
+
+const ENCODE_MODE = REUSE_BUFFER_MODE | RESET_BUFFER_MODE
+
+interface ScratchBuffer extends Buffer { start: number; end: number }
+interface PackrStructures extends Array<unknown> { uninitialized?: boolean }
+
+export class Codec {
+  /** Where the last encode() put its bytes in the returned scratch buffer. */
+  encodedStart = 0
+  encodedEnd = 0
+  private readonly packr: Packr
+  private readonly shared: boolean
+  /** Reused unpack range: no object per decode. */
+  private readonly range = { start: 0, end: 0 }
+
+  constructor(options: CodecOptions = {}) {
+    const store = options.structures
+    this.shared = store !== undefined
+    const writeFunction = (fn: unknown): never => {
+      throw new Unserializable(`function ${(fn as { name?: string }).name || '(anonymous)'}`)
+    }
+    this.packr = new Packr({
+      moreTypes: true,
+      useRecords: this.shared,
+      mapsAsObjects: !this.shared,
+      writeFunction,
+      ...(store === undefined ? {} : {
+        maxSharedStructures: options.maxSharedStructures ?? 32,
+        getStructures: () => store.load(),
+        saveStructures: (structures: unknown[]) => store.save(structures),
+      }),
+    } as unknown as ConstructorParameters<typeof Packr>[0])
+  }
+
+  /**
+   * Encodes `value` into the codec's scratch buffer and returns it; the bytes
+   * are [encodedStart, encodedEnd) and are valid until the next encode().
+   * Throws Unserializable for values msgpack cannot represent.
+   */
+  encode(value: unknown): Buffer {
+    let out: ScratchBuffer
+    try {
+      out = this.packr.pack(value, ENCODE_MODE) as ScratchBuffer
+    } catch (error) {
+      if (this.shared) (this.packr as unknown as { structures: PackrStructures }).structures.uninitialized = true
+      throw asUnserializable(value, error)
+    }
+    this.encodedStart = out.start
+    this.encodedEnd = out.end
+    return out
+  }
+
+  /** Encodes into a new Buffer of its own. */
+  pack(value: unknown): Buffer {
+    const scratch = this.encode(value)
+    return Buffer.from(scratch.subarray(this.encodedStart, this.encodedEnd))
+  }
+
+  /** Decodes data[start, end) in place; a payload that is not valid msgpack throws CorruptSegment. */
+  decode(data: Uint8Array, start = 0, end = data.length): unknown {
+    if (start === end) throw new CorruptSegment(`message payload at ${start}`, 0, 'is empty, which is not msgpack')
+    const range = this.range
+    range.start = start
+    range.end = end
+    try {
+      return this.packr.unpack(data, range)
+    } catch (error) {
+      throw new CorruptSegment(`message payload at ${start}`, `${end - start} bytes`, `do not decode: ${(error as Error).message}`, { cause: error })
+    }
+  }
+}
+
+let shared: Codec | undefined
+/** The process-wide codec without shared structures, created on first use. */
+export function defaultCodec(): Codec {
+  return (shared ??= new Codec())
+}
+
+function asUnserializable(value: unknown, error: unknown): IpcError {
+  if (error instanceof IpcError) return error
+  const message = (error as Error)?.message ?? String(error)
+  if (error instanceof RangeError && /call stack/i.test(message)) {
+    return new Unserializable(`${describe(value)}: it is cyclic or nested too deeply`, { cause: error })
+  }
+  return new Unserializable(`${describe(value)}: ${message}`, { cause: error })
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'symbol') return value.toString()
+  if (typeof value === 'object' && value !== null) return `a value of type ${value.constructor?.name ?? 'Object'}`
+  return `a value of type ${typeof value}`
+}

@@ -1,0 +1,467 @@
+/**
+ * The bus directory over memory laid out by ./layout.ts: the bus name, a
+ * table of channels (name -> segment), a table of members, and the region
+ * where msgpackr shared structures live (see StructureRegion). Every value
+ * read back is validated; impossible ones throw CorruptSegment.
+ */
+import { Packr } from 'msgpackr'
+import type { StructureStore } from '../codec.js'
+import { CorruptSegment, NotABus } from '../errors.js'
+import { identityWord, readIdentity, type Identity, type IsAlive } from '../identity.js'
+import { MAX_DOORBELL } from '../channel/layout.js'
+import {
+  CHANNELS, CHANNEL_ENTRY, CHANNEL_SLOTS, CH_CAPACITY, CH_KIND, CH_LANES, CH_NAME, CH_NAME_LENGTH, CH_OWNER, CH_SEGMENT,
+  CH_STATE, DIRECTORY_MAGIC, DIRECTORY_VERSION, INITIALISED, INITIALISED_DONE, MAGIC, MAX_KIND, MAX_NAME_BYTES,
+  MAX_SLOTS, MAX_STRUCTURE_BYTES, MEMBER_ENTRY, MEMBER_SLOTS, M_DOORBELL, M_HEARTBEAT, M_IDENTITY, M_SIGNAL, M_STATE,
+  NAME, NAME_LENGTH, SLOT_CLAIMED, SLOT_FREE, SLOT_READY, STRUCTURE_BYTES, STRUCT_GENERATION, STRUCT_LENGTHS,
+  STRUCT_WRITER, VERSION, directoryBytes, membersOffset, structureOffset,
+} from './layout.js'
+
+export interface DirectoryOptions {
+  /** Bus name, 1..64 UTF-8 bytes. */
+  name: string
+  /** Channel slots. Default 64. */
+  channels?: number
+  /** Member slots. Default 64. */
+  members?: number
+  /** Bytes of each structure copy (multiple of 8). Default 16 KiB. */
+  structureBytes?: number
+}
+
+export const DIRECTORY_DEFAULTS = { channels: 64, members: 64, structureBytes: 16 * 1024 } as const
+
+export interface ChannelEntry {
+  /** Slot index in the channel table. */
+  index: number
+  name: string
+  segmentId: number
+  kind: number
+  capacity: number
+  lanes: number
+  owner: Identity
+}
+
+export interface MemberEntry {
+  index: number
+  pid: number
+  startTime: number
+  doorbellKind: number
+  signal: number
+  heartbeat: number
+}
+
+const encoder = new TextEncoder()
+const decoder = new TextDecoder('utf-8', { fatal: true })
+
+/** Bytes of memory a directory with these options needs. */
+export function directorySize(options: Omit<DirectoryOptions, 'name'> = {}): number {
+  const o = { ...DIRECTORY_DEFAULTS, ...options }
+  return directoryBytes(o.channels, o.members, o.structureBytes)
+}
+
+/** Writes a fresh directory at `byteOffset`; INITIALISED is stored last. */
+export function initializeDirectory(buffer: ArrayBufferLike, byteOffset: number, options: DirectoryOptions): void {
+  const o = { ...DIRECTORY_DEFAULTS, ...options }
+  const name = encodeName(o.name, 'options.name')
+  checkCount(o.channels, 'options.channels')
+  checkCount(o.members, 'options.members')
+  if (!Number.isInteger(o.structureBytes) || o.structureBytes < 64 || o.structureBytes > MAX_STRUCTURE_BYTES || o.structureBytes % 8 !== 0) {
+    throw new RangeError(`options.structureBytes must be a multiple of 8 from 64 to ${MAX_STRUCTURE_BYTES}, got ${o.structureBytes}`)
+  }
+  const bytes = directoryBytes(o.channels, o.members, o.structureBytes)
+  if (byteOffset % 8 !== 0 || byteOffset + bytes > buffer.byteLength) {
+    throw new RangeError(`the directory needs ${bytes} bytes at an 8-aligned offset, got offset ${byteOffset} in ${buffer.byteLength}`)
+  }
+  new Uint8Array(buffer, byteOffset, bytes).fill(0)
+  const words = new Int32Array(buffer, byteOffset, CHANNELS / 4)
+  words[VERSION >> 2] = DIRECTORY_VERSION
+  words[CHANNEL_SLOTS >> 2] = o.channels
+  words[MEMBER_SLOTS >> 2] = o.members
+  words[STRUCTURE_BYTES >> 2] = o.structureBytes
+  words[NAME_LENGTH >> 2] = name.length
+  new Uint8Array(buffer, byteOffset + NAME, MAX_NAME_BYTES).set(name)
+  Atomics.store(words, MAGIC >> 2, DIRECTORY_MAGIC)
+  Atomics.store(words, INITIALISED >> 2, INITIALISED_DONE) // last: the directory is complete
+}
+
+export class Directory {
+  readonly name: string
+  readonly channelSlots: number
+  readonly memberSlots: number
+  /** The shared msgpackr structures of this bus; pass to `new Codec({ structures })`. */
+  readonly structures: StructureRegion
+  private readonly bytes: Uint8Array
+  private readonly i32: Int32Array
+  private readonly i64: BigInt64Array
+  private readonly f64: Float64Array
+  private readonly membersAt: number
+
+  /**
+   * Wraps an initialized directory. Throws NotABus when the magic or version
+   * is wrong or INITIALISED is not yet set, CorruptSegment for impossible
+   * sizes or names.
+   */
+  constructor(buffer: ArrayBufferLike, byteOffset = 0, options: { isAlive?: IsAlive; self?: Identity } = {}) {
+    if (byteOffset % 8 !== 0 || byteOffset + CHANNELS > buffer.byteLength) throw new NotABus(`${buffer.byteLength} bytes at offset ${byteOffset} cannot hold a directory`)
+    const head = new Int32Array(buffer, byteOffset, CHANNELS / 4)
+    const magic = Atomics.load(head, MAGIC >> 2) >>> 0
+    if (magic !== DIRECTORY_MAGIC) throw new NotABus(`no bus directory: magic 0x${magic.toString(16)} is not 0x${DIRECTORY_MAGIC.toString(16)}`)
+    const version = head[VERSION >> 2]!
+    if (version !== DIRECTORY_VERSION) throw new NotABus(`bus directory has layout version ${version}, this build reads ${DIRECTORY_VERSION}`)
+    const initialised = Atomics.load(head, INITIALISED >> 2)
+    if (initialised !== INITIALISED_DONE) throw new NotABus(`bus directory is not initialised yet (initialised=${initialised})`)
+    const channels = head[CHANNEL_SLOTS >> 2]!
+    const members = head[MEMBER_SLOTS >> 2]!
+    const structureBytes = head[STRUCTURE_BYTES >> 2]!
+    if (channels < 1 || channels > MAX_SLOTS) throw new CorruptSegment('directory.channelSlots', channels, `is not from 1 to ${MAX_SLOTS}`)
+    if (members < 1 || members > MAX_SLOTS) throw new CorruptSegment('directory.memberSlots', members, `is not from 1 to ${MAX_SLOTS}`)
+    if (structureBytes < 64 || structureBytes > MAX_STRUCTURE_BYTES || structureBytes % 8 !== 0) {
+      throw new CorruptSegment('directory.structureBytes', structureBytes, 'is not a multiple of 8 from 64 to 1 MiB')
+    }
+    const size = directoryBytes(channels, members, structureBytes)
+    if (byteOffset + size > buffer.byteLength) throw new CorruptSegment('directory sizes', size, `exceed the ${buffer.byteLength}-byte buffer`)
+    this.bytes = new Uint8Array(buffer, byteOffset, size)
+    this.i32 = new Int32Array(buffer, byteOffset, size / 4)
+    this.i64 = new BigInt64Array(buffer, byteOffset, size / 8)
+    this.f64 = new Float64Array(buffer, byteOffset, size / 8)
+    this.channelSlots = channels
+    this.memberSlots = members
+    this.membersAt = membersOffset(channels)
+    this.name = this.readName(NAME, head[NAME_LENGTH >> 2]!, 'directory.name')
+    this.structures = new StructureRegion(this.i32, this.i64, this.bytes, channels, members, structureBytes, options.isAlive,
+      options.self ? identityWord(options.self) : 0n)
+  }
+
+  /** True when `buffer` holds a complete directory at `byteOffset` (magic set, INITIALISED written). */
+  static isInitialised(buffer: ArrayBufferLike, byteOffset = 0): boolean {
+    if (byteOffset + CHANNELS > buffer.byteLength) return false
+    const head = new Int32Array(buffer, byteOffset, CHANNELS / 4)
+    return Atomics.load(head, MAGIC >> 2) >>> 0 === DIRECTORY_MAGIC && Atomics.load(head, INITIALISED >> 2) === INITIALISED_DONE
+  }
+
+  // ---- channels ----------------------------------------------------------------
+
+  /**
+   * Registers a channel, or returns the entry that already has this name
+   * (`created` false). Two processes adding the same name at once end with one
+   * entry: each writes its name while CLAIMED, then looks for the same name in
+   * any other claimed or ready slot and, if it finds one, gives its slot back
+   * and looks again.
+   */
+  addChannel(entry: Omit<ChannelEntry, 'index'>): { entry: ChannelEntry; created: boolean } {
+    const name = encodeName(entry.name, 'channel name')
+    if (!(Number.isInteger(entry.kind) && entry.kind >= 0 && entry.kind <= MAX_KIND)) throw new RangeError(`channel kind must be 0..${MAX_KIND}, got ${entry.kind}`)
+    if (!(Number.isInteger(entry.segmentId) && entry.segmentId >= 0 && entry.segmentId <= 0x7fffffff)) throw new RangeError(`segmentId must be a non-negative int32, got ${entry.segmentId}`)
+    if (!(entry.capacity >>> 0 === entry.capacity && entry.lanes >>> 0 === entry.lanes)) throw new RangeError(`capacity and lanes must be u32, got ${entry.capacity}, ${entry.lanes}`)
+    const owner = identityWord(entry.owner)
+    for (let attempt = 0; attempt < 1000; attempt++) {
+      const existing = this.findChannel(entry.name)
+      if (existing) return { entry: existing, created: false }
+      const slot = this.claimSlot(CHANNELS, CHANNEL_ENTRY, this.channelSlots, CH_OWNER, owner)
+      if (slot < 0) throw new RangeError(`all ${this.channelSlots} channel slots of bus "${this.name}" are taken`)
+      const at = CHANNELS + slot * CHANNEL_ENTRY
+      this.bytes.set(name, at + CH_NAME)
+      this.i32[(at + CH_NAME_LENGTH) >> 2] = name.length
+      Atomics.store(this.i32, (at + CH_STATE) >> 2, SLOT_CLAIMED)
+      if (this.nameTakenElsewhere(slot, name)) {
+        this.freeSlot(at, CH_STATE, CH_OWNER)
+        continue
+      }
+      this.i32[(at + CH_SEGMENT) >> 2] = entry.segmentId
+      this.i32[(at + CH_KIND) >> 2] = entry.kind
+      this.i32[(at + CH_CAPACITY) >> 2] = entry.capacity
+      this.i32[(at + CH_LANES) >> 2] = entry.lanes
+      Atomics.store(this.i32, (at + CH_STATE) >> 2, SLOT_READY) // publish the entry
+      return { entry: this.readChannel(slot)!, created: true }
+    }
+    throw new Error(`could not register channel "${entry.name}": 1000 attempts collided with concurrent writers`)
+  }
+
+  /** The ready entry named `name`, or undefined. */
+  findChannel(name: string): ChannelEntry | undefined {
+    for (let i = 0; i < this.channelSlots; i++) {
+      const entry = this.readChannel(i)
+      if (entry && entry.name === name) return entry
+    }
+    return undefined
+  }
+
+  /** Every ready channel entry. */
+  channels(): ChannelEntry[] {
+    const list: ChannelEntry[] = []
+    for (let i = 0; i < this.channelSlots; i++) {
+      const entry = this.readChannel(i)
+      if (entry) list.push(entry)
+    }
+    return list
+  }
+
+  /** Frees channel slot `index`. */
+  removeChannel(index: number): void {
+    this.freeSlot(CHANNELS + this.checkIndex(index, this.channelSlots) * CHANNEL_ENTRY, CH_STATE, CH_OWNER)
+  }
+
+  /** Reads slot `index`: the entry when READY, else null. */
+  readChannel(index: number): ChannelEntry | null {
+    const at = CHANNELS + this.checkIndex(index, this.channelSlots) * CHANNEL_ENTRY
+    const state = this.slotState(at + CH_STATE, `directory channel ${index} state`)
+    if (state !== SLOT_READY) return null
+    const where = `directory channel ${index}`
+    const owner = readIdentity(Atomics.load(this.i64, (at + CH_OWNER) >> 3), `${where} owner`)
+    if (owner === null) throw new CorruptSegment(`${where} owner`, 0, 'is empty in a ready slot')
+    const kind = this.i32[(at + CH_KIND) >> 2]!
+    if (kind < 0 || kind > MAX_KIND) throw new CorruptSegment(`${where} kind`, kind, `is not 0..${MAX_KIND}`)
+    const segmentId = this.i32[(at + CH_SEGMENT) >> 2]!
+    if (segmentId < 0) throw new CorruptSegment(`${where} segment id`, segmentId, 'is negative')
+    return {
+      index, owner, kind, segmentId,
+      name: this.readName(at + CH_NAME, this.i32[(at + CH_NAME_LENGTH) >> 2]!, `${where} name`),
+      capacity: this.i32[(at + CH_CAPACITY) >> 2]! >>> 0,
+      lanes: this.i32[(at + CH_LANES) >> 2]! >>> 0,
+    }
+  }
+
+  // ---- members -------------------------------------------------------------------
+
+  /** Registers a member process; returns its slot index. RangeError when the table is full. */
+  addMember(member: Identity & { doorbellKind: number; signal: number; heartbeat?: number }): number {
+    if (!(member.doorbellKind >= 0 && member.doorbellKind <= MAX_DOORBELL)) throw new RangeError(`doorbellKind must be 0..${MAX_DOORBELL}, got ${member.doorbellKind}`)
+    if (!(Number.isInteger(member.signal) && member.signal >= 0 && member.signal <= 64)) throw new RangeError(`signal must be 0..64, got ${member.signal}`)
+    const slot = this.claimSlot(this.membersAt, MEMBER_ENTRY, this.memberSlots, M_IDENTITY, identityWord(member))
+    if (slot < 0) throw new RangeError(`all ${this.memberSlots} member slots of bus "${this.name}" are taken`)
+    const at = this.membersAt + slot * MEMBER_ENTRY
+    this.i32[(at + M_DOORBELL) >> 2] = member.doorbellKind
+    this.i32[(at + M_SIGNAL) >> 2] = member.signal
+    this.f64[(at + M_HEARTBEAT) >> 3] = member.heartbeat ?? 0
+    Atomics.store(this.i32, (at + M_STATE) >> 2, SLOT_READY) // publish the entry
+    return slot
+  }
+
+  /** Stores a member's heartbeat (plain store; readers may see it late). */
+  heartbeat(index: number, now: number): void {
+    this.f64[(this.membersAt + this.checkIndex(index, this.memberSlots) * MEMBER_ENTRY + M_HEARTBEAT) >> 3] = now
+  }
+
+  removeMember(index: number): void {
+    this.freeSlot(this.membersAt + this.checkIndex(index, this.memberSlots) * MEMBER_ENTRY, M_STATE, M_IDENTITY)
+  }
+
+  readMember(index: number): MemberEntry | null {
+    const at = this.membersAt + this.checkIndex(index, this.memberSlots) * MEMBER_ENTRY
+    const where = `directory member ${index}`
+    if (this.slotState(at + M_STATE, `${where} state`) !== SLOT_READY) return null
+    const id = readIdentity(Atomics.load(this.i64, (at + M_IDENTITY) >> 3), `${where} identity`)
+    if (id === null) throw new CorruptSegment(`${where} identity`, 0, 'is empty in a ready slot')
+    const doorbellKind = this.i32[(at + M_DOORBELL) >> 2]!
+    if (doorbellKind < 0 || doorbellKind > MAX_DOORBELL) throw new CorruptSegment(`${where} doorbell`, doorbellKind, 'is not a doorbell kind')
+    const signal = this.i32[(at + M_SIGNAL) >> 2]!
+    if (signal < 0 || signal > 64) throw new CorruptSegment(`${where} signal`, signal, 'is not a signal number')
+    return { index, ...id, doorbellKind, signal, heartbeat: this.f64[(at + M_HEARTBEAT) >> 3]! }
+  }
+
+  members(): MemberEntry[] {
+    const list: MemberEntry[] = []
+    for (let i = 0; i < this.memberSlots; i++) {
+      const m = this.readMember(i)
+      if (m) list.push(m)
+    }
+    return list
+  }
+
+  /**
+   * Frees member slots of dead processes and slots of either table left
+   * CLAIMED by a process that died while filling them. Returns how many.
+   */
+  gc(isAlive: IsAlive): number {
+    let freed = 0
+    const sweep = (base: number, entry: number, slots: number, stateAt: number, idAt: number, freeReady: boolean): void => {
+      for (let i = 0; i < slots; i++) {
+        const at = base + i * entry
+        const word = Atomics.load(this.i64, (at + idAt) >> 3)
+        const id = readIdentity(word, `directory slot ${i} owner`)
+        if (id === null || isAlive(id.pid, id.startTime)) continue
+        const state = this.slotState(at + stateAt, `directory slot ${i} state`)
+        if (state === SLOT_READY && !freeReady) continue
+        this.freeSlot(at, stateAt, idAt)
+        freed++
+      }
+    }
+    sweep(CHANNELS, CHANNEL_ENTRY, this.channelSlots, CH_STATE, CH_OWNER, false)
+    sweep(this.membersAt, MEMBER_ENTRY, this.memberSlots, M_STATE, M_IDENTITY, true)
+    return freed
+  }
+
+  // ---- helpers ---------------------------------------------------------------------
+
+  /** CAS the owner word of the first free slot 0 -> owner; returns its index or -1. */
+  private claimSlot(base: number, entry: number, slots: number, ownerAt: number, owner: bigint): number {
+    for (let i = 0; i < slots; i++) {
+      const w = (base + i * entry + ownerAt) >> 3
+      if (Atomics.load(this.i64, w) === 0n && Atomics.compareExchange(this.i64, w, 0n, owner) === 0n) return i
+    }
+    return -1
+  }
+
+  /** State FREE first, then the owner word: a slot is never READY without an owner. */
+  private freeSlot(at: number, stateAt: number, ownerAt: number): void {
+    Atomics.store(this.i32, (at + stateAt) >> 2, SLOT_FREE)
+    Atomics.store(this.i64, (at + ownerAt) >> 3, 0n)
+  }
+
+  private nameTakenElsewhere(slot: number, name: Uint8Array): boolean {
+    for (let i = 0; i < this.channelSlots; i++) {
+      if (i === slot) continue
+      const at = CHANNELS + i * CHANNEL_ENTRY
+      const state = Atomics.load(this.i32, (at + CH_STATE) >> 2)
+      if (state !== SLOT_CLAIMED && state !== SLOT_READY) continue
+      if (this.i32[(at + CH_NAME_LENGTH) >> 2] !== name.length) continue
+      let same = true
+      for (let j = 0; j < name.length && same; j++) same = this.bytes[at + CH_NAME + j] === name[j]
+      if (same) return true
+    }
+    return false
+  }
+
+  private slotState(at: number, where: string): number {
+    const state = Atomics.load(this.i32, at >> 2)
+    if (state !== SLOT_FREE && state !== SLOT_CLAIMED && state !== SLOT_READY) throw new CorruptSegment(where, state, 'is not a slot state')
+    return state
+  }
+
+  private readName(at: number, length: number, where: string): string {
+    if (!(length >= 1 && length <= MAX_NAME_BYTES)) throw new CorruptSegment(`${where} length`, length, `is not 1..${MAX_NAME_BYTES}`)
+    try {
+      return decoder.decode(this.bytes.subarray(at, at + length))
+    } catch (error) {
+      throw new CorruptSegment(where, `${length} bytes`, 'are not valid UTF-8', { cause: error })
+    }
+  }
+
+  private checkIndex(index: number, slots: number): number {
+    if (!(Number.isInteger(index) && index >= 0 && index < slots)) throw new RangeError(`slot index must be 0..${slots - 1}, got ${index}`)
+    return index
+  }
+}
+
+/**
+ * msgpackr's shared structures, kept in two copies so that readers never
+ * wait: the generation word says which copy is current; a writer takes the
+ * region by CAS even -> odd, fills the other copy, and publishes by CAS
+ * odd -> odd + 1 (which flips the current copy). save() succeeds only if the
+ * generation is still the one this process last loaded, so concurrent
+ * writers are detected and msgpackr reloads and retries. A reader accepts a
+ * copy when at most one publish happened while it read (only the second
+ * writer after it could touch its copy).
+ */
+export class StructureRegion implements StructureStore {
+  /** Generation of the copy last loaded by this process (even). */
+  private seen = 0
+  private readonly plain = new Packr({ useRecords: false, moreTypes: false })
+
+  constructor(
+    private readonly i32: Int32Array,
+    private readonly i64: BigInt64Array,
+    private readonly bytes: Uint8Array,
+    private readonly channelSlots: number,
+    private readonly memberSlots: number,
+    /** Bytes of each copy. */
+    readonly capacity: number,
+    private readonly isAlive: IsAlive | undefined,
+    /** This process's identity word, recorded while it holds the region (0 = unknown). */
+    private readonly self: bigint,
+    /** How long a writer may hold the region before it counts as stuck. */
+    private readonly stuckMs = 200,
+  ) {}
+
+  /** Current generation (even = stable); bumps by 2 per successful save. */
+  get generation(): number {
+    return Atomics.load(this.i32, STRUCT_GENERATION >> 2) >>> 0
+  }
+
+  load(): unknown[] {
+    for (let attempt = 0; attempt < 10_000; attempt++) {
+      const g1 = Atomics.load(this.i32, STRUCT_GENERATION >> 2) >>> 0
+      const stable = (g1 & ~1) >>> 0
+      const copy = (g1 >>> 1) & 1
+      const length = Atomics.load(this.i32, (STRUCT_LENGTHS >> 2) + copy) >>> 0
+      const at = structureOffset(this.channelSlots, this.memberSlots, this.capacity, copy)
+      const snapshot = length <= this.capacity ? this.bytes.slice(at, at + length) : null
+      const g2 = Atomics.load(this.i32, STRUCT_GENERATION >> 2) >>> 0
+      if (((g2 - stable) >>> 0) > 2) continue // a writer may have reused our copy: read again
+      if (snapshot === null) throw new CorruptSegment('directory structures length', length, `exceeds the ${this.capacity}-byte copy`)
+      this.seen = stable
+      return snapshot.length === 0 ? [] : this.decode(snapshot)
+    }
+    throw new CorruptSegment('directory structures generation', this.generation, 'kept changing for 10000 reads')
+  }
+
+  save(structures: unknown[]): boolean {
+    const encoded = this.plain.pack(Array.from(structures))
+    if (encoded.length > this.capacity) {
+      throw new RangeError(`shared structures need ${encoded.length} bytes, the directory holds ${this.capacity}; raise structureBytes or lower maxSharedStructures`)
+    }
+    const gen = STRUCT_GENERATION >> 2
+    const seen = this.seen
+    const current = Atomics.compareExchange(this.i32, gen, seen | 0, (seen + 1) | 0) >>> 0
+    if (current !== seen) {
+      if (current & 1) this.waitOrSteal(current)
+      return false // somebody else saved: msgpackr reloads and retries
+    }
+    const writer = STRUCT_WRITER >> 3
+    Atomics.store(this.i64, writer, this.self)
+    const copy = 1 - ((seen >>> 1) & 1)
+    this.bytes.set(encoded, structureOffset(this.channelSlots, this.memberSlots, this.capacity, copy))
+    Atomics.store(this.i32, (STRUCT_LENGTHS >> 2) + copy, encoded.length)
+    Atomics.store(this.i64, writer, 0n)
+    // publish: the other copy becomes current (fails only if our hold was stolen)
+    if (Atomics.compareExchange(this.i32, gen, (seen + 1) | 0, (seen + 2) | 0) >>> 0 !== ((seen + 1) >>> 0)) return false
+    this.seen = (seen + 2) >>> 0
+    return true
+  }
+
+  /**
+   * Another writer holds the region: wait up to stuckMs for it; a holder that
+   * never finishes and is not known to be alive has its hold broken by moving
+   * the generation to the next even value with the same current copy.
+   */
+  private waitOrSteal(held: number): void {
+    const gen = STRUCT_GENERATION >> 2
+    const deadline = Date.now() + this.stuckMs
+    while (Date.now() < deadline) {
+      if ((Atomics.load(this.i32, gen) >>> 0) !== held) return
+    }
+    const id = readIdentity(Atomics.load(this.i64, STRUCT_WRITER >> 3), 'directory structures writer')
+    if (id !== null && this.isAlive?.(id.pid, id.startTime)) {
+      throw new CorruptSegment('directory structures generation', held, `is held by live process ${id.pid} for over ${this.stuckMs} ms`)
+    }
+    Atomics.compareExchange(this.i32, gen, held | 0, (held + 3) | 0)
+  }
+
+  private decode(bytes: Uint8Array): unknown[] {
+    let value: unknown
+    try {
+      value = this.plain.unpack(bytes)
+    } catch (error) {
+      throw new CorruptSegment('directory structures', `${bytes.length} bytes`, 'do not decode', { cause: error })
+    }
+    if (!Array.isArray(value) || value.length > 8160) throw new CorruptSegment('directory structures', typeof value, 'is not a list of at most 8160 structures')
+    for (const keys of value) {
+      if (keys === null || keys === undefined) continue
+      if (!Array.isArray(keys) || keys.some((k) => typeof k !== 'string' && typeof k !== 'number')) {
+        throw new CorruptSegment('directory structures', JSON.stringify(keys)?.slice(0, 80), 'is not a list of keys')
+      }
+    }
+    return value
+  }
+}
+
+function encodeName(name: string, what: string): Uint8Array {
+  if (typeof name !== 'string') throw new TypeError(`${what} must be a string, got ${typeof name}`)
+  const bytes = encoder.encode(name)
+  if (bytes.length < 1 || bytes.length > MAX_NAME_BYTES) throw new RangeError(`${what} must be 1..${MAX_NAME_BYTES} UTF-8 bytes, got ${bytes.length} ("${name}")`)
+  return bytes
+}
+
+function checkCount(n: number, what: string): void {
+  if (!Number.isInteger(n) || n < 1 || n > MAX_SLOTS) throw new RangeError(`${what} must be an integer from 1 to ${MAX_SLOTS}, got ${n}`)
+}
