@@ -18,11 +18,17 @@ export interface RawShmStat {
   ctime: number
 }
 
+/** An opaque native handle (napi External) for a SHM_RDONLY attachment. */
+export type ReadOnlyHandle = { readonly __brand: 'ReadOnlyHandle' }
+
 export interface NativeBinding {
   ftok(path: string, projId: number): number
   shmget(key: number, size: number, flags: number): number
   shmat(shmid: number): ArrayBuffer
   shmdt(buffer: ArrayBuffer): boolean
+  shmatReadOnly(shmid: number): ReadOnlyHandle
+  readOnlyRead(handle: ReadOnlyHandle, offset: number, length: number): Buffer
+  readOnlyDetach(handle: ReadOnlyHandle): boolean
   shmctl(shmid: number, cmd: number, set?: { uid?: number; gid?: number; mode?: number }): RawShmStat | undefined
 
   kill(pid: number, sig: number): void

@@ -8,6 +8,7 @@
  */
 import { native } from './binding.js'
 import { IPC_RMID, IPC_SET, IPC_STAT } from './constants.js'
+import type { ReadOnlyHandle } from './native-types.js'
 import { checkInt, checkString, INT32_MAX, INT32_MIN } from './validate.js'
 
 /** What IPC_STAT reports about a segment (times in seconds since the epoch, 0 = never). */
@@ -65,13 +66,51 @@ export function shmget(key: number, size: number, flags = 0): number {
 }
 
 /**
- * shmat(2): attaches the segment read-write and returns an ArrayBuffer over
- * the mapping, `size` bytes long. Use typed-array views and Atomics on it.
- * Read-only attachment is deliberately not offered: a JS write through a
- * view of a read-only mapping would kill the process with SIGSEGV.
+ * A read-only attachment (shmat with SHM_RDONLY), which needs only read
+ * permission (0644 lets others attach this way). It is not an ArrayBuffer:
+ * V8 has no read-only ArrayBuffer, and one JS write through a view of a
+ * read-only mapping would kill the process with SIGSEGV. Reads copy, bounds
+ * checked.
  */
-export function shmat(shmid: number): ArrayBuffer {
+export class ShmReadOnly implements Disposable {
+  /** @internal */
+  constructor(private readonly handle: ReadOnlyHandle, readonly byteLength: number) {}
+
+  /** A copy of length bytes at offset. RangeError outside the segment. */
+  read(offset: number, length: number): Buffer {
+    checkInt('offset', offset, 0, Number.MAX_SAFE_INTEGER)
+    checkInt('length', length, 0, Number.MAX_SAFE_INTEGER)
+    return native.readOnlyRead(this.handle, offset, length)
+  }
+
+  /** shmdt(2); false if already detached. Dropping the object detaches at GC. */
+  detach(): boolean {
+    return native.readOnlyDetach(this.handle)
+  }
+
+  [Symbol.dispose](): void {
+    this.detach()
+  }
+}
+
+export interface ShmatOptions {
+  /** Attach with SHM_RDONLY and return a ShmReadOnly (needs only read permission). Default false. */
+  readOnly?: boolean
+}
+
+/**
+ * shmat(2): attaches the segment read-write and returns an ArrayBuffer over
+ * the mapping, `size` bytes long (needs read and write permission). Use
+ * typed-array views and Atomics on it. With {readOnly: true}: a ShmReadOnly.
+ */
+export function shmat(shmid: number, options?: { readOnly?: false }): ArrayBuffer
+export function shmat(shmid: number, options: { readOnly: true }): ShmReadOnly
+export function shmat(shmid: number, options: ShmatOptions = {}): ArrayBuffer | ShmReadOnly {
   checkInt('shmid', shmid, 0, INT32_MAX)
+  if (options.readOnly === true) {
+    const handle = native.shmatReadOnly(shmid)
+    return new ShmReadOnly(handle, native.shmctl(shmid, IPC_STAT)?.size ?? 0)
+  }
   return native.shmat(shmid)
 }
 

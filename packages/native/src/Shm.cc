@@ -108,6 +108,77 @@ Napi::Value Shmat(const Napi::CallbackInfo& info) {
   return Napi::ArrayBuffer::New(env, addr, ds.shm_segsz, FinalizeMapping, m);
 }
 
+// Read-only attachments (SHM_RDONLY) are NOT handed out as ArrayBuffers: V8
+// has no read-only ArrayBuffer, and one JS write through a view would kill
+// the process with SIGSEGV. They are an External that JS reads by copying,
+// with bounds checked here.
+struct ReadOnlyMapping {
+  void* addr;
+  size_t size;
+};
+
+void FinalizeReadOnly(Napi::Env, ReadOnlyMapping* m) {
+  if (m->addr != nullptr) shmdt(m->addr);
+  delete m;
+}
+
+Napi::Value ShmatReadOnly(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int32_t id;
+  if (!ArgInt32(info, 0, "shmid", &id)) return env.Undefined();
+  struct shmid_ds ds;
+  if (shmctl(id, IPC_STAT, &ds) == -1) {
+    ThrowErrno(env, errno, "shmctl", "shmat(" + std::to_string(id) + ", SHM_RDONLY): reading the segment size with IPC_STAT");
+    return env.Undefined();
+  }
+  void* addr = shmat(id, nullptr, SHM_RDONLY);
+  if (addr == reinterpret_cast<void*>(-1)) {
+    ThrowErrno(env, errno, "shmat", "shmat(" + std::to_string(id) + ", SHM_RDONLY)");
+    return env.Undefined();
+  }
+  return Napi::External<ReadOnlyMapping>::New(env, new ReadOnlyMapping{addr, ds.shm_segsz}, FinalizeReadOnly);
+}
+
+ReadOnlyMapping* ArgReadOnly(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsExternal()) {
+    ThrowType(info.Env(), "Expected a read-only mapping handle");
+    return nullptr;
+  }
+  return info[0].As<Napi::External<ReadOnlyMapping>>().Data();
+}
+
+// readOnlyRead(handle, offset, length) -> Buffer (a copy).
+Napi::Value ReadOnlyRead(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ReadOnlyMapping* m = ArgReadOnly(info);
+  int64_t offset, length;
+  if (m == nullptr || !ArgInt64(info, 1, "offset", &offset) || !ArgInt64(info, 2, "length", &length)) return env.Undefined();
+  if (m->addr == nullptr) {
+    ThrowType(env, "the read-only mapping is detached");
+    return env.Undefined();
+  }
+  if (offset < 0 || length < 0 || static_cast<uint64_t>(offset) + static_cast<uint64_t>(length) > m->size) {
+    ThrowRange(env, "read of " + std::to_string(length) + " bytes at " + std::to_string(offset) +
+                        " is outside the " + std::to_string(m->size) + "-byte segment");
+    return env.Undefined();
+  }
+  return Napi::Buffer<uint8_t>::Copy(env, static_cast<uint8_t*>(m->addr) + offset, static_cast<size_t>(length));
+}
+
+Napi::Value ReadOnlyDetach(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ReadOnlyMapping* m = ArgReadOnly(info);
+  if (m == nullptr) return env.Undefined();
+  if (m->addr == nullptr) return Napi::Boolean::New(env, false);
+  void* addr = m->addr;
+  m->addr = nullptr;
+  if (shmdt(addr) == -1) {
+    ThrowErrno(env, errno, "shmdt", "shmdt() of a read-only mapping");
+    return env.Undefined();
+  }
+  return Napi::Boolean::New(env, true);
+}
+
 // shmdt(buffer) -> true if it detached, false if the buffer was already detached.
 Napi::Value Shmdt(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -218,6 +289,9 @@ void InitShm(Napi::Env env, Napi::Object exports) {
   exports.Set("shmget", Napi::Function::New(env, Shmget, "shmget"));
   exports.Set("shmat", Napi::Function::New(env, Shmat, "shmat"));
   exports.Set("shmdt", Napi::Function::New(env, Shmdt, "shmdt"));
+  exports.Set("shmatReadOnly", Napi::Function::New(env, ShmatReadOnly, "shmatReadOnly"));
+  exports.Set("readOnlyRead", Napi::Function::New(env, ReadOnlyRead, "readOnlyRead"));
+  exports.Set("readOnlyDetach", Napi::Function::New(env, ReadOnlyDetach, "readOnlyDetach"));
   exports.Set("shmctl", Napi::Function::New(env, Shmctl, "shmctl"));
 }
 
