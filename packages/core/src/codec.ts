@@ -11,9 +11,14 @@
  * sender saves a new structure to the store before the message that uses it
  * is published, and a receiver that meets an unknown structure id reloads
  * them from the store. Without a store, objects are plain msgpack maps.
+ *
+ * What does not survive the trip: -0 arrives as 0 (msgpack has no negative
+ * integer zero); without a store a JS Map arrives as a plain object; class
+ * instances arrive as plain objects of their own enumerable fields. Functions,
+ * symbols and cyclic values throw Unserializable.
  */
 import { Buffer } from 'node:buffer'
-import { Packr, RESET_BUFFER_MODE, REUSE_BUFFER_MODE } from 'msgpackr'
+import { C1, Packr, RESET_BUFFER_MODE, REUSE_BUFFER_MODE } from 'msgpackr'
 import { CorruptSegment, IpcError, Unserializable } from './errors.js'
 
 /**
@@ -96,11 +101,14 @@ export class Codec {
     const range = this.range
     range.start = start
     range.end = end
+    let value: unknown
     try {
-      return this.packr.unpack(data, range)
+      value = this.packr.unpack(data, range)
     } catch (error) {
       throw new CorruptSegment(`message payload at ${start}`, `${end - start} bytes`, `do not decode: ${(error as Error).message}`, { cause: error })
     }
+    if (value === C1) throw new CorruptSegment(`message payload at ${start}`, '0xc1', 'is the never-used msgpack byte')
+    return value
   }
 }
 

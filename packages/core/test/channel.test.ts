@@ -1,0 +1,119 @@
+import { describe, expect, it } from 'vitest'
+import {
+  AWAKE, ChannelSegment, CorruptSegment, DOORBELL_SIGNAL, NotABus, PARKED, channelBytes, initializeChannel, park, shouldRing,
+} from '../src/index.js'
+
+function channel(lanes = 3, laneCapacity = 1024) {
+  const buffer = new SharedArrayBuffer(channelBytes(lanes, laneCapacity))
+  initializeChannel(buffer, 0, { lanes, laneCapacity })
+  return { buffer, segment: new ChannelSegment(buffer) }
+}
+const me = (pid: number, startTime = 1000) => ({ pid, startTime })
+
+describe('channel segment', () => {
+  it('gives each sender its own lane until all are taken', () => {
+    const { segment } = channel(2)
+    const a = segment.claimLane(me(10))
+    const b = segment.claimLane(me(11))
+    expect([a?.lane, b?.lane]).toEqual([0, 1])
+    expect(segment.claimLane(me(12))).toBeNull()
+    expect(segment.laneOwner(1)).toEqual(me(11))
+  })
+
+  it('recycles a lane only when its owner is dead and the lane is drained', () => {
+    const { segment } = channel(1)
+    const sender = segment.claimLane(me(10))!
+    sender.tryWrite(new Uint8Array([1]))
+    const dead = (pid: number) => pid !== 10
+    expect(segment.claimLane(me(11), () => true)).toBeNull() // owner alive
+    expect(segment.claimLane(me(11), dead)).toBeNull() // owner dead, lane not drained
+    expect(segment.drain(() => {})).toBe(1)
+    const heir = segment.claimLane(me(11), dead)!
+    expect(heir.lane).toBe(0)
+    expect(segment.laneOwner(0)).toEqual(me(11))
+    heir.tryWrite(new Uint8Array([2])) // continues from the old write position
+    const got: number[] = []
+    segment.drain((data, start) => got.push(data[start]!))
+    expect(got).toEqual([2])
+  })
+
+  it('tells a reused pid from its previous owner by start time', () => {
+    const { segment } = channel(1)
+    segment.claimLane(me(10, 1))
+    expect(segment.claimLane(me(10, 2), (pid, start) => start === 2)).not.toBeNull()
+  })
+
+  it('releases a lane only for its owner', () => {
+    const { segment } = channel(1)
+    const sender = segment.claimLane(me(10))!
+    expect(segment.releaseLane(sender, me(99))).toBe(false)
+    expect(segment.releaseLane(sender, me(10))).toBe(true)
+    expect(segment.claimLane(me(12))?.lane).toBe(0)
+  })
+
+  it('drains lanes round-robin so that a busy lane cannot starve the others', () => {
+    const { segment } = channel(3)
+    const senders = [segment.claimLane(me(1))!, segment.claimLane(me(2))!, segment.claimLane(me(3))!]
+    for (let i = 0; i < 20; i++) senders[0]!.tryWrite(new Uint8Array([0]))
+    senders[1]!.tryWrite(new Uint8Array([1]))
+    senders[2]!.tryWrite(new Uint8Array([2]))
+    const got: number[] = []
+    expect(segment.drain((data, start) => got.push(data[start]!), 4)).toBe(6)
+    expect(got).toEqual([0, 0, 0, 0, 1, 2])
+    got.length = 0
+    segment.drain((data, start) => got.push(data[start]!), 4, 2) // maxTotal: the next call starts one lane further
+    expect(got).toEqual([0, 0])
+  })
+
+  it('decodes on receive', () => {
+    const { segment } = channel(2)
+    segment.claimLane(me(1))!.trySend({ a: 1 })
+    segment.claimLane(me(2))!.trySend([2])
+    const got: unknown[] = []
+    expect(segment.receive((v) => got.push(v))).toBe(2)
+    expect(got).toEqual([{ a: 1 }, [2]])
+  })
+
+  it('records the receiver and its doorbell, identity last', () => {
+    const { segment } = channel()
+    expect(segment.receiver()).toBeNull()
+    segment.setReceiver(me(77, 5), { kind: DOORBELL_SIGNAL, signal: 35 })
+    expect(segment.receiver()).toEqual({ pid: 77, startTime: 5, doorbell: { kind: DOORBELL_SIGNAL, signal: 35 } })
+    expect(segment.closed).toBe(false)
+    segment.close()
+    expect(segment.closed).toBe(true)
+  })
+
+  it('refuses memory that is not a channel or whose lanes are broken', () => {
+    const { buffer } = channel(2)
+    const bytes = new Uint8Array(buffer)
+    bytes[0]! ^= 0xff
+    expect(() => new ChannelSegment(buffer)).toThrow(NotABus)
+    bytes[0]! ^= 0xff
+    new Int32Array(buffer)[2] = 5000 // lanes
+    expect(() => new ChannelSegment(buffer)).toThrow(CorruptSegment)
+  })
+})
+
+describe('parking protocol, one thread', () => {
+  it('lets the receiver sleep only when no lane has data', () => {
+    const { segment } = channel(2)
+    const sender = segment.claimLane(me(1))!
+    expect(segment.park()).toBe(true)
+    expect(segment.parked[ChannelSegment.PARKED_INDEX]).toBe(PARKED)
+    sender.tryWrite(new Uint8Array(1))
+    expect(sender.shouldRing()).toBe(true) // the one sender that wakes it
+    expect(sender.shouldRing()).toBe(false)
+    expect(segment.parked[ChannelSegment.PARKED_INDEX]).toBe(AWAKE)
+    expect(segment.park()).toBe(false) // data is waiting: stay awake
+    expect(segment.parked[ChannelSegment.PARKED_INDEX]).toBe(AWAKE)
+    expect(sender.stats().doorbellsRung).toBe(1)
+  })
+
+  it('rings exactly once per park however many senders commit', () => {
+    const word = new Int32Array(new SharedArrayBuffer(4))
+    expect(park(word, 0, { hasData: () => false })).toBe(true)
+    const rings = [shouldRing(word, 0), shouldRing(word, 0), shouldRing(word, 0)]
+    expect(rings).toEqual([true, false, false])
+  })
+})
