@@ -1,0 +1,51 @@
+/**
+ * Lost wakeup: the parking protocol (ring/park.ts) between a receiver thread
+ * and 1-2 sender threads, with a simulated doorbell (Atomics.wait/notify) and
+ * random delays on both sides, over a million park/wake cycles in total.
+ * Allowed outcome, and the only one: every message arrives in order, the
+ * receiver never sleeps past a committed message (a sleep longer than
+ * sleepLimitMs counts as a lost wakeup), and no park is rung twice
+ * (rings <= parks attempted).
+ */
+import { Worker } from 'node:worker_threads'
+import { once } from 'node:events'
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import { ChannelSegment, channelBytes, initializeChannel } from '@ipc/core'
+import { LOST, PARKS, RECEIVED, RINGS, SLEEPS } from '../fixtures/core/park-control.js'
+import { params } from '../../packages/core/test/support/fc.js'
+
+const CYCLES = Number(process.env.CORE_PARK_CYCLES ?? 1_000_000)
+const url = new URL('../dist/fixtures/core/park-peer.js', import.meta.url)
+const totals = { parks: 0, sleeps: 0, rings: 0, messages: 0 }
+
+describe('parking protocol across threads', () => {
+  it('never loses a wakeup and rings at most once per park', async () => {
+    await fc.assert(fc.asyncProperty(fc.integer(), fc.integer({ min: 1, max: 2 }), async (seed, senders) => {
+      const count = Math.ceil(CYCLES / 8 / senders)
+      const buffer = new SharedArrayBuffer(64 + channelBytes(senders, 1024))
+      initializeChannel(buffer, 64, { lanes: senders, laneCapacity: 1024 })
+      new ChannelSegment(buffer, 64).setReceiver({ pid: 1, startTime: 1 })
+      const base = { buffer, channelOffset: 64, count, senders, seed, sleepLimitMs: 2000 }
+      const threads = [new Worker(url, { workerData: { ...base, role: 'receiver', sender: 0 } })]
+      for (let s = 0; s < senders; s++) threads.push(new Worker(url, { workerData: { ...base, role: 'sender', sender: s } }))
+      try {
+        await Promise.all(threads.map((t) => Promise.race([once(t, 'message'), once(t, 'error').then(([e]) => { throw e })])))
+      } finally {
+        await Promise.all(threads.map((t) => t.terminate()))
+      }
+      const control = new Int32Array(buffer, 0, 16)
+      const [parks, rings, lost, sleeps, received] = [control[PARKS]!, control[RINGS]!, control[LOST]!, control[SLEEPS]!, control[RECEIVED]!]
+      const attempts = new ChannelSegment(buffer, 64).stats().parks // every store of PARKED, including parks undone by a re-check
+      totals.parks += parks
+      totals.rings += rings
+      totals.sleeps += sleeps
+      totals.messages += count * senders
+      expect({ lost, received }).toEqual({ lost: 0, received: count * senders })
+      expect(rings).toBeLessThanOrEqual(attempts) // one CAS PARKED -> AWAKE wins per park at most
+      expect(rings).toBeGreaterThanOrEqual(parks) // every park that slept was ended by a doorbell of its own
+    }), params(8))
+    console.log(`parking: ${totals.parks} parks (${totals.sleeps} real sleeps), ${totals.rings} doorbells, ${totals.messages} messages`)
+    expect(totals.parks).toBeGreaterThan(CYCLES / 2)
+  }, 110_000)
+})
