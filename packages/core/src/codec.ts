@@ -4,6 +4,12 @@
  * Encoding goes into msgpackr's own reused scratch buffer (REUSE_BUFFER_MODE |
  * RESET_BUFFER_MODE: no allocation per message); the ring copies it once.
  * Decoding reads in place from a slice of the ring given as (data, start, end).
+ * Binary values are copied out (copyBuffers), because the ring bytes they
+ * came from are reused as soon as the read position moves on. One exception
+ * to in-place decoding: msgpackr's optional native string extractor refuses
+ * SharedArrayBuffer memory, so payloads in a SharedArrayBuffer (tests,
+ * worker_threads) are first copied to a reused scratch buffer when it is
+ * loaded. shm mappings are plain ArrayBuffers and decode in place.
  *
  * With a StructureStore (the bus directory's structure region), plain objects
  * are encoded as msgpackr records whose key lists ("structures") are shared
@@ -18,7 +24,8 @@
  * symbols and cyclic values throw Unserializable.
  */
 import { Buffer } from 'node:buffer'
-import { C1, Packr, RESET_BUFFER_MODE, REUSE_BUFFER_MODE } from 'msgpackr'
+import { C1, Packr, RESET_BUFFER_MODE, REUSE_BUFFER_MODE, isNativeAccelerationEnabled } from 'msgpackr'
+import { copyBytes } from './bytes.js'
 import { CorruptSegment, IpcError, Unserializable } from './errors.js'
 
 /**
@@ -51,6 +58,10 @@ export class Codec {
   private readonly shared: boolean
   /** Reused unpack range: no object per decode. */
   private readonly range = { start: 0, end: 0 }
+  /** The last `data` decode() saw, and whether it must be copied first (see above). */
+  private lastData: Uint8Array | null = null
+  private lastNeedsCopy = false
+  private scratch = Buffer.allocUnsafeSlow(0)
 
   constructor(options: CodecOptions = {}) {
     const store = options.structures
@@ -62,6 +73,7 @@ export class Codec {
       moreTypes: true,
       useRecords: this.shared,
       mapsAsObjects: !this.shared,
+      copyBuffers: true,
       writeFunction,
       ...(store === undefined ? {} : {
         maxSharedStructures: options.maxSharedStructures ?? 32,
@@ -98,9 +110,22 @@ export class Codec {
   /** Decodes data[start, end) in place; a payload that is not valid msgpack throws CorruptSegment. */
   decode(data: Uint8Array, start = 0, end = data.length): unknown {
     if (start === end) throw new CorruptSegment(`message payload at ${start}`, 0, 'is empty, which is not msgpack')
+    if (data !== this.lastData) {
+      this.lastData = data
+      this.lastNeedsCopy = isNativeAccelerationEnabled && data.buffer instanceof SharedArrayBuffer
+    }
     const range = this.range
-    range.start = start
-    range.end = end
+    if (this.lastNeedsCopy) {
+      const length = end - start
+      if (this.scratch.length < length) this.scratch = Buffer.allocUnsafeSlow(Math.max(length, 2 * this.scratch.length, 256))
+      copyBytes(data, start, end, this.scratch, 0)
+      data = this.scratch
+      range.start = 0
+      range.end = length
+    } else {
+      range.start = start
+      range.end = end
+    }
     let value: unknown
     try {
       value = this.packr.unpack(data, range)

@@ -138,3 +138,22 @@ describe('lane', () => {
     expect(() => new LaneProducer(buffer).tryWrite(new Uint8Array(1), 70000)).toThrow(/type/)
   })
 })
+
+describe('lane decoding in place', () => {
+  for (const Memory of [SharedArrayBuffer, ArrayBuffer]) {
+    it(`decodes strings and binary at any ring offset over a ${Memory.name}, and binary outlives the ring bytes`, () => {
+      const buffer = new Memory(laneBytes(4096))
+      initializeLane(buffer, 0, { capacity: 4096 })
+      const producer = new LaneProducer(buffer)
+      const consumer = new LaneConsumer(buffer)
+      const got: unknown[] = []
+      for (let round = 0; round < 50; round++) {
+        const value = { kind: 'trade-' + 'x'.repeat(round), text: 'é'.repeat(round * 3), bin: Buffer.from([round, 1, 2]) }
+        expect(producer.trySend(value)).toBe(true)
+        consumer.receive((v) => got.push(v))
+        expect(got.at(-1)).toEqual(value)
+      }
+      expect((got[0] as { bin: Buffer }).bin).toEqual(Buffer.from([0, 1, 2])) // not a view of reused ring bytes
+    })
+  }
+})

@@ -10,6 +10,7 @@
  */
 import { Buffer } from 'node:buffer'
 import { CorruptSegment, MessageTooLarge, NotABus } from '../errors.js'
+import { copyBytes } from '../bytes.js'
 import { defaultCodec, type Codec } from '../codec.js'
 import {
   BYTES_READ, BYTES_WRITTEN, CAPACITY, DOORBELLS_RUNG, FLAG_PADDING, FULL_EVENTS, LANE_HEADER_BYTES, LANE_MAGIC,
@@ -439,13 +440,4 @@ export class LaneConsumer extends LaneBase {
 
 function checkType(type: number): void {
   if ((type & 0xffff) !== type) throw new RangeError(`record type must be an integer from 0 to 65535, got ${type}`)
-}
-
-/** Short copies by hand (a native call costs more than the bytes), long ones with set(). */
-function copyBytes(src: Uint8Array, start: number, end: number, dst: Uint8Array, at: number): void {
-  if (end - start <= 64) {
-    for (let i = start; i < end; i++) dst[at++] = src[i]!
-  } else {
-    dst.set(start === 0 && end === src.length ? src : src.subarray(start, end), at)
-  }
 }
