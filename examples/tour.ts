@@ -22,6 +22,7 @@ import { fileURLToPath } from 'node:url'
 const here = dirname(fileURLToPath(import.meta.url))
 const STEP_LIMIT_MS = 15_000
 const live = new Set<ChildProcess>()
+const tempDirs = new Set<string>()
 
 /** A running example: its output is printed as it comes, and can be waited on line by line. */
 class Example {
@@ -93,6 +94,7 @@ const steps: Array<[heading: string, run: () => Promise<void>]> = [
   }],
   ['fifo.js: a reader and a writer, started separately, meet at a FIFO', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ipc-tour-'))
+    tempDirs.add(dir)
     try {
       const path = join(dir, 'fifo')
       const reader = new Example('fifo', ['reader', path], 'reader')
@@ -101,6 +103,7 @@ const steps: Array<[heading: string, run: () => Promise<void>]> = [
       await expectSuccess(reader, writer)
     } finally {
       rmSync(dir, { recursive: true, force: true })
+      tempDirs.delete(dir)
     }
   }],
   ['ni-server.js: a child server wraps each line in "Ni!" (length-prefixed frames)', async () => {
@@ -123,6 +126,7 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.once(sig, () => {
     console.log(`\ntour: ${sig}, stopping the examples`)
     killAll()
+    for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true })
     process.exit(sig === 'SIGINT' ? 130 : 143)
   })
 }
