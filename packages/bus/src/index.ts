@@ -1,1 +1,9 @@
-export {}
+/**
+ * @ipc/bus: a message bus for Node.js processes on one Linux host, over
+ * System V shared memory, with race-free signal- or pipe-notified delivery.
+ */
+export { Bus, ATTACH_ENV, type ChannelOptions, type PeerExit, type BusStats, type BusEvents } from './bus.js'
+export { Channel, type SendOptions, type ChannelStats } from './channel.js'
+export { DEFAULTS, parseBytes, type BusOptions, type DoorbellKind } from './options.js'
+export * from './errors.js'
+export { busKey } from './naming.js'

@@ -17,4 +17,4 @@ export {
   DIRECTORY_DEFAULTS, Directory, StructureRegion, directorySize, initializeDirectory,
   type ChannelEntry, type DirectoryOptions, type MemberEntry,
 } from './directory/directory.js'
-export { MAX_NAME_BYTES } from './directory/layout.js'
+export { DIRECTORY_MAGIC, MAX_NAME_BYTES } from './directory/layout.js'

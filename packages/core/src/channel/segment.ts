@@ -88,6 +88,7 @@ export class ChannelSegment {
   private readonly words: Int32Array
   private readonly counters: Float64Array
   private readonly owners: BigInt64Array
+  private readonly receiverCell: BigInt64Array
   private readonly consumers: LaneConsumer[]
   private readonly codec: Codec
   private next = 0
@@ -115,6 +116,7 @@ export class ChannelSegment {
     this.parked = words
     this.counters = new Float64Array(buffer, byteOffset, OWNERS / 8)
     this.owners = new BigInt64Array(buffer, byteOffset + OWNERS, lanes)
+    this.receiverCell = new BigInt64Array(buffer, byteOffset + RECEIVER, 1)
     this.codec = codec
     this.consumers = []
     for (let i = 0; i < lanes; i++) {
@@ -137,12 +139,44 @@ export class ChannelSegment {
     const word = identityWord(receiver)
     Atomics.store(this.words, DOORBELL_KIND >> 2, doorbell.kind)
     Atomics.store(this.words, DOORBELL_SIGNAL_NO >> 2, doorbell.signal)
-    Atomics.store(new BigInt64Array(this.buffer, this.byteOffset + RECEIVER, 1), 0, word) // publish the receiver
+    Atomics.store(this.receiverCell, 0, word) // publish the receiver
+  }
+
+  /**
+   * Makes `me` the receiver by CAS on the RECEIVER word: succeeds when there
+   * is none (0) or the current one is dead by `isAlive`; returns null on
+   * success, else the live receiver. This is the only way two processes
+   * racing to receive can be told apart: exactly one CAS wins. (The bus
+   * looks up how to wake a receiver in the directory's member table, keyed
+   * by this identity, so nothing else needs publishing with it.)
+   */
+  claimReceiver(me: Identity, isAlive: IsAlive): Identity | null {
+    const word = identityWord(me)
+    const cell = this.receiverCell
+    for (let attempt = 0; attempt < 16; attempt++) {
+      const current = Atomics.load(cell, 0)
+      if (current === word) return null
+      const holder = readIdentity(current, 'channel.receiver')
+      if (holder !== null && isAlive(holder.pid, holder.startTime)) return holder
+      if (Atomics.compareExchange(cell, 0, current, word) === current) return null
+    }
+    throw new CorruptSegment('channel.receiver', 'changing', 'kept changing under 16 compare-and-swap attempts')
+  }
+
+  /** Gives up the receiver role (CAS me -> 0); false when `me` was not the receiver. */
+  releaseReceiver(me: Identity): boolean {
+    const word = identityWord(me)
+    return Atomics.compareExchange(this.receiverCell, 0, word, 0n) === word
+  }
+
+  /** The receiver's identity alone (one atomic load), or null. */
+  receiverIdentity(): Identity | null {
+    return readIdentity(Atomics.load(this.receiverCell, 0), 'channel.receiver')
   }
 
   /** The receiver and its doorbell, or null before setReceiver. */
   receiver(): (Identity & { doorbell: Doorbell }) | null {
-    const id = readIdentity(Atomics.load(new BigInt64Array(this.buffer, this.byteOffset + RECEIVER, 1), 0), 'channel.receiver')
+    const id = readIdentity(Atomics.load(this.receiverCell, 0), 'channel.receiver')
     if (id === null) return null
     const kind = Atomics.load(this.words, DOORBELL_KIND >> 2)
     if (kind < 0 || kind > MAX_DOORBELL) throw new CorruptSegment('channel.doorbellKind', kind, 'is not a doorbell kind')

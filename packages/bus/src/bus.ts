@@ -1,0 +1,422 @@
+/**
+ * The Bus: a directory segment (channels and members, see @ipc/core
+ * directory/layout.ts) plus one segment per channel.
+ *
+ * Kinds of bus:
+ * - named (Bus.create(name) / Bus.open(name)): the directory lives at a key
+ *   derived from the name, so unrelated processes find it. When the last
+ *   member closes, it is removed; if every member died (SIGKILL), the next
+ *   Bus.create or Bus.open of that name finds only dead members and
+ *   reclaims it.
+ * - private (Bus.create() with no name): for a process and the children it
+ *   starts with bus.fork(), which find the directory by id through their
+ *   environment. Every segment is marked IPC_RMID at once (Linux lets
+ *   processes attach removed segments by id while any is attached), so when
+ *   every process is gone, SIGKILL included, nothing is left.
+ * Channel segments are always marked IPC_RMID at once: they are found by id
+ * through the directory.
+ */
+import { fork as forkChild, type ChildProcess, type ForkOptions } from 'node:child_process'
+import { EventEmitter } from 'node:events'
+import { fileURLToPath } from 'node:url'
+import {
+  ChannelSegment, Codec, Directory, DIRECTORY_MAGIC, DOORBELL_PIPE, DOORBELL_SIGNAL, channelBytes, directorySize, initializeChannel,
+  initializeDirectory, type ChannelEntry,
+} from '@ipc/core'
+import { IPC_PRIVATE, shmctl } from '@ipc/native'
+import { Channel, type ChannelHost, type ChannelStats } from './channel.js'
+import { BusExists, Closed, CorruptSegment, NoSuchBus, NotABus, NotForked, PermissionDenied } from './errors.js'
+import { isAlive, processStartTime, selfIdentity } from './liveness.js'
+import { busKey, checkName } from './naming.js'
+import { resolveOptions, type BusOptions, type DoorbellKind, type ResolvedBusOptions } from './options.js'
+import { attachSegment, createSegment, detachSegment, isRemoved, lookupKey, removeSegment, type Segment } from './segments.js'
+
+/** Is the process that created segment id still running? (cpid only: a directory being built is seconds old at most.) */
+function creatorAlive(id: number): boolean {
+  try {
+    return processStartTime(shmctl(id, 'IPC_STAT').cpid) >= 0
+  } catch {
+    return false
+  }
+}
+
+/** Environment variable through which bus.fork() tells a child where the bus is. */
+export const ATTACH_ENV = 'IPC_BUS_ATTACH'
+
+/** Per-channel options; sizes apply when this process is the one that creates the channel. */
+export interface ChannelOptions {
+  /** Lane ring size for this channel. Default: the bus's ringBytes. */
+  ringBytes?: number | string
+  /** Largest message. Default: the bus's maxMessageBytes (at most ringBytes / 8 by default). */
+  maxMessageBytes?: number | string
+  /** Lanes (concurrent sending processes). Default: the bus's maxSenders. */
+  maxSenders?: number
+  /** Messages a `for await` consumer may have buffered before draining pauses (backpressure). Default 1024. */
+  highWaterMark?: number
+}
+
+export interface PeerExit {
+  pid: number
+  /** True when it was killed by a signal or exited non-zero. */
+  died: boolean
+  code: number | null
+  signal: NodeJS.Signals | null
+}
+
+export interface BusStats {
+  name: string | null
+  pid: number
+  members: Array<{ pid: number; alive: boolean }>
+  channels: ChannelStats[]
+}
+
+export interface BusEvents {
+  'peer-exit': [exit: PeerExit]
+  error: [error: unknown]
+}
+
+interface AttachInfo {
+  directory: number
+  name: string | null
+  options: BusOptions
+}
+
+const STRUCTURE_BYTES = 16 * 1024
+let privateCounter = 0
+
+export class Bus extends EventEmitter<BusEvents> implements AsyncDisposable, ChannelHost {
+  /** The bus's name, or null for a private bus. */
+  readonly name: string | null
+  readonly doorbell: DoorbellKind
+  readonly signal: number
+  readonly spinMicros: number
+  readonly runtimeDir: string
+  private readonly options: ResolvedBusOptions
+  private readonly userOptions: BusOptions
+  private readonly dir: Segment
+  private readonly directory: Directory
+  private readonly codec: Codec
+  private readonly member: number
+  private readonly channels = new Map<string, { channel: Channel<any>; segment: Segment }>()
+  private readonly children = new Set<ChildProcess>()
+  private closing: Promise<void> | null = null
+  private receivers = 0
+  private keepAlive: NodeJS.Timeout | null = null
+
+  private constructor(name: string | null, dir: Segment, directory: Directory, options: ResolvedBusOptions, userOptions: BusOptions) {
+    super()
+    this.name = name
+    this.dir = dir
+    this.directory = directory
+    this.options = options
+    this.userOptions = userOptions
+    this.doorbell = options.doorbell
+    this.signal = options.signal
+    this.spinMicros = options.spinMicros
+    this.runtimeDir = options.runtimeDir
+    this.codec = new Codec({ structures: directory.structures })
+    const me = selfIdentity()
+    this.member = directory.addMember({
+      ...me,
+      doorbellKind: options.doorbell === 'signal' ? DOORBELL_SIGNAL : DOORBELL_PIPE,
+      signal: options.doorbell === 'signal' ? options.signal : 0,
+      heartbeat: Date.now(),
+    })
+  }
+
+  // ================================================================ opening
+
+  /**
+   * Creates a bus. With a name, unrelated processes can join it with
+   * Bus.open(name); without one it is private to this process and the
+   * children it forks. Rejects with BusExists if a live bus has that name
+   * (a dead one is reclaimed), PermissionDenied, NotABus (another program's
+   * segment sits at the name's key).
+   */
+  static async create(name?: string | BusOptions, options?: BusOptions): Promise<Bus> {
+    if (typeof name === 'object' && name !== null) return Bus.create(undefined, name)
+    const opts = resolveOptions(options)
+    if (name === undefined) return Bus.createPrivate(opts, options ?? {})
+    checkName('bus name', name)
+    const key = busKey(name)
+    for (let attempt = 0; attempt < 200; attempt++) {
+      const existing = lookupKey(key, `looking up bus '${name}'`)
+      if (existing >= 0) {
+        const verdict = Bus.inspect(existing, name)
+        if (verdict === 'live') throw new BusExists(name)
+        if (verdict === 'building') {
+          await new Promise((r) => setTimeout(r, 10))
+          continue
+        }
+        removeSegment(existing) // dead or half-built: reclaim
+        continue
+      }
+      let dir: Segment
+      try {
+        dir = createSegment(directorySize({ channels: opts.maxChannels, members: opts.maxMembers, structureBytes: STRUCTURE_BYTES }), opts.mode, key, false)
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EEXIST') continue // someone created it meanwhile
+        throw err
+      }
+      initializeDirectory(dir.buffer, 0, { name, channels: opts.maxChannels, members: opts.maxMembers, structureBytes: STRUCTURE_BYTES })
+      return new Bus(name, dir, new Directory(dir.buffer, 0, { isAlive, self: selfIdentity() }), opts, options ?? {})
+    }
+    throw new BusExists(name)
+  }
+
+  private static createPrivate(opts: ResolvedBusOptions, userOptions: BusOptions): Bus {
+    const name = `private:${process.pid}:${++privateCounter}`
+    const dir = createSegment(directorySize({ channels: opts.maxChannels, members: opts.maxMembers, structureBytes: STRUCTURE_BYTES }), opts.mode, IPC_PRIVATE, true)
+    initializeDirectory(dir.buffer, 0, { name, channels: opts.maxChannels, members: opts.maxMembers, structureBytes: STRUCTURE_BYTES })
+    const bus = new Bus(null, dir, new Directory(dir.buffer, 0, { isAlive, self: selfIdentity() }), opts, userOptions)
+    return bus
+  }
+
+  /**
+   * Joins an existing named bus. Rejects with NoSuchBus (none, or only a
+   * dead one, which is reclaimed), PermissionDenied (its mode does not let
+   * this user in), NotABus (a foreign segment at the name's key).
+   */
+  static async open(name: string, options?: BusOptions): Promise<Bus> {
+    checkName('bus name', name)
+    const opts = resolveOptions(options)
+    const key = busKey(name)
+    const id = lookupKey(key, `opening bus '${name}'`)
+    if (id < 0) throw new NoSuchBus(name)
+    const dir = attachSegment(id, `opening bus '${name}'`)
+    try {
+      const directory = await Bus.waitForDirectory(dir, name)
+      if (directory.name !== name) throw new NotABus(`the segment at bus '${name}''s key holds bus '${directory.name}' (a hash collision)`)
+      if (!directory.members().some((m) => isAlive(m.pid, m.startTime))) {
+        removeSegment(id)
+        throw new NoSuchBus(name, 'its processes have all exited (it was reclaimed)')
+      }
+      return new Bus(name, dir, directory, opts, options ?? {})
+    } catch (err) {
+      detachSegment(dir)
+      throw err
+    }
+  }
+
+  /**
+   * Joins the bus at `address` (see bus.address), or, with no address, the
+   * bus of the parent that started this process with bus.fork() (rejects
+   * with NotForked when there is none). Works for private buses too.
+   */
+  static async attach(address?: string, options?: BusOptions): Promise<Bus> {
+    const raw = address ?? process.env[ATTACH_ENV]
+    if (raw === undefined) throw new NotForked()
+    let info: AttachInfo
+    try {
+      info = JSON.parse(raw) as AttachInfo
+    } catch (err) {
+      throw new NotABus(`${ATTACH_ENV} is not valid JSON`, { cause: err })
+    }
+    if (!Number.isInteger(info.directory)) throw new NotABus(`${ATTACH_ENV} has no directory id`)
+    const opts = { ...info.options, ...options }
+    const resolved = resolveOptions(opts)
+    const dir = attachSegment(info.directory, 'attaching to the parent bus')
+    try {
+      const directory = await Bus.waitForDirectory(dir, info.name ?? 'private bus')
+      return new Bus(info.name, dir, directory, resolved, opts)
+    } catch (err) {
+      detachSegment(dir)
+      throw err
+    }
+  }
+
+  /**
+   * What sits at a named bus's key: 'live', 'dead' (no live member),
+   * 'building' (its creator is still initialising it), 'half-built' (its
+   * creator died mid-init); NotABus for anything that is not ours.
+   */
+  private static inspect(id: number, name: string): 'live' | 'dead' | 'building' | 'half-built' {
+    let dir: Segment
+    try {
+      dir = attachSegment(id, `inspecting bus '${name}'`)
+    } catch (err) {
+      if (err instanceof PermissionDenied) throw err
+      return 'dead' // vanished meanwhile
+    }
+    try {
+      if (!Directory.isInitialised(dir.buffer, 0)) {
+        // Our creator zero-fills, then writes the magic and INITIALISED last:
+        // a nonzero first word that is not our magic means a foreign segment.
+        const magic = new Uint32Array(dir.buffer, 0, 1)[0]!
+        if (magic !== 0 && magic !== DIRECTORY_MAGIC) throw new NotABus(`the segment at bus '${name}''s key (id ${id}) is not a bus directory`)
+        return creatorAlive(id) ? 'building' : 'half-built'
+      }
+      const directory = new Directory(dir.buffer, 0)
+      if (directory.name !== name) throw new NotABus(`the segment at bus '${name}''s key holds bus '${directory.name}'`)
+      return directory.members().some((m) => isAlive(m.pid, m.startTime)) ? 'live' : 'dead'
+    } finally {
+      detachSegment(dir)
+    }
+  }
+
+  /** Waits (up to 2 s) while the creator is still initialising the directory. */
+  private static async waitForDirectory(dir: Segment, name: string): Promise<Directory> {
+    for (let i = 0; i < 200; i++) {
+      if (Directory.isInitialised(dir.buffer, 0)) return new Directory(dir.buffer, 0, { isAlive, self: selfIdentity() })
+      const magic = new Uint32Array(dir.buffer, 0, 1)[0]!
+      if (magic !== 0 && magic !== DIRECTORY_MAGIC) break // foreign
+      if (!creatorAlive(dir.id)) break // abandoned half-built
+      await new Promise((r) => setTimeout(r, 10))
+    }
+    return new Directory(dir.buffer, 0) // throws NotABus, saying why
+  }
+
+  // ================================================================ using
+
+  /**
+   * The channel `name`, created on first use by either side. Messages sent
+   * before anyone receives wait in the ring. Values are msgpack-encoded;
+   * T is the type both sides agree on.
+   */
+  channel<T = unknown>(name: string, options: ChannelOptions = {}): Channel<T> {
+    this.checkOpen()
+    checkName('channel name', name)
+    const known = this.channels.get(name)
+    if (known !== undefined) return known.channel as Channel<T>
+    const { segment, core } = this.openChannel(name, options)
+    const channel = new Channel<T>(name, core, segment.id, this.codec, this, options.highWaterMark)
+    this.channels.set(name, { channel, segment })
+    return channel
+  }
+
+  private openChannel(name: string, options: ChannelOptions): { segment: Segment; core: ChannelSegment } {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const entry = this.directory.findChannel(name)
+      if (entry !== undefined) {
+        const opened = this.attachChannel(entry)
+        if (opened !== null) return opened
+        continue // stale entry replaced: look again
+      }
+      const ring = options.ringBytes ?? this.userOptions.ringBytes
+      const sized = resolveOptions({ ...this.userOptions, ringBytes: ring, maxMessageBytes: options.maxMessageBytes ?? this.userOptions.maxMessageBytes, maxSenders: options.maxSenders ?? this.userOptions.maxSenders })
+      const lanes = sized.maxSenders
+      const segment = createSegment(channelBytes(lanes, sized.ringBytes), this.options.mode, IPC_PRIVATE, true)
+      initializeChannel(segment.buffer, 0, { lanes, laneCapacity: sized.ringBytes, maxMessageBytes: sized.maxMessageBytes })
+      const { entry: added, created } = this.directory.addChannel({
+        name, segmentId: segment.id, kind: 0, capacity: sized.ringBytes, lanes, owner: selfIdentity(),
+      })
+      if (created) return { segment, core: new ChannelSegment(segment.buffer, 0, this.codec) }
+      detachSegment(segment) // lost the race: use the winner's (ours is freed, it was IPC_RMID'd)
+      const opened = this.attachChannel(added)
+      if (opened !== null) return opened
+    }
+    throw new CorruptSegment(`bus '${this.name}' channel '${name}'`, name, 'could not be opened after 5 attempts')
+  }
+
+  /** Attaches a channel's segment; null (after removing the entry) when the segment is gone. */
+  private attachChannel(entry: ChannelEntry): { segment: Segment; core: ChannelSegment } | null {
+    let segment: Segment
+    try {
+      segment = attachSegment(entry.segmentId, `opening channel '${entry.name}'`)
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code
+      if (code !== 'EINVAL' && code !== 'EIDRM') throw err
+      // Every process that had it attached is gone, and so is the segment.
+      this.directory.removeChannel(entry.index)
+      return null
+    }
+    try {
+      return { segment, core: new ChannelSegment(segment.buffer, 0, this.codec) }
+    } catch (err) {
+      detachSegment(segment)
+      throw err
+    }
+  }
+
+  /** A string another process passes to Bus.attach() to join this bus (what bus.fork() puts in the environment). */
+  get address(): string {
+    this.checkOpen()
+    const info: AttachInfo = { directory: this.dir.id, name: this.name, options: this.userOptions }
+    return JSON.stringify(info)
+  }
+
+  /**
+   * Starts modulePath with child_process.fork; the child joins this bus
+   * with `await Bus.attach()`. The child's exit is reported as 'peer-exit'.
+   */
+  fork(modulePath: string | URL, args: readonly string[] = [], options: ForkOptions = {}): ChildProcess {
+    this.checkOpen()
+    const path = modulePath instanceof URL ? fileURLToPath(modulePath) : modulePath
+    const child = forkChild(path, [...args], { ...options, env: { ...(options.env ?? process.env), [ATTACH_ENV]: this.address } })
+    this.children.add(child)
+    child.once('exit', (code, signal) => {
+      this.children.delete(child)
+      if (child.pid !== undefined) this.emit('peer-exit', { pid: child.pid, died: signal !== null || code !== 0, code, signal })
+    })
+    return child
+  }
+
+  /** Members and per-channel, per-lane counters. */
+  stats(): BusStats {
+    this.checkOpen()
+    return {
+      name: this.name,
+      pid: process.pid,
+      members: this.directory.members().map((m) => ({ pid: m.pid, alive: isAlive(m.pid, m.startTime) })),
+      channels: [...this.channels.values()].map(({ channel }) => channel.stats()),
+    }
+  }
+
+  /**
+   * @internal (ChannelHost) While a channel receives, a never-firing timer
+   * keeps the event loop alive, as a listening server would: the doorbells
+   * themselves (signal pipe, FIFO) are unref'd. It costs no CPU.
+   */
+  retain(): void {
+    if (this.receivers++ === 0) this.keepAlive = setInterval(() => {}, 0x7fffffff)
+  }
+
+  /** @internal (ChannelHost) */
+  release(): void {
+    if (--this.receivers === 0 && this.keepAlive !== null) {
+      clearInterval(this.keepAlive)
+      this.keepAlive = null
+    }
+  }
+
+  /** @internal (ChannelHost) how to wake a member. */
+  doorbellOf(who: { pid: number; startTime: number }): { kind: number; signal: number } | null {
+    const m = this.directory.members().find((e) => e.pid === who.pid && e.startTime === who.startTime)
+    return m === undefined ? null : { kind: m.doorbellKind, signal: m.signal }
+  }
+
+  /** @internal (ChannelHost) a channel closed itself. */
+  forget(name: string): void {
+    const known = this.channels.get(name)
+    if (known === undefined) return
+    this.channels.delete(name)
+    detachSegment(known.segment)
+  }
+
+  // ================================================================ closing
+
+  /**
+   * Closes every channel, leaves the bus and detaches. The last member of a
+   * named bus removes it. Children started with fork() are not killed.
+   */
+  close(): Promise<void> {
+    if (this.closing === null) this.closing = this.doClose()
+    return this.closing
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close()
+  }
+
+  private async doClose(): Promise<void> {
+    for (const { channel } of [...this.channels.values()]) channel.close()
+    this.directory.removeMember(this.member)
+    const last = !this.directory.members().some((m) => isAlive(m.pid, m.startTime))
+    if (last && this.name !== null && !isRemoved(this.dir.id)) removeSegment(this.dir.id)
+    detachSegment(this.dir)
+  }
+
+  private checkOpen(): void {
+    if (this.closing !== null) throw new Closed(`bus '${this.name ?? 'private'}'`)
+  }
+}

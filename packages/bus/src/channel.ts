@@ -1,0 +1,468 @@
+/**
+ * A typed channel: one receiving process, any number of sending processes,
+ * each sender on a lane of its own (see @ipc/core channel/segment.ts).
+ *
+ * Sending: trySend() encodes straight into the sender's lane and publishes;
+ * only if the receiver had parked does it ring the receiver's doorbell, so a
+ * sender makes no system call while the receiver is awake. send() waits for
+ * space when the lane is full (backpressure), in order: while any send()
+ * waits, later sends queue behind it and trySend() returns false.
+ *
+ * Receiving: the first process that listens ('message' or for await)
+ * becomes the receiver. It drains every lane in bounded round-robin batches,
+ * yielding to the event loop between batches; when nothing is left it may
+ * spin (spinMicros), then parks and sleeps on its doorbell, using no CPU.
+ */
+import { EventEmitter } from 'node:events'
+import { performance } from 'node:perf_hooks'
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { ChannelSegment, ChannelSender, Codec, Identity } from '@ipc/core'
+import { ChannelBusy, ChannelFull, Closed, MessageTooLarge, PeerGone, TooManySenders } from './errors.js'
+import { checkCanRing, receiverAlive, registerSleeper, ring, unregisterSleeper, type Receiver, type Sleeper } from './doorbell.js'
+import { isAlive, selfIdentity } from './liveness.js'
+import type { DoorbellKind } from './options.js'
+
+/** Record types on the wire. */
+export const TYPE_VALUE = 0
+export const TYPE_BYTES = 1
+
+export interface SendOptions {
+  /** Reject with ChannelFull if there is still no room after this many ms. Default: wait forever. */
+  timeout?: number
+  /** Abort the wait (rejects with signal.reason); nothing is written. */
+  signal?: AbortSignal
+}
+
+export interface ChannelStats {
+  name: string
+  /** 'receiver' when this process receives on it, else 'sender' or 'idle'. */
+  role: 'receiver' | 'sender' | 'idle'
+  parks: number
+  drains: number
+  lanes: Array<{ owner: number | null; messagesWritten: number; messagesRead: number; bytesWritten: number; bytesRead: number; fullEvents: number; doorbellsRung: number; usedBytes: number }>
+}
+
+/** What a Channel needs from its Bus. */
+export interface ChannelHost {
+  readonly doorbell: DoorbellKind
+  readonly signal: number
+  readonly spinMicros: number
+  readonly runtimeDir: string
+  /** A receiving channel keeps the process alive (like a listening server) until it closes. */
+  retain(): void
+  release(): void
+  /** The doorbell (kind, signal) of a member, from the directory; null if it is not a member. */
+  doorbellOf(who: Identity): { kind: number; signal: number } | null
+  /** Called when the channel closes, so the bus forgets it. */
+  forget(name: string): void
+}
+
+interface Waiter {
+  bytes: Buffer
+  type: number
+  resolve: () => void
+  reject: (err: unknown) => void
+  deadline: number
+  timeout: number
+  signal: AbortSignal | undefined
+}
+
+/** How long a confirmed receiver is trusted before the next liveness check (ms). */
+const RECHECK_MS = 200
+const MAX_PER_LANE = 256
+const MAX_PER_RUN = 4096
+const DEFAULT_HIGH_WATER = 1024
+
+/** Typed events of a Channel (declaration-merged into the class). */
+export interface Channel<T> {
+  on(event: 'message', listener: (value: T) => void): this
+  on(event: 'error', listener: (error: unknown) => void): this
+  once(event: 'message', listener: (value: T) => void): this
+  once(event: 'error', listener: (error: unknown) => void): this
+  off(event: 'message', listener: (value: T) => void): this
+  off(event: 'error', listener: (error: unknown) => void): this
+  addListener(event: 'message', listener: (value: T) => void): this
+  removeListener(event: 'message', listener: (value: T) => void): this
+  on(event: string | symbol, listener: (...args: any[]) => void): this
+  once(event: string | symbol, listener: (...args: any[]) => void): this
+  off(event: string | symbol, listener: (...args: any[]) => void): this
+}
+
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
+export class Channel<T = unknown> extends EventEmitter {
+  readonly name: string
+  private readonly segment: ChannelSegment
+  private readonly codec: Codec
+  private readonly host: ChannelHost
+  private closed = false
+
+  // sender state
+  private sender: ChannelSender | null = null
+  private receiverSeen: Receiver | null = null
+  private receiverCheckedAt = -Infinity
+  private readonly waiters: Waiter[] = []
+  private flushing = false
+
+  /** The channel's doorbell token: its segment id, unique on the host while the channel exists. */
+  private readonly token: number
+
+  // receiver state
+  private receiving = false
+  private scheduled = false
+  private parked = false
+  private readonly queue: T[] = []
+  private readonly pulls: Array<{ resolve: (r: IteratorResult<T>) => void; reject: (e: unknown) => void }> = []
+  private iterating = false
+  private readonly highWaterMark: number
+  private readonly sleeper: Sleeper = { wake: () => this.wake() }
+  private readonly deliver = (value: unknown, type: number): void => this.onRecord(value, type)
+
+  /** @internal Channels come from bus.channel(). */
+  constructor(name: string, segment: ChannelSegment, token: number, codec: Codec, host: ChannelHost, highWaterMark = DEFAULT_HIGH_WATER) {
+    super()
+    this.name = name
+    this.token = token
+    this.segment = segment
+    this.codec = codec
+    this.host = host
+    this.highWaterMark = highWaterMark
+    this.on('newListener', (event) => {
+      if (event === 'message' && !this.receiving) this.startReceiving()
+    })
+  }
+
+  /** Largest message this channel carries, in encoded bytes. */
+  get maxMessageBytes(): number {
+    return this.segment.maxMessageBytes
+  }
+
+  // =========================================================== sending
+
+  /**
+   * Writes value if there is room now: true when written, false when the
+   * lane is full (or earlier sends still wait). Throws MessageTooLarge or
+   * Unserializable (nothing written), PeerGone when the receiver died, Closed.
+   */
+  trySend(value: T): boolean {
+    const sender = this.senderLane()
+    if (this.waiters.length > 0) {
+      this.codec.encode(value) // still report bad input at once
+      return false
+    }
+    if (!sender.trySend(value, TYPE_VALUE)) return false
+    this.afterWrite(sender)
+    return true
+  }
+
+  /** trySend for raw bytes: the receiver gets a Buffer with the same bytes. */
+  trySendBytes(bytes: Uint8Array): boolean {
+    if (!(bytes instanceof Uint8Array)) throw new TypeError('bytes must be a Uint8Array or Buffer')
+    const sender = this.senderLane()
+    if (this.waiters.length > 0) {
+      this.checkSize(bytes.length)
+      return false
+    }
+    if (!sender.tryWrite(bytes, TYPE_BYTES)) return false
+    this.afterWrite(sender)
+    return true
+  }
+
+  /** Resolves once value is written, waiting for room while the lane is full. */
+  send(value: T, options: SendOptions = {}): Promise<void> {
+    try {
+      if (this.trySend(value)) return Promise.resolve()
+      return this.enqueue(this.encodeCopy(value), TYPE_VALUE, options)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+  }
+
+  /** send() for raw bytes. */
+  sendBytes(bytes: Uint8Array, options: SendOptions = {}): Promise<void> {
+    try {
+      if (this.trySendBytes(bytes)) return Promise.resolve()
+      return this.enqueue(Buffer.from(bytes), TYPE_BYTES, options)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+  }
+
+  /**
+   * Writes every value, as many as fit with one publishing store, waiting
+   * for room for the rest. Every value is encoded (and so checked) before
+   * the first is written: a bad one rejects the whole call, nothing written.
+   */
+  sendMany(values: readonly T[], options: SendOptions = {}): Promise<void> {
+    try {
+      if (!Array.isArray(values)) throw new TypeError('values must be an array')
+      const sender = this.senderLane()
+      let written = 0
+      if (this.waiters.length === 0) {
+        written = sender.trySendMany(values, TYPE_VALUE)
+        if (written > 0) this.afterWrite(sender)
+        if (written === values.length) return Promise.resolve()
+      }
+      const rest = values.slice(written).map((v) => this.encodeCopy(v))
+      return Promise.all(rest.map((bytes) => this.enqueue(bytes, TYPE_VALUE, options))).then(() => undefined)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+  }
+
+  private encodeCopy(value: T): Buffer {
+    const src = this.codec.encode(value)
+    const bytes = Buffer.from(src.subarray(this.codec.encodedStart, this.codec.encodedEnd))
+    this.checkSize(bytes.length)
+    return bytes
+  }
+
+  private checkSize(length: number): void {
+    if (length > this.segment.maxMessageBytes) throw new MessageTooLarge(length, this.segment.maxMessageBytes)
+  }
+
+  private enqueue(bytes: Buffer, type: number, options: SendOptions): Promise<void> {
+    const { timeout, signal } = options
+    if (timeout !== undefined && !(typeof timeout === 'number' && timeout >= 0)) throw new RangeError(`options.timeout must be a non-negative number of ms, got ${String(timeout)}`)
+    if (signal?.aborted) return Promise.reject(signal.reason)
+    return new Promise<void>((resolve, reject) => {
+      this.waiters.push({ bytes, type, resolve, reject, deadline: timeout === undefined ? Infinity : performance.now() + timeout, timeout: timeout ?? Infinity, signal })
+      if (!this.flushing) void this.flush()
+    })
+  }
+
+  /** Writes queued sends in order as room appears; checks deadlines, aborts and the receiver. */
+  private async flush(): Promise<void> {
+    this.flushing = true
+    let backoff = 0
+    try {
+      while (this.waiters.length > 0) {
+        const now = performance.now()
+        const head = this.waiters[0]!
+        if (this.closed) return this.failAll(new Closed(`channel '${this.name}'`))
+        if (head.signal?.aborted) { this.waiters.shift(); head.reject(head.signal.reason); continue }
+        if (now >= head.deadline) { this.waiters.shift(); head.reject(new ChannelFull(this.name, head.timeout)); continue }
+        try {
+          this.checkReceiver(now, true)
+        } catch (err) {
+          return this.failAll(err)
+        }
+        const sender = this.sender!
+        if (sender.tryWrite(head.bytes, head.type)) {
+          this.waiters.shift()
+          this.afterWrite(sender)
+          head.resolve()
+          backoff = 0
+          continue
+        }
+        // Full: the receiver frees room as it drains. Poll with a short
+        // backoff (0, 1, 2, 4 ms): a blocked sender costs little CPU, and
+        // deadlines, aborts and receiver death are noticed within 4 ms.
+        await (backoff === 0 ? new Promise((r) => setImmediate(r)) : sleep(backoff))
+        backoff = backoff === 0 ? 1 : Math.min(backoff * 2, 4)
+      }
+    } finally {
+      this.flushing = false
+    }
+  }
+
+  private failAll(err: unknown): void {
+    for (const w of this.waiters.splice(0)) w.reject(err)
+  }
+
+  /** The sender's lane, claimed on first use. */
+  private senderLane(): ChannelSender {
+    if (this.closed) throw new Closed(`channel '${this.name}'`)
+    const now = performance.now()
+    if (now - this.receiverCheckedAt > RECHECK_MS) this.checkReceiver(now, false)
+    if (this.sender !== null) return this.sender
+    const lane = this.segment.claimLane(selfIdentity(), isAlive)
+    if (lane === null) throw new TooManySenders(this.name, this.segment.lanes)
+    this.sender = lane
+    return lane
+  }
+
+  /**
+   * Reads the receiver from the channel header (it may have changed by a
+   * takeover) and throws PeerGone if it died. No receiver yet is fine:
+   * messages wait in the ring for the first one.
+   */
+  private checkReceiver(now: number, force: boolean): void {
+    if (!force && now - this.receiverCheckedAt <= RECHECK_MS) return
+    this.receiverCheckedAt = now
+    const id = this.segment.receiverIdentity()
+    if (id === null) { this.receiverSeen = null; return }
+    if (!receiverAlive(id, now)) throw new PeerGone(id.pid, `receiver of channel '${this.name}'`)
+    const seen = this.receiverSeen
+    if (seen === null || seen.pid !== id.pid || seen.startTime !== id.startTime) {
+      const bell = this.host.doorbellOf(id)
+      if (bell === null) throw new PeerGone(id.pid, `receiver of channel '${this.name}' (it left the bus)`)
+      const r: Receiver = { ...id, doorbell: { ...bell, token: this.token } }
+      if (id.pid !== process.pid) checkCanRing(r, this.host.runtimeDir)
+      this.receiverSeen = r
+    }
+  }
+
+  private afterWrite(sender: ChannelSender): void {
+    if (!sender.shouldRing()) return
+    // The receiver parked and we won the right to wake it.
+    const now = performance.now()
+    if (this.receiverSeen === null || now - this.receiverCheckedAt > RECHECK_MS) this.checkReceiver(now, true)
+    const r = this.receiverSeen
+    if (r === null) return // parked receivers always have published themselves; nothing to ring
+    if (r.pid === process.pid) {
+      queueMicrotask(() => this.wakeLocal(r))
+      return
+    }
+    if (!ring(r, this.host.runtimeDir, now)) {
+      // The message is committed and stays in the ring for a receiver that
+      // takes over; this sender learns of the death on its next send.
+      this.receiverCheckedAt = -Infinity
+    }
+  }
+
+  /** Our own process receives on this channel: no signal needed. */
+  private wakeLocal(r: Receiver): void {
+    if (this.receiving) this.wake()
+    else ring(r, this.host.runtimeDir, performance.now()) // another Bus instance of this process receives
+  }
+
+  // =========================================================== receiving
+
+  /** Starts receiving (on first 'message' listener or iterator). Throws ChannelBusy if another live process receives. */
+  private startReceiving(): void {
+    if (this.closed) throw new Closed(`channel '${this.name}'`)
+    if (this.receiving) return
+    const holder: Identity | null = this.segment.claimReceiver(selfIdentity(), isAlive)
+    if (holder !== null) throw new ChannelBusy(this.name, holder.pid)
+    registerSleeper(this.sleeper, this.token, this.host.doorbell, this.host.signal, this.host.runtimeDir)
+    this.receiving = true
+    this.host.retain()
+    this.schedule()
+  }
+
+  private schedule(): void {
+    if (this.scheduled || !this.receiving) return
+    this.scheduled = true
+    setImmediate(this.run)
+  }
+
+  private readonly run = (): void => {
+    this.scheduled = false
+    if (!this.receiving || this.closed) return
+    if (this.iterating && this.queue.length >= this.highWaterMark && this.listenerCount('message') === 0) return // paused; next() resumes
+    let n: number
+    try {
+      n = this.segment.receive(this.deliver, MAX_PER_LANE, MAX_PER_RUN)
+    } catch (err) {
+      this.fail(err)
+      return
+    }
+    if (n > 0) { this.schedule(); return }
+    if (this.spin()) { this.schedule(); return }
+    if (this.segment.park()) { this.parked = true; return }
+    this.schedule()
+  }
+
+  /** Busy-polls for spinMicros; true when data arrived. */
+  private spin(): boolean {
+    const micros = this.host.spinMicros
+    if (micros === 0) return false
+    const deadline = performance.now() + micros / 1000
+    do {
+      if (this.segment.hasData()) return true
+    } while (performance.now() < deadline)
+    return false
+  }
+
+  private wake(): void {
+    if (!this.parked) return // a late or spurious ring: we are already running
+    this.parked = false
+    this.schedule()
+  }
+
+  private onRecord(value: unknown, type: number): void {
+    const v = (type === TYPE_BYTES ? Buffer.from(value as Uint8Array) : value) as T
+    if (this.iterating) {
+      const pull = this.pulls.shift()
+      if (pull !== undefined) pull.resolve({ value: v, done: false })
+      else this.queue.push(v)
+    }
+    if (this.listenerCount('message') > 0) {
+      try {
+        this.emit('message', v)
+      } catch (err) {
+        // A throwing listener must not stop delivery (nor make the ring
+        // deliver the batch twice): report it and go on.
+        if (this.listenerCount('error') > 0) this.emit('error', err)
+        else process.emitWarning(`@ipc/bus: a 'message' listener of channel '${this.name}' threw: ${err instanceof Error ? err.stack : String(err)}`)
+      }
+    }
+  }
+
+  private fail(err: unknown): void {
+    this.receiving = false
+    for (const p of this.pulls.splice(0)) p.reject(err)
+    if (this.listenerCount('error') > 0) this.emit('error', err)
+    else process.emitWarning(`@ipc/bus: channel '${this.name}' stopped receiving: ${err instanceof Error ? err.message : String(err)}`)
+  }
+
+  /** Receives with for await; ends when the channel closes. */
+  [Symbol.asyncIterator](): AsyncIterator<T> {
+    this.startReceiving()
+    this.iterating = true
+    return {
+      next: () => {
+        if (this.queue.length > 0) {
+          const value = this.queue.shift()!
+          if (this.queue.length < this.highWaterMark) this.schedule()
+          return Promise.resolve({ value, done: false })
+        }
+        if (this.closed) return Promise.resolve({ value: undefined, done: true })
+        this.schedule()
+        return new Promise((resolve, reject) => this.pulls.push({ resolve, reject }))
+      },
+      return: () => {
+        this.iterating = false
+        this.queue.length = 0
+        return Promise.resolve({ value: undefined, done: true })
+      },
+    }
+  }
+
+  // =========================================================== lifecycle
+
+  /** Counters of this channel and each lane. */
+  stats(): ChannelStats {
+    const s = this.segment.stats()
+    return {
+      name: this.name,
+      role: this.receiving ? 'receiver' : this.sender !== null ? 'sender' : 'idle',
+      parks: s.parks,
+      drains: s.drains,
+      lanes: s.lanes.map((lane, i) => ({ owner: this.segment.laneOwner(i)?.pid ?? null, ...lane })),
+    }
+  }
+
+  /**
+   * Stops sending and receiving here. Pending sends reject with Closed;
+   * unread messages stay in the ring for the next receiver; this process's
+   * lane is released (what it wrote is still delivered).
+   */
+  close(): void {
+    if (this.closed) return
+    this.closed = true
+    this.failAll(new Closed(`channel '${this.name}'`))
+    if (this.receiving) {
+      this.receiving = false
+      unregisterSleeper(this.token)
+      this.segment.releaseReceiver(selfIdentity())
+      this.host.release()
+    }
+    for (const p of this.pulls.splice(0)) p.resolve({ value: undefined, done: true })
+    if (this.sender !== null) {
+      this.segment.releaseLane(this.sender, selfIdentity())
+      this.sender = null
+    }
+    this.host.forget(this.name)
+  }
+}

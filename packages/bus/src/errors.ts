@@ -1,0 +1,50 @@
+/**
+ * Every error class a user of @ipc/bus can catch. The ring-level ones come
+ * from @ipc/core (re-exported here); the bus adds the lifecycle ones. All
+ * extend IpcError and carry a stable `code`.
+ */
+import { IpcError } from '@ipc/core'
+
+export {
+  IpcError, MessageTooLarge, Unserializable, ChannelFull, PeerGone, NotABus, PermissionDenied, CorruptSegment, Closed,
+} from '@ipc/core'
+
+/** Bus.create() found a live bus of that name. */
+export class BusExists extends IpcError {
+  override readonly name = 'BusExists'
+  constructor(readonly busName: string) {
+    super('ERR_BUS_EXISTS', `a bus named '${busName}' already exists and has live members (use Bus.open to join it)`)
+  }
+}
+
+/** Bus.open() found no bus of that name (or only a dead one, which it reclaimed). */
+export class NoSuchBus extends IpcError {
+  override readonly name = 'NoSuchBus'
+  constructor(readonly busName: string, detail = 'no bus of that name exists') {
+    super('ERR_NO_SUCH_BUS', `cannot open bus '${busName}': ${detail}`)
+  }
+}
+
+/** Another live process already receives on this channel. */
+export class ChannelBusy extends IpcError {
+  override readonly name = 'ChannelBusy'
+  constructor(readonly channel: string, readonly receiverPid: number) {
+    super('ERR_CHANNEL_BUSY', `channel '${channel}' already has a receiver (pid ${receiverPid}); a channel has one receiver and any number of senders`)
+  }
+}
+
+/** Every lane of a channel is held by a live sender. */
+export class TooManySenders extends IpcError {
+  override readonly name = 'TooManySenders'
+  constructor(readonly channel: string, readonly lanes: number) {
+    super('ERR_TOO_MANY_SENDERS', `channel '${channel}' has ${lanes} lanes and every one is held by a live sending process (raise options.maxSenders)`)
+  }
+}
+
+/** Bus.attach() was called in a process that was not started by bus.fork(). */
+export class NotForked extends IpcError {
+  override readonly name = 'NotForked'
+  constructor() {
+    super('ERR_NOT_FORKED', 'Bus.attach() needs the IPC_BUS_ATTACH environment variable that bus.fork() gives its children')
+  }
+}

@@ -1,0 +1,40 @@
+/**
+ * Who is alive. A process identity is its pid plus its start time (field 22
+ * of /proc/<pid>/stat, clock ticks since boot): pids are reused, the pair is
+ * not. kill(pid, 0) alone would call a recycled pid alive.
+ */
+import { readFileSync } from 'node:fs'
+import type { Identity } from '@ipc/core'
+
+/** Start time of pid in clock ticks since boot, or -1 when there is no such process (or it is a zombie). */
+export function processStartTime(pid: number): number {
+  let stat: string
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'latin1')
+  } catch {
+    return -1
+  }
+  // The command name (field 2) may hold spaces and parentheses: fields after
+  // the LAST ')' are unambiguous. Field 3 is the state, field 22 start time.
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  if (rest[0] === 'Z' || rest[0] === 'X') return -1 // exited, not yet reaped
+  const start = Number(rest[19])
+  return Number.isFinite(start) ? start : -1
+}
+
+/** Is the process with this identity still running? */
+export function isAlive(pid: number, startTime: number): boolean {
+  return pid > 0 && processStartTime(pid) === startTime
+}
+
+let self: Identity | undefined
+
+/** This process's identity (computed once). */
+export function selfIdentity(): Identity {
+  if (self === undefined || self.pid !== process.pid) {
+    const startTime = processStartTime(process.pid)
+    if (startTime < 0) throw new Error(`cannot read /proc/${process.pid}/stat: is /proc mounted? (@ipc/bus needs Linux)`)
+    self = { pid: process.pid, startTime }
+  }
+  return self
+}

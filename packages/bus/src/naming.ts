@@ -1,0 +1,29 @@
+/**
+ * Bus names and System V keys. A named bus lives at a key derived from its
+ * name (FNV-1a, 32 bits, with the top nibble fixed to 0x5 so our keys stay
+ * clear of 0 = IPC_PRIVATE and of small hand-picked keys). A hash can
+ * collide, so the directory also stores the full name and Bus.open checks
+ * it: a foreign segment at our key is reported as NotABus, never used.
+ */
+
+/** Longest bus or channel name in UTF-8 bytes (the directory's limit). */
+export const MAX_NAME_BYTES = 64
+
+/** Throws TypeError unless name is a non-empty string of at most 64 UTF-8 bytes. */
+export function checkName(what: string, name: unknown): string {
+  if (typeof name !== 'string' || name.length === 0) throw new TypeError(`${what} must be a non-empty string`)
+  const bytes = Buffer.byteLength(name, 'utf8')
+  if (bytes > MAX_NAME_BYTES) throw new RangeError(`${what} '${name}' is ${bytes} UTF-8 bytes; the limit is ${MAX_NAME_BYTES}`)
+  if (name.includes('\0')) throw new TypeError(`${what} must not contain NUL`)
+  return name
+}
+
+/** The System V key of a named bus. */
+export function busKey(name: string): number {
+  let h = 0x811c9dc5
+  for (const byte of Buffer.from(`@ipc/bus:${name}`, 'utf8')) {
+    h ^= byte
+    h = Math.imul(h, 0x01000193)
+  }
+  return ((h & 0x0fffffff) | 0x50000000) | 0
+}

@@ -1,0 +1,243 @@
+import { once } from 'node:events'
+import { describe, expect, test } from 'vitest'
+import { Bus, busKey, type Channel } from '@ipc/bus'
+import { shmat, shmdt } from '@ipc/native'
+import { fixturePath, finish, startFixture, track, waitForLine } from '../support/children.js'
+import { namedBus, privateBus, trackBus, uniqueName } from '../support/buses.js'
+import { makeSegment } from '../support/segments.js'
+
+/** Resolves with the next `n` values received on channel. */
+function take<T>(channel: Channel<T>, n: number, timeoutMs = 10_000): Promise<T[]> {
+  return new Promise((resolve, reject) => {
+    const got: T[] = []
+    const timer = setTimeout(() => reject(new Error(`received ${got.length} of ${n}`)), timeoutMs)
+    const onMessage = (v: T) => {
+      got.push(v)
+      if (got.length === n) {
+        clearTimeout(timer)
+        channel.off('message', onMessage)
+        resolve(got)
+      }
+    }
+    channel.on('message', onMessage)
+  })
+}
+
+const VALUES: unknown[] = [
+  'hello', 42, -1.5, 2n ** 60n, true, null, [1, [2, [3]]], { a: { b: { c: 'deep' } } },
+  new Date('2026-11-21T00:00:00Z'), Buffer.from([0, 1, 2, 255]), new Float64Array([1.5, -2]), 'ü'.repeat(1000),
+  { id: 1, ts: 1732147200000, kind: 'limit', px: 101.25, qty: 300 },
+]
+
+describe('a private bus with forked children', () => {
+  for (const [mode, doorbell] of [['listen', 'signal'], ['iterate', 'pipe']] as const) {
+    test(`values make the round trip byte-identical (child ${mode}s, ${doorbell} doorbell)`, async () => {
+      const bus = await privateBus({ doorbell, ringBytes: '64 KiB' })
+      const child = track(bus.fork(fixturePath('bus/echo'), [mode], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }))
+      const back = bus.channel('to-parent')
+      const received = take(back, VALUES.length)
+      const out = bus.channel('to-child')
+      for (const v of VALUES) await out.send(v)
+      expect(await received).toEqual(VALUES)
+      await out.send('bye')
+      const [code] = await once(child, 'exit')
+      expect(code).toBe(0)
+    })
+  }
+
+  test('messages sent before the receiver starts wait in the ring', async () => {
+    const bus = await privateBus()
+    const out = bus.channel('to-child')
+    for (let i = 0; i < 100; i++) expect(out.trySend(i)).toBe(true)
+    const back = bus.channel('to-parent')
+    const received = take(back, 100)
+    const child = track(bus.fork(fixturePath('bus/echo'), ['listen'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }))
+    expect(await received).toEqual(Array.from({ length: 100 }, (_, i) => i))
+    await out.send('bye')
+    await once(child, 'exit')
+  })
+
+  test('a child’s exit is reported as peer-exit, with whether it died', async () => {
+    const bus = await privateBus()
+    const child = track(bus.fork(fixturePath('bus/echo'), ['listen'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }))
+    const exit = once(bus, 'peer-exit')
+    await new Promise((r) => setTimeout(r, 300))
+    child.kill('SIGKILL')
+    const [info] = await exit
+    expect(info).toMatchObject({ pid: child.pid, died: true, signal: 'SIGKILL' })
+  })
+
+  test('Bus.attach outside a forked child rejects with NotForked', async () => {
+    await expect(Bus.attach()).rejects.toMatchObject({ code: 'ERR_NOT_FORKED' })
+  })
+})
+
+describe('one process: channels, errors and backpressure', () => {
+  test('a channel delivers to its receiver in this same process', async () => {
+    const bus = await privateBus()
+    const ch = bus.channel<number>('self')
+    const got = take(ch, 1000)
+    for (let i = 0; i < 1000; i++) await ch.send(i)
+    expect(await got).toEqual(Array.from({ length: 1000 }, (_, i) => i))
+  })
+
+  test('bad input writes nothing: MessageTooLarge and Unserializable', async () => {
+    const bus = await privateBus({ ringBytes: '64 KiB' })
+    const ch = bus.channel('strict')
+    expect(() => ch.trySend('x'.repeat(9000) as never)).toThrow(expect.objectContaining({ code: 'ERR_MESSAGE_TOO_LARGE', name: 'MessageTooLarge' }))
+    await expect(ch.send((() => 1) as never)).rejects.toMatchObject({ code: 'ERR_UNSERIALIZABLE' })
+    await expect(ch.send(Symbol('s') as never)).rejects.toMatchObject({ code: 'ERR_UNSERIALIZABLE' })
+    const cyclic: Record<string, unknown> = {}
+    cyclic['self'] = cyclic
+    await expect(ch.send(cyclic as never)).rejects.toMatchObject({ code: 'ERR_UNSERIALIZABLE' })
+    await expect(ch.sendMany([1, 2, (() => 3) as never])).rejects.toMatchObject({ code: 'ERR_UNSERIALIZABLE' })
+    expect(() => ch.trySendBytes(Buffer.alloc(9000))).toThrow(expect.objectContaining({ code: 'ERR_MESSAGE_TOO_LARGE' }))
+    const written = ch.stats().lanes.reduce((n, l) => n + l.messagesWritten, 0)
+    expect(written).toBe(0)
+  })
+
+  test('a full ring gives backpressure: trySend false, send waits, timeout rejects with ChannelFull, order holds', async () => {
+    const bus = await privateBus({ ringBytes: 4096, maxMessageBytes: 256 })
+    const ch = bus.channel<number>('narrow')
+    let n = 0
+    while (ch.trySend(n)) n++
+    expect(n).toBeGreaterThan(100)
+    await expect(ch.send(-1, { timeout: 50 })).rejects.toMatchObject({ code: 'ERR_CHANNEL_FULL' })
+    const waiting = [ch.send(n), ch.send(n + 1)]
+    expect(ch.trySend(999)).toBe(false) // queued sends keep their place
+    const got = take(ch, n + 2)
+    await Promise.all(waiting)
+    expect(await got).toEqual(Array.from({ length: n + 2 }, (_, i) => i))
+  })
+
+  test('an aborted send rejects with the abort reason and writes nothing', async () => {
+    const bus = await privateBus({ ringBytes: 4096, maxMessageBytes: 256 })
+    const ch = bus.channel<number>('abortable')
+    while (ch.trySend(0)) { /* fill */ }
+    const ac = new AbortController()
+    const pending = ch.send(1, { signal: ac.signal })
+    ac.abort(new Error('changed my mind'))
+    await expect(pending).rejects.toThrow('changed my mind')
+  })
+
+  test('a second receiver in the same bus gets the same channel object; a closed bus refuses', async () => {
+    const bus = await privateBus()
+    expect(bus.channel('a')).toBe(bus.channel('a'))
+    await bus.close()
+    expect(() => bus.channel('b')).toThrow(expect.objectContaining({ code: 'ERR_CLOSED' }))
+  })
+
+  test('bad options and names throw TypeError or RangeError before anything is created', async () => {
+    await expect(Bus.create({ ringBytes: 1000 })).rejects.toThrow(RangeError)
+    await expect(Bus.create({ ringBytes: 'lots' as never })).rejects.toThrow(TypeError)
+    await expect(Bus.create({ doorbell: 'smoke' as never })).rejects.toThrow(TypeError)
+    await expect(Bus.create({ signal: 'SIGUSR2' })).rejects.toThrow(RangeError)
+    await expect(Bus.create('x'.repeat(65))).rejects.toThrow(RangeError)
+    const bus = await privateBus()
+    expect(() => bus.channel('')).toThrow(TypeError)
+  })
+})
+
+describe('named buses between unrelated processes', () => {
+  test('a server started first, clients started separately, each gets its own replies', async () => {
+    const name = uniqueName('addr')
+    const server = startFixture('bus/named-peer', ['server', name, '30'])
+    await waitForLine(server, /^ready$/)
+    const clients = [0, 1, 2].map(() => startFixture('bus/named-peer', ['client', name, '10']))
+    const results = await Promise.all(clients.map((c) => finish(c)))
+    for (const r of results) expect(JSON.parse(r.stdout)).toEqual({ replies: Array.from({ length: 10 }, (_, i) => i) })
+    const s = await finish(server)
+    expect(JSON.parse(s.stdout.trim().split('\n').pop()!)).toEqual({ served: 30 })
+  })
+
+  test('create twice: BusExists; open a missing one: NoSuchBus', async () => {
+    const name = uniqueName()
+    await namedBus(name)
+    await expect(Bus.create(name)).rejects.toMatchObject({ code: 'ERR_BUS_EXISTS' })
+    await expect(Bus.open(uniqueName())).rejects.toMatchObject({ code: 'ERR_NO_SUCH_BUS' })
+  })
+
+  test('a foreign segment at the name’s key is NotABus, never used', async () => {
+    const name = uniqueName()
+    const id = makeSegment(65536, 0o600, busKey(name))
+    const buf = shmat(id)
+    new Uint8Array(buf).fill(0x5a)
+    shmdt(buf)
+    await expect(Bus.open(name)).rejects.toMatchObject({ code: 'ERR_NOT_A_BUS' })
+    await expect(Bus.create(name)).rejects.toMatchObject({ code: 'ERR_NOT_A_BUS' })
+  })
+
+  test('the last member to close removes the bus', async () => {
+    const name = uniqueName()
+    const a = await namedBus(name)
+    const b = trackBus(await Bus.open(name))
+    await a.close()
+    const c = trackBus(await Bus.open(name)) // still there: b is a member
+    await b.close()
+    await c.close()
+    await expect(Bus.open(name)).rejects.toMatchObject({ code: 'ERR_NO_SUCH_BUS' })
+  })
+
+  test('a bus whose members were all killed is reclaimed by the next open, then create', async () => {
+    const name = uniqueName()
+    const server = startFixture('bus/named-peer', ['server', name, '1000'])
+    await waitForLine(server, /^ready$/)
+    server.kill('SIGKILL')
+    await once(server, 'exit')
+    await expect(Bus.open(name)).rejects.toMatchObject({ code: 'ERR_NO_SUCH_BUS', message: expect.stringContaining('reclaimed') })
+    const again = await namedBus(name) // and the name is free again
+    expect(again.name).toBe(name)
+  })
+
+  test('a user without access cannot open a 0600 bus: PermissionDenied', async () => {
+    const name = uniqueName()
+    await namedBus(name, { mode: 0o600 })
+    const r = await finish(startFixture('bus/named-peer', ['open', name], { uid: 65534, gid: 65534 }))
+    expect(JSON.parse(r.stdout)).toMatchObject({ error: 'ERR_PERMISSION_DENIED' })
+  })
+})
+
+describe('receivers', () => {
+  test('a second live receiver is refused with ChannelBusy; after the receiver dies sends reject with PeerGone and a new receiver takes over what is unread', async () => {
+    const name = uniqueName()
+    const bus = await namedBus(name)
+    const first = startFixture('bus/named-peer', ['receive', name, 'jobs'])
+    await waitForLine(first, /^ready$/)
+    const jobs = bus.channel<number>('jobs')
+    expect(() => jobs.on('message', () => {})).toThrow(expect.objectContaining({ code: 'ERR_CHANNEL_BUSY' }))
+    jobs.removeAllListeners('message')
+    first.kill('SIGSTOP') // alive but not reading
+    for (let i = 0; i < 5; i++) await jobs.send(i)
+    first.kill('SIGKILL')
+    await once(first, 'exit')
+    // Sends notice the death within a second (liveness is re-checked every
+    // 200 ms); those that went through before are kept for the next receiver.
+    const t0 = Date.now()
+    let i = 5
+    let failure: unknown
+    for (; Date.now() - t0 < 2000; i++) {
+      try {
+        await jobs.send(i)
+      } catch (err) {
+        failure = err
+        break
+      }
+      await new Promise((r) => setTimeout(r, 20))
+    }
+    expect(failure).toMatchObject({ code: 'ERR_PEER_GONE' })
+    expect(Date.now() - t0).toBeLessThan(1000)
+    const got = take(jobs, i) // we take over as receiver: nothing unread is lost
+    expect(await got).toEqual(Array.from({ length: i }, (_, k) => k))
+    await jobs.send(-1) // and sending works again
+    expect(await take(jobs, 1)).toEqual([-1])
+  })
+
+  test('a parked receiver uses no CPU (under 1% over 2 s, measured in the child)', async () => {
+    const bus = await privateBus()
+    const child = track(bus.fork(fixturePath('bus/idle-receiver'), ['2000'], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] }))
+    const out = await finish(child)
+    const { cpuMicros, wallMs } = JSON.parse(out.stdout) as { cpuMicros: number; wallMs: number }
+    expect(wallMs).toBeGreaterThanOrEqual(1990)
+    expect(cpuMicros / (wallMs * 1000)).toBeLessThan(0.01)
+  })
+})
