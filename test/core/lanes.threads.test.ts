@@ -11,7 +11,7 @@ import { once } from 'node:events'
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ChannelSegment, channelBytes, initializeChannel, maxMessageLimit } from '@ipc/core'
-import { CANARY_HEAD, CANARY_TAIL, message } from '../fixtures/core/prng.js'
+import { CANARY_HEAD, CANARY_TAIL, backoff, message } from '../fixtures/core/prng.js'
 import { params } from '../../packages/core/test/support/fc.js'
 
 const GUARD = 0xcc
@@ -72,8 +72,12 @@ describe('lanes under concurrent senders (worker_threads)', () => {
         else next[sender]++
       }
       const deadline = Date.now() + 20_000
-      for (;;) {
-        if (segment.drain(check, run.perLane) > 0) continue
+      for (let idle = 0; ; idle++) {
+        if (segment.drain(check, run.perLane) > 0) {
+          idle = 0
+          continue
+        }
+        backoff(idle)
         if (problems.length > 0) break
         let finished = true
         for (let s = 0; s < run.senders; s++) if (Atomics.load(control, 1 + s) === 0) finished = false

@@ -1,8 +1,47 @@
-/** Copies src[start, end) to dst at `at`: short copies by hand (a native call costs more than the bytes), long ones with set(). */
+/**
+ * Byte copies for the hot path. Stores into shared memory one byte at a time
+ * cost about 1.5 ns each and a native call (set, Buffer.copy) about 60 ns, so
+ * short payloads go 4 bytes at a time through Uint32Array views when both
+ * ends are 4-byte aligned (payload slots in a lane are 8-byte aligned, and
+ * so are msgpackr's and our scratch buffers), and long ones use set().
+ */
+const LONG = 256
+
+/** Copies src[start, end) to dst at `at` without word views. */
 export function copyBytes(src: Uint8Array, start: number, end: number, dst: Uint8Array, at: number): void {
   if (end - start <= 64) {
     for (let i = start; i < end; i++) dst[at++] = src[i]!
   } else {
     dst.set(start === 0 && end === src.length ? src : src.subarray(start, end), at)
+  }
+}
+
+/** Word-at-a-time copier that caches the Uint32Array view of the last source buffer it read. */
+export class WordCopier {
+  private sourceBuffer: ArrayBufferLike | null = null
+  private sourceWords: Uint32Array<ArrayBufferLike> = new Uint32Array(0)
+
+  /**
+   * Copies src[start, end) to dst[at...]; `dstWords` must view dst's bytes
+   * from dst's own start (dst.byteOffset 4-aligned).
+   */
+  copy(src: Uint8Array, start: number, end: number, dst: Uint8Array, dstWords: Uint32Array<ArrayBufferLike>, at: number): void {
+    const n = end - start
+    const from = src.byteOffset + start
+    if (n > LONG || ((from | at) & 3) !== 0) {
+      copyBytes(src, start, end, dst, at)
+      return
+    }
+    const buffer = src.buffer
+    if (buffer !== this.sourceBuffer) {
+      this.sourceBuffer = buffer
+      this.sourceWords = new Uint32Array(buffer, 0, buffer.byteLength >>> 2)
+    }
+    const words = this.sourceWords
+    const s = from >>> 2
+    const d = at >>> 2
+    const whole = n >>> 2
+    for (let i = 0; i < whole; i++) dstWords[d + i] = words[s + i]!
+    for (let i = whole << 2; i < n; i++) dst[at + i] = src[start + i]!
   }
 }

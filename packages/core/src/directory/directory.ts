@@ -204,21 +204,19 @@ export class Directory {
   /** Reads slot `index`: the entry when READY, else null. */
   readChannel(index: number): ChannelEntry | null {
     const at = CHANNELS + this.checkIndex(index, this.channelSlots) * CHANNEL_ENTRY
-    const state = this.slotState(at + CH_STATE, `directory channel ${index} state`)
-    if (state !== SLOT_READY) return null
     const where = `directory channel ${index}`
-    const owner = readIdentity(Atomics.load(this.i64, (at + CH_OWNER) >> 3), `${where} owner`)
-    if (owner === null) throw new CorruptSegment(`${where} owner`, 0, 'is empty in a ready slot')
-    const kind = this.i32[(at + CH_KIND) >> 2]!
-    if (kind < 0 || kind > MAX_KIND) throw new CorruptSegment(`${where} kind`, kind, `is not 0..${MAX_KIND}`)
-    const segmentId = this.i32[(at + CH_SEGMENT) >> 2]!
-    if (segmentId < 0) throw new CorruptSegment(`${where} segment id`, segmentId, 'is negative')
-    return {
-      index, owner, kind, segmentId,
-      name: this.readName(at + CH_NAME, this.i32[(at + CH_NAME_LENGTH) >> 2]!, `${where} name`),
-      capacity: this.i32[(at + CH_CAPACITY) >> 2]! >>> 0,
-      lanes: this.i32[(at + CH_LANES) >> 2]! >>> 0,
-    }
+    return this.stableRead(at, CH_STATE, CH_OWNER, where, (owner) => {
+      const kind = this.i32[(at + CH_KIND) >> 2]!
+      if (kind < 0 || kind > MAX_KIND) throw new CorruptSegment(`${where} kind`, kind, `is not 0..${MAX_KIND}`)
+      const segmentId = this.i32[(at + CH_SEGMENT) >> 2]!
+      if (segmentId < 0) throw new CorruptSegment(`${where} segment id`, segmentId, 'is negative')
+      return {
+        index, owner, kind, segmentId,
+        name: this.readName(at + CH_NAME, this.i32[(at + CH_NAME_LENGTH) >> 2]!, `${where} name`),
+        capacity: this.i32[(at + CH_CAPACITY) >> 2]! >>> 0,
+        lanes: this.i32[(at + CH_LANES) >> 2]! >>> 0,
+      }
+    })
   }
 
   // ---- members -------------------------------------------------------------------
@@ -249,14 +247,13 @@ export class Directory {
   readMember(index: number): MemberEntry | null {
     const at = this.membersAt + this.checkIndex(index, this.memberSlots) * MEMBER_ENTRY
     const where = `directory member ${index}`
-    if (this.slotState(at + M_STATE, `${where} state`) !== SLOT_READY) return null
-    const id = readIdentity(Atomics.load(this.i64, (at + M_IDENTITY) >> 3), `${where} identity`)
-    if (id === null) throw new CorruptSegment(`${where} identity`, 0, 'is empty in a ready slot')
-    const doorbellKind = this.i32[(at + M_DOORBELL) >> 2]!
-    if (doorbellKind < 0 || doorbellKind > MAX_DOORBELL) throw new CorruptSegment(`${where} doorbell`, doorbellKind, 'is not a doorbell kind')
-    const signal = this.i32[(at + M_SIGNAL) >> 2]!
-    if (signal < 0 || signal > 64) throw new CorruptSegment(`${where} signal`, signal, 'is not a signal number')
-    return { index, ...id, doorbellKind, signal, heartbeat: this.f64[(at + M_HEARTBEAT) >> 3]! }
+    return this.stableRead(at, M_STATE, M_IDENTITY, where, (id) => {
+      const doorbellKind = this.i32[(at + M_DOORBELL) >> 2]!
+      if (doorbellKind < 0 || doorbellKind > MAX_DOORBELL) throw new CorruptSegment(`${where} doorbell`, doorbellKind, 'is not a doorbell kind')
+      const signal = this.i32[(at + M_SIGNAL) >> 2]!
+      if (signal < 0 || signal > 64) throw new CorruptSegment(`${where} signal`, signal, 'is not a signal number')
+      return { index, ...id, doorbellKind, signal, heartbeat: this.f64[(at + M_HEARTBEAT) >> 3]! }
+    })
   }
 
   members(): MemberEntry[] {
@@ -292,6 +289,34 @@ export class Directory {
   }
 
   // ---- helpers ---------------------------------------------------------------------
+
+  /**
+   * Reads a slot that other processes may free or refill meanwhile: the
+   * state and owner words are read before and after the fields, and the
+   * fields count only if neither changed (else read again, a bounded number
+   * of times). Returns null for a slot that is not READY.
+   */
+  private stableRead<T>(at: number, stateAt: number, ownerAt: number, where: string, fields: (owner: Identity) => T): T | null {
+    const ownerWord = (at + ownerAt) >> 3
+    for (let attempt = 0; attempt < 1000; attempt++) {
+      const state = this.slotState(at + stateAt, `${where} state`)
+      const word = Atomics.load(this.i64, ownerWord)
+      if (state !== SLOT_READY) return null
+      const owner = readIdentity(word, `${where} owner`)
+      let value: T | null = null
+      let failure: unknown = null
+      try {
+        if (owner !== null) value = fields(owner)
+      } catch (error) {
+        failure = error
+      }
+      if (Atomics.load(this.i32, (at + stateAt) >> 2) !== state || Atomics.load(this.i64, ownerWord) !== word) continue // changed under us
+      if (failure !== null) throw failure
+      if (owner === null) throw new CorruptSegment(`${where} owner`, 0, 'is empty in a ready slot')
+      return value
+    }
+    return null
+  }
 
   /** CAS the owner word of the first free slot 0 -> owner; returns its index or -1. */
   private claimSlot(base: number, entry: number, slots: number, ownerAt: number, owner: bigint): number {

@@ -10,7 +10,7 @@
  */
 import { Buffer } from 'node:buffer'
 import { CorruptSegment, MessageTooLarge, NotABus } from '../errors.js'
-import { copyBytes } from '../bytes.js'
+import { WordCopier } from '../bytes.js'
 import { defaultCodec, type Codec } from '../codec.js'
 import {
   BYTES_READ, BYTES_WRITTEN, CAPACITY, DOORBELLS_RUNG, FLAG_PADDING, FULL_EVENTS, LANE_HEADER_BYTES, LANE_MAGIC,
@@ -114,7 +114,25 @@ abstract class LaneBase {
     this.counters = new Float64Array(buffer, byteOffset, LANE_HEADER_BYTES / 8)
     this.data = Buffer.from(buffer as ArrayBuffer, byteOffset + LANE_HEADER_BYTES, capacity)
     this.records = new Uint32Array(buffer, byteOffset + LANE_HEADER_BYTES, capacity / 4)
-    this.checkPositions(Atomics.load(words, WRITE_I) >>> 0, Atomics.load(words, READ_I) >>> 0)
+    this.checkSnapshot()
+  }
+
+  /**
+   * Validates the positions as they were at one instant, while the other
+   * side may be moving them: READ is read on both sides of WRITE, and a
+   * snapshot counts only when READ did not move in between (it never goes
+   * back, so nothing can hide in between). Bounded; each side re-checks the
+   * other's position on every use anyway.
+   */
+  private checkSnapshot(): void {
+    const words = this.words
+    for (let attempt = 0; attempt < 1000; attempt++) {
+      const read = Atomics.load(words, READ_I) >>> 0
+      const write = Atomics.load(words, WRITE_I) >>> 0
+      if ((Atomics.load(words, READ_I) >>> 0) !== read) continue
+      this.checkPositions(write, read)
+      return
+    }
   }
 
   /** Throws CorruptSegment unless read <= write <= read + capacity, both 8-byte aligned. */
@@ -158,6 +176,7 @@ export class LaneProducer extends LaneBase {
   private stagedMessages = 0
   private stagedBytes = 0
   private readonly codec: Codec
+  private readonly copier = new WordCopier()
 
   constructor(buffer: ArrayBufferLike, byteOffset = 0, codec: Codec = defaultCodec()) {
     super(buffer, byteOffset)
@@ -174,7 +193,7 @@ export class LaneProducer extends LaneBase {
     this.checkIdle(type)
     const at = this.reserve(length)
     if (at < 0) return false
-    copyBytes(bytes, 0, length, this.data, at + RECORD_HEADER)
+    this.copyIn(bytes, 0, length, at + RECORD_HEADER)
     this.stage(at, length, type)
     this.publish()
     return true
@@ -191,7 +210,7 @@ export class LaneProducer extends LaneBase {
       const bytes = list[n]!
       const at = this.reserve(bytes.length)
       if (at < 0) break
-      copyBytes(bytes, 0, bytes.length, this.data, at + RECORD_HEADER)
+      this.copyIn(bytes, 0, bytes.length, at + RECORD_HEADER)
       this.stage(at, bytes.length, type)
     }
     this.publish()
@@ -239,7 +258,7 @@ export class LaneProducer extends LaneBase {
     if (length > this.maxMessageBytes) throw new MessageTooLarge(length, this.maxMessageBytes)
     const at = this.reserve(length)
     if (at < 0) return false
-    copyBytes(src, start, codec.encodedEnd, this.data, at + RECORD_HEADER)
+    this.copyIn(src, start, codec.encodedEnd, at + RECORD_HEADER)
     this.stage(at, length, type)
     this.publish()
     return true
@@ -262,7 +281,7 @@ export class LaneProducer extends LaneBase {
         if (length > this.maxMessageBytes) throw new MessageTooLarge(length, this.maxMessageBytes)
         const at = this.reserve(length)
         if (at < 0) break
-        copyBytes(src, start, codec.encodedEnd, this.data, at + RECORD_HEADER)
+        this.copyIn(src, start, codec.encodedEnd, at + RECORD_HEADER)
         this.stage(at, length, type)
       }
     } catch (error) {
@@ -295,6 +314,11 @@ export class LaneProducer extends LaneBase {
   freeBytes(): number {
     this.readCache = this.loadRead()
     return this.capacity - ((this.pending - this.readCache) >>> 0)
+  }
+
+  /** Copies a payload into its slot (see ../bytes.ts). */
+  private copyIn(src: Uint8Array, start: number, end: number, at: number): void {
+    this.copier.copy(src, start, end, this.data, this.records, at)
   }
 
   private checkIdle(type: number): void {
