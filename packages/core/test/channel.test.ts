@@ -117,3 +117,19 @@ describe('parking protocol, one thread', () => {
     expect(rings).toEqual([true, false, false])
   })
 })
+
+describe('receiver claim', () => {
+  it('lets exactly one live process be the receiver, and a dead one be replaced', () => {
+    const { segment } = channel(1)
+    const alive = new Set([1, 2])
+    const isAlive = (pid: number) => alive.has(pid)
+    expect(segment.claimReceiver(me(1), isAlive)).toBeNull()
+    expect(segment.claimReceiver(me(2), isAlive)).toEqual(me(1))
+    alive.delete(1)
+    expect(segment.claimReceiver(me(2), isAlive)).toBeNull()
+    expect(segment.receiverIdentity()).toEqual(me(2))
+    expect(segment.releaseReceiver(me(1))).toBe(false)
+    expect(segment.releaseReceiver(me(2))).toBe(true)
+    expect(segment.receiverIdentity()).toBeNull()
+  })
+})

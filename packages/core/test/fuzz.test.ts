@@ -30,8 +30,10 @@ function note(o: Outcome): Outcome {
   return o
 }
 
-/** Writes (offset, byte) pairs over `bytes[from, to)`; offsets chosen as fractions so any size works. */
-function scribble(bytes: Uint8Array, from: number, to: number, edits: Array<[number, number]>): void {
+/** Writes (offset, byte) pairs over the part of `buffer` that `where` names; offsets are fractions so any size works. */
+function scribble(buffer: SharedArrayBuffer, where: string, header: number, edits: Array<[number, number]>): void {
+  const bytes = new Uint8Array(buffer)
+  const [from, to] = range(where, header, bytes.length)
   for (const [r, b] of edits) bytes[from + Math.floor(r * (to - from))] = b
 }
 const edits = (max: number) => fc.array(fc.tuple(fc.double({ min: 0, max: 0.9999, noNaN: true }), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: max })
@@ -53,9 +55,7 @@ describe('fuzzed shared memory', () => {
       for (const n of sizes) {
         if (!producer.trySend(n % 3 === 0 ? { n, s: 'x'.repeat(n % 7) } : n)) producer.tryWrite(new Uint8Array(n % 8))
       }
-      const bytes = new Uint8Array(buffer)
-      const [from, to] = range(where, 192, bytes.length)
-      scribble(bytes, from, to, scribbles)
+      scribble(buffer, where, 192, scribbles)
       attempt(() => {
         const consumer = new LaneConsumer(buffer)
         for (let i = 0; i < 100 && consumer.hasData(); i++) consumer.receive(() => {}, 7)
@@ -75,9 +75,7 @@ describe('fuzzed shared memory', () => {
       segment.setReceiver({ pid: 9, startTime: 1 })
       segment.claimLane({ pid: 2, startTime: 1 })!.trySend({ a: 1 })
       segment.claimLane({ pid: 3, startTime: 1 })!.tryWrite(new Uint8Array(30))
-      const bytes = new Uint8Array(buffer)
-      const [from, to] = range(where, 512, bytes.length)
-      scribble(bytes, from, to, scribbles)
+      scribble(buffer, where, 512, scribbles)
       attempt(() => {
         const s = new ChannelSegment(buffer)
         s.receiver()
@@ -98,9 +96,7 @@ describe('fuzzed shared memory', () => {
       dir.addMember({ pid: 5, startTime: 1, doorbellKind: 1, signal: 34 })
       const codec = new Codec({ structures: dir.structures })
       const packed = codec.pack({ id: 1, px: 2 })
-      const bytes = new Uint8Array(buffer)
-      const [from, to] = range(where, 192, bytes.length)
-      scribble(bytes, from, to, scribbles)
+      scribble(buffer, where, 192, scribbles)
       attempt(() => {
         const d = new Directory(buffer)
         d.channels()

@@ -188,12 +188,7 @@ export class Directory {
 
   /** Every ready channel entry. */
   channels(): ChannelEntry[] {
-    const list: ChannelEntry[] = []
-    for (let i = 0; i < this.channelSlots; i++) {
-      const entry = this.readChannel(i)
-      if (entry) list.push(entry)
-    }
-    return list
+    return collect(this.channelSlots, (i) => this.readChannel(i))
   }
 
   /** Frees channel slot `index`. */
@@ -256,13 +251,9 @@ export class Directory {
     })
   }
 
+  /** Every ready member entry. */
   members(): MemberEntry[] {
-    const list: MemberEntry[] = []
-    for (let i = 0; i < this.memberSlots; i++) {
-      const m = this.readMember(i)
-      if (m) list.push(m)
-    }
-    return list
+    return collect(this.memberSlots, (i) => this.readMember(i))
   }
 
   /**
@@ -478,6 +469,16 @@ export class StructureRegion implements StructureStore {
     }
     return value
   }
+}
+
+/** The non-null results of read(0..slots-1). */
+function collect<T>(slots: number, read: (index: number) => T | null): T[] {
+  const list: T[] = []
+  for (let i = 0; i < slots; i++) {
+    const entry = read(i)
+    if (entry !== null) list.push(entry)
+  }
+  return list
 }
 
 function encodeName(name: string, what: string): Uint8Array {
