@@ -143,10 +143,11 @@ describe('named buses between unrelated processes', () => {
     const name = uniqueName('addr')
     const server = startFixture('bus/named-peer', ['server', name, '30'])
     await waitForLine(server, /^ready$/)
+    const serverDone = finish(server) // collect the rest of its output from now on
     const clients = [0, 1, 2].map(() => startFixture('bus/named-peer', ['client', name, '10']))
     const results = await Promise.all(clients.map((c) => finish(c)))
     for (const r of results) expect(JSON.parse(r.stdout)).toEqual({ replies: Array.from({ length: 10 }, (_, i) => i) })
-    const s = await finish(server)
+    const s = await serverDone
     expect(JSON.parse(s.stdout.trim().split('\n').pop()!)).toEqual({ served: 30 })
   })
 

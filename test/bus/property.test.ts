@@ -15,7 +15,7 @@ import { Agent } from '../support/agents.js'
 import { trackBus } from '../support/buses.js'
 import { checkFrame, checkMessage, type Message } from '../fixtures/bus/payloads.js'
 
-const RUNS = Number(process.env['FC_RUNS'] ?? 60)
+const RUNS = Number(process.env['FC_RUNS'] ?? 150)
 const seed = process.env['FC_SEED'] === undefined ? undefined : Number(process.env['FC_SEED'])
 const path = process.env['FC_PATH']
 

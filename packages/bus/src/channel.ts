@@ -99,6 +99,8 @@ export class Channel<T = unknown> extends EventEmitter {
   // sender state
   private sender: ChannelSender | null = null
   private receiverSeen: Receiver | null = null
+  /** The receiver we found dead: sends fail fast until another takes over. */
+  private gone: Identity | null = null
   private receiverCheckedAt = -Infinity
   private readonly waiters: Waiter[] = []
   private flushing = false
@@ -115,7 +117,10 @@ export class Channel<T = unknown> extends EventEmitter {
   private iterating = false
   private readonly highWaterMark: number
   private readonly sleeper: Sleeper = { wake: () => this.wake() }
-  private readonly deliver = (value: unknown, type: number): void => this.onRecord(value, type)
+  /** Bound once: no closure per drain. Decodes values in place; copies raw bytes out of the ring. */
+  private readonly deliver = (data: Buffer, start: number, end: number, type: number): void => {
+    this.onRecord((type === TYPE_BYTES ? Buffer.from(data.subarray(start, end)) : this.codec.decode(data, start, end)) as T)
+  }
 
   /** @internal Channels come from bus.channel(). */
   constructor(name: string, segment: ChannelSegment, token: number, codec: Codec, host: ChannelHost, highWaterMark = DEFAULT_HIGH_WATER) {
@@ -273,7 +278,7 @@ export class Channel<T = unknown> extends EventEmitter {
   private senderLane(): ChannelSender {
     if (this.closed) throw new Closed(`channel '${this.name}'`)
     const now = performance.now()
-    if (now - this.receiverCheckedAt > RECHECK_MS) this.checkReceiver(now, false)
+    if (this.gone !== null || now - this.receiverCheckedAt > RECHECK_MS) this.checkReceiver(now, this.gone !== null)
     if (this.sender !== null) return this.sender
     const lane = this.segment.claimLane(selfIdentity(), isAlive)
     if (lane === null) throw new TooManySenders(this.name, this.segment.lanes)
@@ -290,8 +295,14 @@ export class Channel<T = unknown> extends EventEmitter {
     if (!force && now - this.receiverCheckedAt <= RECHECK_MS) return
     this.receiverCheckedAt = now
     const id = this.segment.receiverIdentity()
-    if (id === null) { this.receiverSeen = null; return }
-    if (!receiverAlive(id, now)) throw new PeerGone(id.pid, `receiver of channel '${this.name}'`)
+    if (id === null) { this.receiverSeen = null; this.gone = null; return }
+    const gone = this.gone
+    if (gone !== null && gone.pid === id.pid && gone.startTime === id.startTime) throw new PeerGone(id.pid, `receiver of channel '${this.name}'`)
+    this.gone = null
+    if (!receiverAlive(id, now)) {
+      this.gone = id
+      throw new PeerGone(id.pid, `receiver of channel '${this.name}'`)
+    }
     const seen = this.receiverSeen
     if (seen === null || seen.pid !== id.pid || seen.startTime !== id.startTime) {
       const bell = this.host.doorbellOf(id)
@@ -352,7 +363,7 @@ export class Channel<T = unknown> extends EventEmitter {
     if (this.iterating && this.queue.length >= this.highWaterMark && this.listenerCount('message') === 0) return // paused; next() resumes
     let n: number
     try {
-      n = this.segment.receive(this.deliver, MAX_PER_LANE, MAX_PER_RUN)
+      n = this.segment.drain(this.deliver, MAX_PER_LANE, MAX_PER_RUN)
     } catch (err) {
       this.fail(err)
       return
@@ -380,8 +391,7 @@ export class Channel<T = unknown> extends EventEmitter {
     this.schedule()
   }
 
-  private onRecord(value: unknown, type: number): void {
-    const v = (type === TYPE_BYTES ? Buffer.from(value as Uint8Array) : value) as T
+  private onRecord(v: T): void {
     if (this.iterating) {
       const pull = this.pulls.shift()
       if (pull !== undefined) pull.resolve({ value: v, done: false })
