@@ -101,6 +101,7 @@ export class Bus extends EventEmitter<BusEvents> implements AsyncDisposable, Cha
   private readonly children = new Set<ChildProcess>()
   private closing: Promise<void> | null = null
   private receivers = 0
+  private namesCache: { generation: number; names: string[] } | null = null
   private keepAlive: NodeJS.Timeout | null = null
 
   private constructor(name: string | null, dir: Segment, directory: Directory, options: ResolvedBusOptions, userOptions: BusOptions) {
@@ -317,7 +318,7 @@ export class Bus extends EventEmitter<BusEvents> implements AsyncDisposable, Cha
       const code = (err as NodeJS.ErrnoException).code
       if (code !== 'EINVAL' && code !== 'EIDRM') throw err
       // Every process that had it attached is gone, and so is the segment.
-      this.directory.removeChannel(entry.index)
+      this.directory.removeChannel(entry.index, entry.segmentId)
       return null
     }
     try {
@@ -349,6 +350,50 @@ export class Bus extends EventEmitter<BusEvents> implements AsyncDisposable, Cha
       if (child.pid !== undefined) this.emit('peer-exit', { pid: child.pid, died: signal !== null || code !== 0, code, signal })
     })
     return child
+  }
+
+  /**
+   * Names of the channels that exist on this bus (optionally only those
+   * starting with `prefix`). Cheap when nothing changed: the list is cached
+   * against the directory's channel generation.
+   */
+  channelNames(prefix = ''): string[] {
+    this.checkOpen()
+    const generation = this.directory.channelGeneration
+    if (this.namesCache === null || this.namesCache.generation !== generation) {
+      this.namesCache = { generation, names: this.directory.channels().map((c) => c.name) }
+    }
+    return prefix === '' ? [...this.namesCache.names] : this.namesCache.names.filter((n) => n.startsWith(prefix))
+  }
+
+  /**
+   * Removes a channel's directory entry when nobody receives on it any more
+   * (its receiver is dead, or there never was one and `force` is set), so
+   * that the name can be reused: processes still attached keep their
+   * mapping; the kernel frees the segment when the last one detaches.
+   * Returns whether it removed the entry. Used to clean up after dead
+   * subscribers and servers.
+   */
+  dropChannel(name: string, options: { force?: boolean } = {}): boolean {
+    this.checkOpen()
+    const entry = this.directory.findChannel(name)
+    if (entry === undefined) return false
+    let segment: Segment
+    try {
+      segment = attachSegment(entry.segmentId, `inspecting channel '${name}'`)
+    } catch {
+      return this.directory.removeChannel(entry.index, entry.segmentId)
+    }
+    try {
+      const receiver = new ChannelSegment(segment.buffer, 0, this.codec).receiverIdentity()
+      const abandoned = receiver === null ? options.force === true : !isAlive(receiver.pid, receiver.startTime)
+      if (!abandoned) return false
+      const known = this.channels.get(name)
+      if (known !== undefined) known.channel.close()
+      return this.directory.removeChannel(entry.index, entry.segmentId)
+    } finally {
+      detachSegment(segment)
+    }
   }
 
   /** Members and per-channel, per-lane counters. */

@@ -136,6 +136,17 @@ export class Channel<T = unknown> extends EventEmitter {
     })
   }
 
+  /** Pid of the process receiving on this channel, or null when none does (or it died). */
+  get receiverPid(): number | null {
+    const id = this.segment.receiverIdentity()
+    return id !== null && isAlive(id.pid, id.startTime) ? id.pid : null
+  }
+
+  /** True when this process is the channel's receiver. */
+  get isReceiving(): boolean {
+    return this.receiving
+  }
+
   /** Largest message this channel carries, in encoded bytes. */
   get maxMessageBytes(): number {
     return this.segment.maxMessageBytes

@@ -11,7 +11,7 @@ import { identityWord, readIdentity, type Identity, type IsAlive } from '../iden
 import { MAX_DOORBELL } from '../channel/layout.js'
 import {
   CHANNELS, CHANNEL_ENTRY, CHANNEL_SLOTS, CH_CAPACITY, CH_KIND, CH_LANES, CH_NAME, CH_NAME_LENGTH, CH_OWNER, CH_SEGMENT,
-  CH_STATE, DIRECTORY_MAGIC, DIRECTORY_VERSION, INITIALISED, INITIALISED_DONE, MAGIC, MAX_KIND, MAX_NAME_BYTES,
+  CHANNEL_GENERATION, CH_STATE, DIRECTORY_MAGIC, DIRECTORY_VERSION, INITIALISED, INITIALISED_DONE, MAGIC, MAX_KIND, MAX_NAME_BYTES,
   MAX_SLOTS, MAX_STRUCTURE_BYTES, MEMBER_ENTRY, MEMBER_SLOTS, M_DOORBELL, M_HEARTBEAT, M_IDENTITY, M_SIGNAL, M_STATE,
   NAME, NAME_LENGTH, SLOT_CLAIMED, SLOT_FREE, SLOT_READY, STRUCTURE_BYTES, STRUCT_GENERATION, STRUCT_LENGTHS,
   STRUCT_WRITER, VERSION, directoryBytes, membersOffset, structureOffset,
@@ -172,6 +172,7 @@ export class Directory {
       this.i32[(at + CH_CAPACITY) >> 2] = entry.capacity
       this.i32[(at + CH_LANES) >> 2] = entry.lanes
       Atomics.store(this.i32, (at + CH_STATE) >> 2, SLOT_READY) // publish the entry
+      Atomics.add(this.i32, CHANNEL_GENERATION >> 2, 1)
       return { entry: this.readChannel(slot)!, created: true }
     }
     throw new Error(`could not register channel "${entry.name}": 1000 attempts collided with concurrent writers`)
@@ -191,9 +192,25 @@ export class Directory {
     return collect(this.channelSlots, (i) => this.readChannel(i))
   }
 
-  /** Frees channel slot `index`. */
-  removeChannel(index: number): void {
-    this.freeSlot(CHANNELS + this.checkIndex(index, this.channelSlots) * CHANNEL_ENTRY, CH_STATE, CH_OWNER)
+  /**
+   * Frees channel slot `index`. With `segmentId`, only if the slot still
+   * holds that segment (so a stale entry that someone else already replaced
+   * is not removed twice). Returns whether it removed.
+   */
+  removeChannel(index: number, segmentId?: number): boolean {
+    const at = CHANNELS + this.checkIndex(index, this.channelSlots) * CHANNEL_ENTRY
+    if (segmentId !== undefined) {
+      const entry = this.readChannel(index)
+      if (entry === null || entry.segmentId !== segmentId) return false
+    }
+    this.freeSlot(at, CH_STATE, CH_OWNER)
+    Atomics.add(this.i32, CHANNEL_GENERATION >> 2, 1)
+    return true
+  }
+
+  /** Changes whenever a channel entry is added or removed (see layout.ts). */
+  get channelGeneration(): number {
+    return Atomics.load(this.i32, CHANNEL_GENERATION >> 2) >>> 0
   }
 
   /** Reads slot `index`: the entry when READY, else null. */

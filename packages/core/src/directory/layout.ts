@@ -50,6 +50,8 @@ export const MEMBER_SLOTS = offset; offset += 4
 export const STRUCTURE_BYTES = offset; offset += 4
 /** u32 bytes of the bus name. */
 export const NAME_LENGTH = offset; offset += 4
+/** u32 bumped (Atomics.add) after every channel entry added or removed: a cheap "did the table change?" for readers that cache it. */
+export const CHANNEL_GENERATION = offset; offset += 4
 offset = CACHE_LINE
 // ---- line 1: bus name --------------------------------------------------------
 /** MAX_NAME_BYTES of UTF-8. */
