@@ -30,6 +30,9 @@ import { isAlive, processStartTime, selfIdentity } from './liveness.js'
 import { busKey, checkName } from './naming.js'
 import { resolveOptions, type BusOptions, type DoorbellKind, type ResolvedBusOptions } from './options.js'
 import { attachSegment, createSegment, detachSegment, isRemoved, lookupKey, removeSegment, type Segment } from './segments.js'
+import type { DropEvent } from './patterns.js'
+import { PubSub, type PubSubStats, type SubscribeOptions, type Subscription } from './pubsub.js'
+import { Rpc, type Handler, type RequestOptions, type RpcStats, type ServeOptions, type Server } from './rpc.js'
 
 /** Is the process that created segment id still running? (cpid only: a directory being built is seconds old at most.) */
 function creatorAlive(id: number): boolean {
@@ -68,11 +71,17 @@ export interface BusStats {
   pid: number
   members: Array<{ pid: number; alive: boolean }>
   channels: ChannelStats[]
+  /** Pub/sub counters of this process (drops included), once it used publish/subscribe. */
+  pubsub?: PubSubStats
+  /** Request/reply counters of this process, once it used request/serve. */
+  rpc?: RpcStats
 }
 
 export interface BusEvents {
   'peer-exit': [exit: PeerExit]
   error: [error: unknown]
+  /** A publish skipped a full 'drop' subscriber (see pubsub.ts). */
+  drop: [info: DropEvent]
 }
 
 interface AttachInfo {
@@ -103,6 +112,8 @@ export class Bus extends EventEmitter<BusEvents> implements AsyncDisposable, Cha
   private receivers = 0
   private namesCache: { generation: number; names: string[] } | null = null
   private keepAlive: NodeJS.Timeout | null = null
+  private pubsubState: PubSub | null = null
+  private rpcState: Rpc | null = null
 
   private constructor(name: string | null, dir: Segment, directory: Directory, options: ResolvedBusOptions, userOptions: BusOptions) {
     super()
@@ -404,6 +415,8 @@ export class Bus extends EventEmitter<BusEvents> implements AsyncDisposable, Cha
       pid: process.pid,
       members: this.directory.members().map((m) => ({ pid: m.pid, alive: isAlive(m.pid, m.startTime) })),
       channels: [...this.channels.values()].map(({ channel }) => channel.stats()),
+      ...(this.pubsubState === null ? {} : { pubsub: this.pubsubState.stats() }),
+      ...(this.rpcState === null ? {} : { rpc: this.rpcState.stats() }),
     }
   }
 
@@ -440,12 +453,60 @@ export class Bus extends EventEmitter<BusEvents> implements AsyncDisposable, Cha
 
   // ================================================================ closing
 
+  // ================================================================ patterns (pubsub.ts, rpc.ts)
+
+  /** Sends value to every current subscriber of topic; resolves with how many got it. See pubsub.ts. */
+  publish<T = unknown>(topic: string, value: T): Promise<number> {
+    if (this.closing !== null) return Promise.reject(new Closed(`bus '${this.name ?? 'private'}'`))
+    return (this.pubsubState ??= new PubSub(this)).publish(topic, value)
+  }
+
+  /** Calls handler with each value published on topic from now on; without a handler, iterate the subscription. See pubsub.ts. */
+  subscribe<T = unknown>(topic: string, handler: (value: T) => unknown, options?: SubscribeOptions): Subscription<T>
+  subscribe<T = unknown>(topic: string, options?: SubscribeOptions): Subscription<T>
+  subscribe<T = unknown>(topic: string, handler?: ((value: T) => unknown) | SubscribeOptions, options?: SubscribeOptions): Subscription<T> {
+    this.checkOpen()
+    if (typeof handler === 'function') return (this.pubsubState ??= new PubSub(this)).subscribe(topic, handler, options)
+    return (this.pubsubState ??= new PubSub(this)).subscribe<T>(topic, undefined, handler ?? options)
+  }
+
+  /** Answers requests to `name` with handler until the returned server is closed. See rpc.ts. */
+  serve<Req = any, Res = any>(name: string, handler: Handler<Req, Res>, options?: ServeOptions): Server {
+    this.checkOpen()
+    return (this.rpcState ??= new Rpc(this)).serve(name, handler, options)
+  }
+
+  /** Sends payload to a server of `name` and resolves with its reply. See rpc.ts. */
+  request<Res = unknown>(name: string, payload: unknown, options?: RequestOptions): Promise<Res> {
+    if (this.closing !== null) return Promise.reject(new Closed(`bus '${this.name ?? 'private'}'`))
+    return (this.rpcState ??= new Rpc(this)).request<Res>(name, payload, options)
+  }
+
+  /** @internal Changes whenever a channel is added or removed (the patterns re-list only then). */
+  get channelGeneration(): number {
+    return this.directory.channelGeneration
+  }
+
+  /** @internal The channel `name` if it exists (null otherwise): the patterns never create another process's channel. */
+  existingChannel<T = unknown>(name: string): Channel<T> | null {
+    this.checkOpen()
+    if (!this.channels.has(name) && this.directory.findChannel(name) === undefined) return null
+    return this.channel<T>(name)
+  }
+
   /**
    * Closes every channel, leaves the bus and detaches. The last member of a
    * named bus removes it. Children started with fork() are not killed.
    */
   close(): Promise<void> {
-    if (this.closing === null) this.closing = this.doClose()
+    if (this.closing === null) {
+      try {
+        this.pubsubState?.close() // unsubscribes, stops serving: removes their channels while the bus is open
+        this.rpcState?.close()
+      } finally {
+        this.closing = this.doClose()
+      }
+    }
     return this.closing
   }
 

@@ -48,3 +48,47 @@ export class NotForked extends IpcError {
     super('ERR_NOT_FORKED', 'Bus.attach() needs the IPC_BUS_ATTACH environment variable that bus.fork() gives its children')
   }
 }
+
+/** A request got no reply before its deadline (a reply that comes later is discarded). */
+export class RequestTimeout extends IpcError {
+  override readonly name = 'RequestTimeout'
+  constructor(readonly service: string, readonly timeoutMs: number, readonly attempts = 1) {
+    super('ERR_REQUEST_TIMEOUT', `request to service '${service}' got no reply within ${timeoutMs} ms${attempts > 1 ? ` (each of ${attempts} attempts)` : ''}`)
+  }
+}
+
+/** No live process serves this name on the bus (raised at once: see rpc.ts). */
+export class NoServer extends IpcError {
+  override readonly name = 'NoServer'
+  constructor(readonly service: string) {
+    super('ERR_NO_SERVER', `no live process serves '${service}' on this bus`)
+  }
+}
+
+/** What a remote handler threw, as the server saw it. */
+export interface RemoteErrorInfo {
+  name: string
+  message: string
+  code?: string | undefined
+  stack?: string | undefined
+}
+
+/**
+ * The server's handler threw (or its reply could not be sent). `remote`
+ * holds the thrown error's name, message, code and stack; `remoteCode`
+ * and `remoteName` are shortcuts; `code` is always 'ERR_REMOTE'.
+ */
+export class RemoteError extends IpcError {
+  override readonly name = 'RemoteError'
+  readonly remote: RemoteErrorInfo
+  readonly remoteName: string
+  readonly remoteCode: string | undefined
+  readonly remoteStack: string | undefined
+  constructor(readonly service: string, readonly serverPid: number, remote: RemoteErrorInfo) {
+    super('ERR_REMOTE', `service '${service}' (pid ${serverPid}) failed: ${remote.name}: ${remote.message}`)
+    this.remote = remote
+    this.remoteName = remote.name
+    this.remoteCode = remote.code
+    this.remoteStack = remote.stack
+  }
+}
