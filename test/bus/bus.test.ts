@@ -242,3 +242,26 @@ describe('receivers', () => {
     expect(cpuMicros / (wallMs * 1000)).toBeLessThan(0.01)
   })
 })
+
+describe('pause and resume', () => {
+  test('a paused receiver leaves messages in the ring (senders feel backpressure) until resume', async () => {
+    const bus = await privateBus({ ringBytes: 4096, maxMessageBytes: 256 })
+    const ch = bus.channel<number>('pausable')
+    const got: number[] = []
+    ch.on('message', (v) => {
+      got.push(v)
+      if (v === 4) ch.pause()
+    })
+    for (let i = 0; i < 5; i++) await ch.send(i)
+    await new Promise((r) => setTimeout(r, 50))
+    expect(got).toEqual([0, 1, 2, 3, 4])
+    expect(ch.isPaused).toBe(true)
+    let n = 5
+    while (ch.trySend(n)) n++ // fills: nobody drains while paused
+    await new Promise((r) => setTimeout(r, 50))
+    expect(got.length).toBe(5)
+    ch.resume()
+    await new Promise((r) => setTimeout(r, 100))
+    expect(got).toEqual(Array.from({ length: n }, (_, i) => i))
+  })
+})

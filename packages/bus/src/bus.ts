@@ -448,10 +448,10 @@ export class Bus extends EventEmitter<BusEvents> implements AsyncDisposable, Cha
     const known = this.channels.get(name)
     if (known === undefined) return
     this.channels.delete(name)
-    detachSegment(known.segment)
+    // Not now: close() may have been called from a 'message' listener, in
+    // the middle of a drain over this very mapping. Detach once it returns.
+    setImmediate(() => detachSegment(known.segment))
   }
-
-  // ================================================================ closing
 
   // ================================================================ patterns (pubsub.ts, rpc.ts)
 
@@ -494,6 +494,8 @@ export class Bus extends EventEmitter<BusEvents> implements AsyncDisposable, Cha
     return this.channel<T>(name)
   }
 
+  // ================================================================ closing
+
   /**
    * Closes every channel, leaves the bus and detaches. The last member of a
    * named bus removes it. Children started with fork() are not killed.
@@ -519,6 +521,7 @@ export class Bus extends EventEmitter<BusEvents> implements AsyncDisposable, Cha
     this.directory.removeMember(this.member)
     const last = !this.directory.members().some((m) => isAlive(m.pid, m.startTime))
     if (last && this.name !== null && !isRemoved(this.dir.id)) removeSegment(this.dir.id)
+    await new Promise((resolve) => setImmediate(resolve)) // after the channels' deferred detaches
     detachSegment(this.dir)
   }
 

@@ -69,6 +69,8 @@ interface Waiter {
 
 /** How long a confirmed receiver is trusted before the next liveness check (ms). */
 const RECHECK_MS = 200
+/** Event-loop turns a blocked sender polls before it starts sleeping between polls. */
+const SPIN_TURNS = 32
 const MAX_PER_LANE = 256
 const MAX_PER_RUN = 4096
 const DEFAULT_HIGH_WATER = 1024
@@ -101,6 +103,9 @@ export class Channel<T = unknown> extends EventEmitter {
   private receiverSeen: Receiver | null = null
   /** The receiver we found dead: sends fail fast until another takes over. */
   private gone: Identity | null = null
+  /** True from the first send of an event-loop turn until the turn ends. */
+  private fresh = false
+  private readonly clearFresh = (): void => { this.fresh = false }
   private receiverCheckedAt = -Infinity
   private readonly waiters: Waiter[] = []
   private flushing = false
@@ -111,11 +116,13 @@ export class Channel<T = unknown> extends EventEmitter {
   // receiver state
   private receiving = false
   private scheduled = false
+  private paused = false
   private parked = false
   private readonly queue: T[] = []
   private readonly pulls: Array<{ resolve: (r: IteratorResult<T>) => void; reject: (e: unknown) => void }> = []
   private iterating = false
   private readonly highWaterMark: number
+  private messageListeners: Array<(value: T) => void> = []
   private readonly sleeper: Sleeper = { wake: () => this.wake() }
   /** Bound once: no closure per drain. Decodes values in place; copies raw bytes out of the ring. */
   private readonly deliver = (data: Buffer, start: number, end: number, type: number): void => {
@@ -134,6 +141,12 @@ export class Channel<T = unknown> extends EventEmitter {
     this.on('newListener', (event) => {
       if (event === 'message' && !this.receiving) this.startReceiving()
     })
+    // A copy of the 'message' listeners, kept current, so that delivery
+    // calls them directly instead of going through emit() per message.
+    // 'newListener' fires before the listener is added, 'removeListener' after it is removed.
+    const refresh = (): void => { this.messageListeners = this.listeners('message') as Array<(value: T) => void> }
+    this.on('newListener', (event) => { if (event === 'message') queueMicrotask(refresh) })
+    this.on('removeListener', (event) => { if (event === 'message') refresh() })
   }
 
   /** Pid of the process receiving on this channel, or null when none does (or it died). */
@@ -270,11 +283,13 @@ export class Channel<T = unknown> extends EventEmitter {
           backoff = 0
           continue
         }
-        // Full: the receiver frees room as it drains. Poll with a short
-        // backoff (0, 1, 2, 4 ms): a blocked sender costs little CPU, and
-        // deadlines, aborts and receiver death are noticed within 4 ms.
-        await (backoff === 0 ? new Promise((r) => setImmediate(r)) : sleep(backoff))
-        backoff = backoff === 0 ? 1 : Math.min(backoff * 2, 4)
+        // Full: the receiver frees room as it drains. Poll: first on the
+        // next event-loop turns (a draining receiver frees room within
+        // microseconds), then with a backoff of 1, 2, 4 ms, so a sender
+        // blocked on a stalled receiver costs little CPU and still notices
+        // deadlines, aborts and the receiver's death within 4 ms.
+        await (backoff < SPIN_TURNS ? new Promise((r) => setImmediate(r)) : sleep(Math.min(2 ** (backoff - SPIN_TURNS), 4)))
+        backoff++
       }
     } finally {
       this.flushing = false
@@ -285,11 +300,22 @@ export class Channel<T = unknown> extends EventEmitter {
     for (const w of this.waiters.splice(0)) w.reject(err)
   }
 
-  /** The sender's lane, claimed on first use. */
+  /**
+   * The sender's lane, claimed on first use. Also where a dead receiver is
+   * noticed: its liveness is re-checked at most every RECHECK_MS, and only
+   * on the first send of each event-loop turn (`fresh`), so a burst of
+   * sends in one turn pays for no clock reads at all. A burst into a dead
+   * receiver ends at the latest when its lane fills, and a full lane always
+   * re-checks.
+   */
   private senderLane(): ChannelSender {
     if (this.closed) throw new Closed(`channel '${this.name}'`)
-    const now = performance.now()
-    if (this.gone !== null || now - this.receiverCheckedAt > RECHECK_MS) this.checkReceiver(now, this.gone !== null)
+    if (!this.fresh || this.gone !== null) {
+      this.fresh = true
+      setImmediate(this.clearFresh)
+      const now = performance.now()
+      if (this.gone !== null || now - this.receiverCheckedAt > RECHECK_MS) this.checkReceiver(now, this.gone !== null)
+    }
     if (this.sender !== null) return this.sender
     const lane = this.segment.claimLane(selfIdentity(), isAlive)
     if (lane === null) throw new TooManySenders(this.name, this.segment.lanes)
@@ -371,18 +397,54 @@ export class Channel<T = unknown> extends EventEmitter {
   private readonly run = (): void => {
     this.scheduled = false
     if (!this.receiving || this.closed) return
-    if (this.iterating && this.queue.length >= this.highWaterMark && this.listenerCount('message') === 0) return // paused; next() resumes
-    let n: number
-    try {
-      n = this.segment.drain(this.deliver, MAX_PER_LANE, MAX_PER_RUN)
-    } catch (err) {
-      this.fail(err)
+    if (this.paused) return // resume() schedules
+    if (this.iterating && this.queue.length >= this.highWaterMark && this.messageListeners.length === 0) return // next() resumes
+    const n = this.drainOnce()
+    if (!this.receiving) return // failed
+    if (this.closed) return // a listener closed the channel during the drain
+    if (this.paused) return // resume() schedules
+    if (n > 0) { this.schedule(); return }
+    if (this.spin()) {
+      // Drain at once: going round the event loop first would add its cost
+      // to the latency the spin window exists to cut.
+      this.drainOnce()
+      this.schedule()
       return
     }
-    if (n > 0) { this.schedule(); return }
-    if (this.spin()) { this.schedule(); return }
     if (this.segment.park()) { this.parked = true; return }
     this.schedule()
+  }
+
+  private drainOnce(): number {
+    try {
+      return this.segment.drain(this.deliver, MAX_PER_LANE, MAX_PER_RUN)
+    } catch (err) {
+      this.fail(err)
+      return 0
+    }
+  }
+
+  /**
+   * Stops taking messages off the ring (they wait there, and senders feel
+   * backpressure once it fills) until resume(). Messages of the batch being
+   * delivered when pause() is called are still delivered.
+   */
+  pause(): this {
+    this.paused = true
+    return this
+  }
+
+  /** Starts taking messages again after pause(). */
+  resume(): this {
+    if (!this.paused) return this
+    this.paused = false
+    if (this.parked) return this // a doorbell will wake us when there is data
+    this.schedule()
+    return this
+  }
+
+  get isPaused(): boolean {
+    return this.paused
   }
 
   /** Busy-polls for spinMicros; true when data arrived. */
@@ -399,7 +461,9 @@ export class Channel<T = unknown> extends EventEmitter {
   private wake(): void {
     if (!this.parked) return // a late or spurious ring: we are already running
     this.parked = false
-    this.schedule()
+    // Doorbells are delivered from an event-loop callback (the signal pipe
+    // or the FIFO), so drain right here rather than one more turn later.
+    if (!this.scheduled) this.run()
   }
 
   private onRecord(v: T): void {
@@ -408,9 +472,11 @@ export class Channel<T = unknown> extends EventEmitter {
       if (pull !== undefined) pull.resolve({ value: v, done: false })
       else this.queue.push(v)
     }
-    if (this.listenerCount('message') > 0) {
+    const listeners = this.messageListeners
+    if (listeners.length > 0) {
       try {
-        this.emit('message', v)
+        if (listeners.length === 1) listeners[0]!(v)
+        else for (const listener of listeners.slice()) listener(v)
       } catch (err) {
         // A throwing listener must not stop delivery (nor make the ring
         // deliver the batch twice): report it and go on.
