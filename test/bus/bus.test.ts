@@ -265,3 +265,21 @@ describe('pause and resume', () => {
     expect(got).toEqual(Array.from({ length: n }, (_, i) => i))
   })
 })
+
+describe('peer-exit on a named bus', () => {
+  test('members that are not our children are reported when they leave or die', async () => {
+    const name = uniqueName()
+    const bus = await namedBus(name)
+    const exits: Array<{ pid: number; died: boolean }> = []
+    bus.on('peer-exit', (e) => exits.push({ pid: e.pid, died: e.died }))
+    const polite = startFixture('bus/named-peer', ['linger', name, '600']) // longer than a sweep (250 ms)
+    const rude = startFixture('bus/named-peer', ['receive', name, 'x'])
+    await waitForLine(rude, /^ready$/)
+    await finish(polite)
+    rude.kill('SIGKILL')
+    await once(rude, 'exit')
+    for (let i = 0; i < 40 && exits.length < 2; i++) await new Promise((r) => setTimeout(r, 50))
+    expect(exits).toContainEqual({ pid: rude.pid, died: true })
+    expect(exits).toContainEqual({ pid: polite.pid, died: false })
+  })
+})

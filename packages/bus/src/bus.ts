@@ -91,6 +91,8 @@ interface AttachInfo {
 }
 
 const STRUCTURE_BYTES = 16 * 1024
+/** How often 'peer-exit' listeners of a named bus get the member table compared (ms). */
+const PEER_SWEEP_MS = 250
 let privateCounter = 0
 
 export class Bus extends EventEmitter<BusEvents> implements AsyncDisposable, ChannelHost {
@@ -110,6 +112,7 @@ export class Bus extends EventEmitter<BusEvents> implements AsyncDisposable, Cha
   private readonly children = new Set<ChildProcess>()
   private closing: Promise<void> | null = null
   private receivers = 0
+  private sweeper: NodeJS.Timeout | null = null
   private namesCache: { generation: number; names: string[] } | null = null
   private keepAlive: NodeJS.Timeout | null = null
   private pubsubState: PubSub | null = null
@@ -134,6 +137,46 @@ export class Bus extends EventEmitter<BusEvents> implements AsyncDisposable, Cha
       signal: options.doorbell === 'signal' ? options.signal : 0,
       heartbeat: Date.now(),
     })
+    ;(this as EventEmitter).on('newListener', (event: string | symbol) => {
+      if (event === 'peer-exit' && this.sweeper === null) this.startSweeper()
+    })
+  }
+
+  /**
+   * 'peer-exit' for members that are not our forked children (those are
+   * reported from child_process's 'exit'): while someone listens, an
+   * unref'd timer compares the member table every PEER_SWEEP_MS. A member
+   * that left the table exited cleanly; one still listed but dead died. (A
+   * member that joins and leaves cleanly between two sweeps goes unseen.)
+   */
+  private startSweeper(): void {
+    /** Members seen alive at the last sweep, and dead ones already reported (pid:startTime). */
+    let known = new Set<string>()
+    const reported = new Set<string>()
+    const me = selfIdentity()
+    const sweep = (): void => {
+      if (this.closing !== null) return
+      const children = new Set([...this.children].map((c) => c.pid))
+      const listed = new Set<string>()
+      const alive = new Set<string>()
+      for (const m of this.directory.members()) {
+        if (m.pid === me.pid || children.has(m.pid)) continue
+        const key = `${m.pid}:${m.startTime}`
+        listed.add(key)
+        if (isAlive(m.pid, m.startTime)) alive.add(key)
+        else if (!reported.has(key)) {
+          reported.add(key) // dead but still listed: it died (seen alive before or not)
+          this.emit('peer-exit', { pid: m.pid, died: true, code: null, signal: null })
+        }
+      }
+      for (const key of known) {
+        if (!listed.has(key)) this.emit('peer-exit', { pid: Number(key.split(':')[0]), died: false, code: null, signal: null })
+      }
+      for (const key of reported) if (!listed.has(key)) reported.delete(key)
+      known = alive
+    }
+    sweep()
+    this.sweeper = setInterval(sweep, PEER_SWEEP_MS).unref()
   }
 
   // ================================================================ opening
@@ -203,9 +246,18 @@ export class Bus extends EventEmitter<BusEvents> implements AsyncDisposable, Cha
         removeSegment(id)
         throw new NoSuchBus(name, 'its processes have all exited (it was reclaimed)')
       }
-      return new Bus(name, dir, directory, opts, options ?? {})
+      const bus = new Bus(name, dir, directory, opts, options ?? {})
+      // The last member may have removed the bus between our lookup and our
+      // joining: then we joined a corpse. (Registering first, then checking,
+      // means a closing member either sees us and keeps the bus, or has
+      // already marked it removed, which we see here.)
+      if (isRemoved(id)) {
+        await bus.close()
+        throw new NoSuchBus(name, 'it was being removed by its last member as we joined')
+      }
+      return bus
     } catch (err) {
-      detachSegment(dir)
+      if (!(err instanceof NoSuchBus) || !isRemoved(id)) detachSegment(dir)
       throw err
     }
   }
@@ -517,6 +569,7 @@ export class Bus extends EventEmitter<BusEvents> implements AsyncDisposable, Cha
   }
 
   private async doClose(): Promise<void> {
+    if (this.sweeper !== null) clearInterval(this.sweeper)
     for (const { channel } of [...this.channels.values()]) channel.close()
     this.directory.removeMember(this.member)
     const last = !this.directory.members().some((m) => isAlive(m.pid, m.startTime))
