@@ -1,32 +1,113 @@
 /**
- * Benchmark runner: `node dist/run.js [workload ...]` runs the named
- * workloads (all when none is named), prints a table for each and writes its
- * results to results/<workload>.json. A workload is a module exporting
- * `run()` that returns rows of { name, messages, seconds, rate, note }.
+ * Benchmark entry.
+ *
+ *   node dist/run.js [--quick] [--pin] [--runs=N] [--only=w1,w2] [--systems=s1,s2] [--readme]
+ *       the suite (issue 6): every workload on every system, each between
+ *       separate processes; writes results/latest.json (+ results/runs/<date>.json),
+ *       results/latest.svg and the README table. --quick: a ~1 minute smoke
+ *       run (results/quick.*); --only/--systems: a partial run
+ *       (results/partial.*); neither touches the README unless --readme.
+ *   node dist/run.js report [results.json]
+ *       re-renders the SVG and README table from a results file.
+ *   node dist/run.js core-lane
+ *       the single-process lane benchmark (results/core-lane.json).
  */
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
+import { fileURLToPath } from 'node:url'
+import type { SystemId } from './suite/cell.js'
+import { markdown, spliceReadme, targets } from './suite/report.js'
+import { runSuite, type Results } from './suite/runner.js'
+import { svg } from './suite/svg.js'
+import { SYSTEMS, WORKLOADS } from './suite/workloads.js'
 
 interface Row { name: string; messages: number; seconds: number; rate: number; note: string }
 interface Result { rows: Row[]; ceiling?: number }
 
-const workloads: Record<string, () => Promise<{ run: () => Result | Promise<Result> }>> = {
+const RESULTS = new URL('../results/', import.meta.url)
+const README = new URL('../../README.md', import.meta.url)
+
+const single: Record<string, () => Promise<{ run: () => Result | Promise<Result> }>> = {
   'core-lane': () => import('./core-lane.js'),
 }
 
-const wanted = process.argv.slice(2)
-const names = wanted.length > 0 ? wanted : Object.keys(workloads)
-for (const name of names) {
-  const load = workloads[name]
-  if (!load) {
-    console.error(`unknown workload "${name}"; known: ${Object.keys(workloads).join(', ')}`)
+const args = process.argv.slice(2)
+const flags = new Map<string, string>()
+const words: string[] = []
+for (const a of args) {
+  if (a === '--') continue
+  const m = /^--([a-z-]+)(?:=(.*))?$/.exec(a)
+  if (m) flags.set(m[1]!, m[2] ?? 'true')
+  else words.push(a)
+}
+const known = new Set(['quick', 'pin', 'runs', 'only', 'systems', 'readme'])
+for (const f of flags.keys()) {
+  if (!known.has(f)) {
+    console.error(`unknown flag --${f}; known: ${[...known].map((k) => `--${k}`).join(' ')}`)
     process.exit(2)
   }
+}
+
+mkdirSync(RESULTS, { recursive: true })
+if (words[0] === 'report') {
+  const file = words[1] ?? fileURLToPath(new URL('latest.json', RESULTS))
+  publish(JSON.parse(readFileSync(file, 'utf8')) as Results, 'latest', true)
+} else if (words.length > 0) {
+  for (const name of words) await runSingle(name)
+} else {
+  await suite()
+}
+
+async function suite(): Promise<void> {
+  const list = (name: string): string[] | null => (flags.has(name) ? flags.get(name)!.split(',').filter((s) => s.length > 0) : null)
+  const only = list('only')
+  const systems = list('systems') as SystemId[] | null
+  for (const w of only ?? []) if (!WORKLOADS.some((x) => x.id === w)) fail(`unknown workload '${w}'; known: ${WORKLOADS.map((x) => x.id).join(', ')}`)
+  for (const s of systems ?? []) if (!SYSTEMS.some((x) => x.id === s)) fail(`unknown system '${s}'; known: ${SYSTEMS.map((x) => x.id).join(', ')}`)
+  const quick = flags.has('quick')
+  const runs = Number(flags.get('runs') ?? (quick ? 1 : 3))
+  if (!Number.isInteger(runs) || runs < 1) fail(`--runs must be a positive integer, got ${flags.get('runs')}`)
+  const results = await runSuite({ quick, runs, pin: flags.has('pin'), only, systems })
+  const partial = only !== null || systems !== null
+  const name = partial ? 'partial' : quick ? 'quick' : 'latest'
+  if (name === 'latest') {
+    mkdirSync(new URL('runs/', RESULTS), { recursive: true })
+    write(new URL(`runs/${results.date.replace(/[:.]/g, '-')}.json`, RESULTS), JSON.stringify(results, null, 2) + '\n')
+  }
+  publish(results, name, name === 'latest' || flags.has('readme'))
+}
+
+/** Writes <name>.json and <name>.svg, prints the table and targets, and updates the README if asked. */
+function publish(results: Results, name: string, readme: boolean): void {
+  write(new URL(`${name}.json`, RESULTS), JSON.stringify(results, null, 2) + '\n')
+  write(new URL(`${name}.svg`, RESULTS), svg(results))
+  const block = markdown(results)
+  console.log('\n' + block + '\n')
+  if (readme) {
+    const text = readFileSync(README, 'utf8')
+    const next = spliceReadme(text, block.replace(/\]\(bench\/results\/[a-z]+\.svg\)/, `](bench/results/${name}.svg)`))
+    if (next !== text) write(README, next)
+  }
+  const missed = targets(results).filter((t) => t.met === false).length
+  console.log(`${missed} target(s) missed`)
+}
+
+function write(url: URL, text: string): void {
+  writeFileSync(url, text)
+  console.log(`wrote ${fileURLToPath(url)}`)
+}
+
+function fail(message: string): never {
+  console.error(message)
+  process.exit(2)
+}
+
+async function runSingle(name: string): Promise<void> {
+  const load = single[name]
+  if (!load) fail(`unknown benchmark "${name}"; known: ${Object.keys(single).join(', ')}, report, or no name for the suite`)
   const result = await (await load()).run()
   print(name, result)
-  const dir = new URL('../results/', import.meta.url)
-  mkdirSync(dir, { recursive: true })
-  const file = new URL(`${name}.json`, dir)
+  const file = new URL(`${name}.json`, RESULTS)
   writeFileSync(file, JSON.stringify({
     workload: name, date: new Date().toISOString(), node: process.version, cpus: os.cpus().length, cpu: os.cpus()[0]?.model, ...result,
   }, null, 2) + '\n')

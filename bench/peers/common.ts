@@ -1,0 +1,421 @@
+/**
+ * What every peer program shares: the messages, the control protocol
+ * between a host and its workers, and the four measurement procedures
+ * (stream, fan-out, round trip, idle CPU). A peer only supplies a
+ * transport (the Peer interface); the procedures are the same for every
+ * system, so every system is measured the same way.
+ *
+ * Control messages ({op: ...}) travel on the Node IPC channel (or the
+ * worker thread's port) between a host and its workers, never inside a
+ * measured window — except for child_process IPC and MessagePort, whose data
+ * shares that channel; they are told apart by the `op` field.
+ */
+import { execFileSync } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
+import os from 'node:os'
+import { parentPort, workerData, type Worker } from 'node:worker_threads'
+import type { Cell, RunResult, Shape } from '../suite/cell.js'
+import { percentile } from '../suite/stats.js'
+
+// ================================================================ messages
+
+export interface Tick { id: number; ts: number; kind: string; px: number; qty: number }
+
+const TS0 = 1_700_000_000_000
+const KINDS = ['trade', 'quote'] as const
+
+export function newTick(): Tick {
+  return { id: 0, ts: TS0, kind: 'trade', px: 100, qty: 1 }
+}
+
+/** The i-th message of a stream (the same for every system). */
+export function setTick(t: Tick, i: number): Tick {
+  t.id = i
+  t.ts = TS0 + i
+  t.kind = KINDS[i & 1]!
+  t.px = 100 + (i % 64) * 0.25
+  t.qty = (i * 7) % 1000
+  return t
+}
+
+export function payload(shape: Shape): Buffer {
+  const bytes = Buffer.alloc(shape === 'raw64k' ? 65536 : 64)
+  for (let i = 0; i < bytes.length; i++) bytes[i] = i & 0xff
+  return bytes
+}
+
+export const immediate = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
+export const now = (): bigint => process.hrtime.bigint()
+
+// ================================================================ control
+
+export interface Control { op: string; [key: string]: unknown }
+
+export function isControl(m: unknown): m is Control {
+  return m !== null && typeof m === 'object' && typeof (m as { op?: unknown }).op === 'string'
+}
+
+/** A host's handle on one worker (a child process or a worker thread). */
+export interface Endpoint {
+  send(msg: unknown): boolean
+  onMessage(fn: (m: unknown) => void): void
+  kill(): void
+}
+
+export function childEndpoint(cp: ChildProcess): Endpoint {
+  return {
+    send: (m) => cp.connected && cp.send(m as object),
+    onMessage: (fn) => void cp.on('message', fn),
+    kill: () => { if (cp.exitCode === null && cp.signalCode === null) cp.kill('SIGKILL') },
+  }
+}
+
+export function threadEndpoint(w: Worker): Endpoint {
+  return {
+    send: (m) => { w.postMessage(m); return true },
+    onMessage: (fn) => void w.on('message', fn),
+    kill: () => void w.terminate(),
+  }
+}
+
+/** The worker's side: its parent process or, in a worker thread, the parent port. */
+function parentEndpoint(): Endpoint {
+  if (parentPort !== null) {
+    const port = parentPort
+    return { send: (m) => { port.postMessage(m); return true }, onMessage: (fn) => void port.on('message', fn), kill: () => process.exit(0) }
+  }
+  return { send: (m) => process.send!(m as object), onMessage: (fn) => void process.on('message', fn), kill: () => process.exit(0) }
+}
+
+/**
+ * Where data arriving on a control channel goes (child_process IPC and
+ * MessagePort carry data on it): set by the peer, called with the index of
+ * the worker it came from (host side; -1 on the worker side).
+ */
+export const sink: { fn: (value: unknown, from: number) => void } = { fn: () => {} }
+
+/** A host's workers: routes their control messages to waiters, data to the sink. */
+export class Workers {
+  private readonly inbox: Control[][]
+  private readonly waiting: Array<Array<{ op: string; resolve: (m: Control) => void }>>
+  private failure: ((err: Error) => void) | null = null
+
+  constructor(readonly endpoints: Endpoint[]) {
+    this.inbox = endpoints.map(() => [])
+    this.waiting = endpoints.map(() => [])
+    endpoints.forEach((ep, i) => ep.onMessage((m) => {
+      if (isControl(m)) this.control(i, m)
+      else sink.fn(m, i)
+    }))
+  }
+
+  get size(): number {
+    return this.endpoints.length
+  }
+
+  private control(i: number, m: Control): void {
+    if (m.op === 'error') {
+      this.failure?.(new Error(`worker ${i}: ${String(m.message)}`))
+      return
+    }
+    const w = this.waiting[i]!.findIndex((x) => x.op === m.op)
+    if (w >= 0) this.waiting[i]!.splice(w, 1)[0]!.resolve(m)
+    else this.inbox[i]!.push(m)
+  }
+
+  /** The next control message `op` from worker i. */
+  next(i: number, op: string): Promise<Control> {
+    const k = this.inbox[i]!.findIndex((m) => m.op === op)
+    if (k >= 0) return Promise.resolve(this.inbox[i]!.splice(k, 1)[0]!)
+    return new Promise((resolve) => this.waiting[i]!.push({ op, resolve }))
+  }
+
+  /** The next `op` from every worker; rejects when a worker reports an error. */
+  all(op: string): Promise<Control[]> {
+    const each = Promise.all(this.endpoints.map((_, i) => this.next(i, op)))
+    const failed = new Promise<never>((_, reject) => { this.failure = reject })
+    return Promise.race([each, failed])
+  }
+
+  send(i: number, m: Control): void {
+    this.endpoints[i]!.send(m)
+  }
+
+  broadcast(m: Control): void {
+    for (const ep of this.endpoints) ep.send(m)
+  }
+
+  kill(): void {
+    for (const ep of this.endpoints) {
+      try { ep.kill() } catch { /* already gone */ }
+    }
+  }
+}
+
+// ================================================================ pinning
+
+/** Pins this process (all its threads) to one CPU with taskset, when asked to. */
+export function pinSelf(cell: Cell, slot: number): void {
+  if (!cell.pin) return
+  const cpu = slot % os.cpus().length
+  try {
+    execFileSync('taskset', ['-a', '-p', '-c', String(cpu), String(process.pid)], { stdio: 'ignore' })
+  } catch {
+    // taskset missing: the runner already noted it; run unpinned
+  }
+}
+
+// ================================================================ the transport a peer supplies
+
+export type Role = 'sender' | 'subscriber' | 'ponger' | 'idler'
+
+export interface Peer {
+  /** host: set up (create a bus, listen on a socket, ...). */
+  open(cell: Cell): Promise<void>
+  /** host: start worker i with `role`; the worker runs runWorker() with this peer. */
+  spawn(i: number, role: Role, cell: Cell): Endpoint
+  /** host: after every worker said ready (e.g. accept their connections). */
+  connected?(workers: Workers): Promise<void>
+  /** host: deliver every message any worker sends to the host to fn. */
+  receive(fn: (value: unknown) => void): void
+  /** host: send n messages of shape to each of workers 0..targets-1. */
+  publish(n: number, shape: Shape, targets: number): Promise<void>
+  /** host: one message to worker 0 now (a ping). */
+  sendOne(value: Tick): void
+  close(): Promise<void>
+
+  /** worker: join (attach to the bus, connect, ...). */
+  attach(cell: Cell, index: number): Promise<void>
+  /** worker: deliver every message the host sends this worker to fn. */
+  workerReceive(fn: (value: unknown) => void): void
+  /** worker: send n messages of shape (ids base..base+n-1) to the host, respecting backpressure. */
+  workerStream(n: number, shape: Shape, base: number): Promise<void>
+  /** worker: one message to the host now (a pong). */
+  workerSendOne(value: unknown): void
+  /** worker: a control message the generic worker does not know. */
+  workerControl?(m: Control): void
+  /** A note recorded with the cell's results (e.g. which fan-out API was used). */
+  note?(cell: Cell): string | undefined
+}
+
+// ================================================================ the host
+
+export function cellFromEnv(): Cell {
+  const raw = (workerData as { cell?: Cell } | null)?.cell ?? process.env.BENCH_CELL
+  if (raw === undefined) throw new Error('BENCH_CELL is not set: peers are started by the bench runner (node dist/run.js)')
+  return typeof raw === 'string' ? (JSON.parse(raw) as Cell) : raw
+}
+
+/** A peer program's entry: host or worker, by how it was started. */
+export async function main(peer: Peer): Promise<void> {
+  const role = ((workerData as { role?: string } | null)?.role ?? process.env.BENCH_ROLE) as Role | undefined
+  if (role !== undefined) return runWorker(peer, role)
+  return runHost(peer)
+}
+
+async function runHost(peer: Peer): Promise<void> {
+  const cell = cellFromEnv()
+  pinSelf(cell, 0)
+  let workers: Workers | null = null
+  let report: object
+  try {
+    await peer.open(cell)
+    const spawn = (count: number, role: Role): Promise<Workers> => {
+      workers = new Workers(Array.from({ length: count }, (_, i) => peer.spawn(i, role, cell)))
+      return ready(peer, workers)
+    }
+    let runs: RunResult[]
+    switch (cell.kind) {
+      case 'stream': runs = await stream(peer, cell, spawn); break
+      case 'fanout': runs = await fanout(peer, cell, await spawn(cell.subscribers, 'subscriber')); break
+      case 'rtt': runs = await roundTrips(peer, cell, spawn); break
+      case 'idle': runs = await idle(peer, cell, await spawn(1, 'idler')); break
+    }
+    report = { type: 'result', runs, note: peer.note?.(cell) }
+  } catch (err) {
+    report = { type: 'error', message: err instanceof Error ? (err.stack ?? err.message) : String(err) }
+  } finally {
+    (workers as Workers | null)?.kill()
+    await peer.close().catch(() => {})
+  }
+  process.send!(report, () => process.exit(0))
+}
+
+async function ready(peer: Peer, workers: Workers): Promise<Workers> {
+  await workers.all('ready')
+  await peer.connected?.(workers)
+  return workers
+}
+
+/** Splits n into k near-equal parts. */
+function split(n: number, k: number): number[] {
+  return Array.from({ length: k }, (_, i) => Math.floor(n / k) + (i < n % k ? 1 : 0))
+}
+
+/** Runs the warm-up (index -1) and the measured runs. */
+async function repeat(cell: Cell, body: (n: number) => Promise<RunResult>): Promise<RunResult[]> {
+  const out: RunResult[] = []
+  for (let r = -1; r < cell.runs; r++) {
+    const result = await body(r < 0 ? cell.warmup : cell.messages)
+    if (r >= 0) out.push(result)
+  }
+  return out
+}
+
+async function stream(peer: Peer, cell: Cell, spawn: (count: number, role: Role) => Promise<Workers>): Promise<RunResult[]> {
+  let count = 0
+  let target = 0
+  let end = 0n
+  let done: () => void = () => {}
+  // Counting is all the receiver does: every system has decoded the message by now.
+  peer.receive(() => {
+    if (++count === target) {
+      end = now()
+      done()
+    }
+  })
+  const workers = await spawn(cell.senders, 'sender')
+  const bytes = cell.shape === 'raw64' ? 64 : cell.shape === 'raw64k' ? 65536 : 0
+  return repeat(cell, async (n) => {
+    count = 0
+    target = n
+    const received = new Promise<void>((resolve) => { done = resolve })
+    const sent = workers.all('sent')
+    let base = 0
+    split(n, workers.size).forEach((part, i) => {
+      workers.send(i, { op: 'go', n: part, base })
+      base += part
+    })
+    const [acks] = await Promise.all([sent, received])
+    const start = acks.map((a) => BigInt(a.start as string)).reduce((a, b) => (a < b ? a : b))
+    return { seconds: Number(end - start) / 1e9, messages: n, bytes: n * bytes }
+  })
+}
+
+async function fanout(peer: Peer, cell: Cell, workers: Workers): Promise<RunResult[]> {
+  return repeat(cell, async (n) => {
+    const armed = workers.all('armed')
+    workers.broadcast({ op: 'arm', n })
+    await armed
+    const got = workers.all('got')
+    const start = now()
+    await peer.publish(n, cell.shape, workers.size)
+    const ends = (await got).map((m) => BigInt(m.end as string))
+    const end = ends.reduce((a, b) => (a > b ? a : b))
+    return { seconds: Number(end - start) / 1e9, messages: n }
+  })
+}
+
+async function roundTrips(peer: Peer, cell: Cell, spawn: (count: number, role: Role) => Promise<Workers>): Promise<RunResult[]> {
+  let samples = new Float64Array(0)
+  let i = 0
+  let target = 0
+  let sentAt = 0n
+  let done: () => void = () => {}
+  const tick = newTick()
+  const ping = (): void => {
+    setTick(tick, i)
+    sentAt = now()
+    peer.sendOne(tick)
+  }
+  // The pong handler records the sample and sends the next ping itself:
+  // the way a latency-sensitive user writes it (no promise per round trip).
+  peer.receive(() => {
+    samples[i++] = Number(now() - sentAt) / 1000
+    if (i === target) done()
+    else if (cell.gapMs > 0) setTimeout(ping, cell.gapMs)
+    else ping()
+  })
+  await spawn(1, 'ponger')
+  return repeat(cell, async (n) => {
+    samples = new Float64Array(n)
+    i = 0
+    target = n
+    const finished = new Promise<void>((resolve) => { done = resolve })
+    if (cell.gapMs > 0) setTimeout(ping, cell.gapMs)
+    else ping()
+    await finished
+    samples.sort()
+    return { p50: percentile(samples, 0.5), p99: percentile(samples, 0.99), p999: percentile(samples, 0.999), messages: n }
+  })
+}
+
+async function idle(peer: Peer, cell: Cell, workers: Workers): Promise<RunResult[]> {
+  return repeat(cell, async (n) => {
+    const armed = workers.all('armed')
+    workers.broadcast({ op: 'arm', n, settleMs: cell.settleMs, windowMs: cell.windowMs })
+    await armed
+    const cpu = workers.next(0, 'cpu')
+    await peer.publish(n, cell.shape, 1)
+    const m = await cpu
+    return { cpuPercent: m.percent as number, messages: n }
+  })
+}
+
+// ================================================================ the worker
+
+async function runWorker(peer: Peer, role: Role): Promise<void> {
+  const cell = cellFromEnv()
+  const index = Number((workerData as { index?: number } | null)?.index ?? process.env.BENCH_INDEX ?? 0)
+  if (parentPort === null) pinSelf(cell, 1 + index) // a thread cannot be pinned apart from its process this way
+  const parent = parentEndpoint()
+  const fail = (err: unknown): void => {
+    parent.send({ op: 'error', message: err instanceof Error ? (err.stack ?? err.message) : String(err) })
+  }
+  if (parentPort === null) process.on('disconnect', () => process.exit(0)) // the host is gone
+  try {
+    await peer.attach(cell, index)
+  } catch (err) {
+    fail(err)
+    return
+  }
+
+  let count = 0
+  let target = -1
+  let onTarget: () => void = () => {}
+  const counting = (): void => {
+    if (++count === target) onTarget()
+  }
+  if (role === 'ponger') peer.workerReceive((v) => peer.workerSendOne(v))
+  else if (role !== 'sender') peer.workerReceive(counting)
+
+  const control = (m: Control): void => {
+    switch (m.op) {
+      case 'go': {
+        const start = now()
+        peer.workerStream(m.n as number, cell.shape, m.base as number)
+          .then(() => parent.send({ op: 'sent', start: start.toString() }), fail)
+        break
+      }
+      case 'arm':
+        count = 0
+        target = m.n as number
+        onTarget = role === 'subscriber'
+          ? () => parent.send({ op: 'got', end: now().toString() })
+          : () => measureIdle(m.settleMs as number, m.windowMs as number).then((percent) => parent.send({ op: 'cpu', percent }))
+        parent.send({ op: 'armed' })
+        break
+      case 'exit':
+        process.exit(0)
+        break
+      default:
+        peer.workerControl?.(m)
+    }
+  }
+  parent.onMessage((m) => {
+    if (isControl(m)) control(m)
+    else sink.fn(m, -1)
+  })
+  parent.send({ op: 'ready' })
+}
+
+/** CPU used by this whole process (every thread) over windowMs, after settleMs; percent of one core. */
+async function measureIdle(settleMs: number, windowMs: number): Promise<number> {
+  await new Promise((r) => setTimeout(r, settleMs))
+  const c0 = process.cpuUsage()
+  const t0 = now()
+  await new Promise((r) => setTimeout(r, windowMs))
+  const c = process.cpuUsage(c0)
+  const wallMicros = Number(now() - t0) / 1000
+  return ((c.user + c.system) / wallMicros) * 100
+}

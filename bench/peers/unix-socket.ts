@@ -1,0 +1,201 @@
+/**
+ * A Unix domain socket with length-prefixed msgpackr frames, written the
+ * way a competent engineer would: [u32 LE length][msgpack body] frames are
+ * packed into 64 KiB batches and each batch is one write(); when write()
+ * returns false the sender waits for 'drain'. Each direction of each
+ * connection has one Packr / Unpackr with `sequential` structures (a
+ * record's keys go over the wire once, then only its values). The
+ * receiver decodes in place from the chunk it got (no copy per frame);
+ * raw payloads are handed out as views of that chunk.
+ *
+ * The host listens; workers connect. Fan-out encodes each frame once and
+ * writes the same batch to every subscriber.
+ */
+import { once } from 'node:events'
+import { rmSync } from 'node:fs'
+import net from 'node:net'
+import os from 'node:os'
+import { join } from 'node:path'
+import { fork } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { Packr, Unpackr } from 'msgpackr'
+import type { Cell, Shape } from '../suite/cell.js'
+import { childEndpoint, main, newTick, payload, setTick, type Endpoint, type Peer, type Role, type Tick, type Workers } from './common.js'
+
+const BATCH = 64 * 1024
+
+/** Builds batches of frames; one Packr per outgoing stream. */
+class FrameWriter {
+  private readonly packr = new Packr({ sequential: true })
+  private buf = Buffer.allocUnsafe(BATCH * 2)
+  private pos = 0
+
+  get size(): number {
+    return this.pos
+  }
+
+  private room(bytes: number): void {
+    if (this.pos + bytes <= this.buf.length) return
+    const bigger = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + bytes))
+    this.buf.copy(bigger, 0, 0, this.pos)
+    this.buf = bigger
+  }
+
+  value(v: unknown): void {
+    this.bytes(this.packr.pack(v))
+  }
+
+  bytes(body: Uint8Array): void {
+    this.room(4 + body.length)
+    this.buf.writeUInt32LE(body.length, this.pos)
+    this.buf.set(body, this.pos + 4)
+    this.pos += 4 + body.length
+  }
+
+  /** One frame on its own (a ping or pong: written at once, not batched). */
+  frame(v: unknown): Buffer {
+    const body = this.packr.pack(v)
+    const out = Buffer.allocUnsafe(4 + body.length)
+    out.writeUInt32LE(body.length, 0)
+    out.set(body, 4)
+    return out
+  }
+
+  /** The batch so far; the writer starts a new buffer (the socket keeps the old one until written). */
+  take(): Buffer {
+    const out = this.buf.subarray(0, this.pos)
+    this.buf = Buffer.allocUnsafe(BATCH * 2)
+    this.pos = 0
+    return out
+  }
+}
+
+/** Splits a byte stream into frames; one Unpackr per incoming stream. */
+class FrameReader {
+  private readonly unpackr = new Unpackr({ sequential: true })
+  private readonly range = { start: 0, end: 0 }
+  private pending: Buffer | null = null
+
+  constructor(private readonly raw: boolean, private readonly fn: (value: unknown) => void) {}
+
+  push(chunk: Buffer): void {
+    let buf = chunk
+    if (this.pending !== null) {
+      buf = Buffer.concat([this.pending, chunk])
+      this.pending = null
+    }
+    const end = buf.length
+    let pos = 0
+    while (end - pos >= 4) {
+      const start = pos + 4
+      const stop = start + buf.readUInt32LE(pos)
+      if (stop > end) break
+      if (this.raw) {
+        this.fn(buf.subarray(start, stop))
+      } else {
+        this.range.start = start
+        this.range.end = stop
+        this.fn(this.unpackr.unpack(buf, this.range))
+      }
+      pos = stop
+    }
+    if (pos < end) this.pending = buf.subarray(pos)
+  }
+}
+
+async function write(sockets: net.Socket[], chunk: Buffer): Promise<void> {
+  const waits: Array<Promise<unknown>> = []
+  for (const s of sockets) if (!s.write(chunk)) waits.push(once(s, 'drain'))
+  if (waits.length > 0) await Promise.all(waits)
+}
+
+/** Writes n messages of shape (ids from base) to sockets in 64 KiB batches. */
+async function stream(writer: FrameWriter, sockets: net.Socket[], n: number, shape: Shape, base: number): Promise<void> {
+  const tick = newTick()
+  const bytes = shape === 'object' ? null : payload(shape)
+  for (let i = 0; i < n; i++) {
+    if (bytes === null) writer.value(setTick(tick, base + i))
+    else writer.bytes(bytes)
+    if (writer.size >= BATCH) await write(sockets, writer.take())
+  }
+  if (writer.size > 0) await write(sockets, writer.take())
+}
+
+class UnixSocketPeer implements Peer {
+  private path = ''
+  private server: net.Server | null = null
+  private readonly sockets: net.Socket[] = []
+  private readonly writer = new FrameWriter()
+  private raw = false
+  private fn: (value: unknown) => void = () => {}
+
+  async open(cell: Cell): Promise<void> {
+    this.raw = cell.shape !== 'object'
+    this.path = join(os.tmpdir(), `ipc-bench-${process.pid}.sock`)
+    rmSync(this.path, { force: true })
+    this.server = net.createServer((s) => {
+      s.setNoDelay?.(true)
+      const reader = new FrameReader(this.raw, (v) => this.fn(v))
+      s.on('data', (chunk: Buffer) => reader.push(chunk))
+      this.sockets.push(s)
+    })
+    this.server.listen(this.path)
+    await once(this.server, 'listening')
+  }
+
+  spawn(i: number, role: Role): Endpoint {
+    return childEndpoint(fork(fileURLToPath(import.meta.url), [], {
+      env: { ...process.env, BENCH_ROLE: role, BENCH_INDEX: String(i), BENCH_SOCKET: this.path },
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    }))
+  }
+
+  async connected(workers: Workers): Promise<void> {
+    while (this.sockets.length < workers.size) await new Promise((r) => setTimeout(r, 5))
+  }
+
+  receive(fn: (value: unknown) => void): void {
+    this.fn = fn
+  }
+
+  async publish(n: number, shape: Shape, targets: number): Promise<void> {
+    await stream(this.writer, this.sockets.slice(0, targets), n, shape, 0)
+  }
+
+  sendOne(value: Tick): void {
+    this.sockets[0]!.write(this.writer.frame(value))
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.sockets) s.destroy()
+    this.server?.close()
+    rmSync(this.path, { force: true })
+  }
+
+  // ---- worker
+  private socket: net.Socket | null = null
+
+  async attach(cell: Cell): Promise<void> {
+    this.raw = cell.shape !== 'object'
+    const s = net.connect(process.env.BENCH_SOCKET!)
+    await once(s, 'connect')
+    s.setNoDelay?.(true)
+    const reader = new FrameReader(this.raw, (v) => this.fn(v))
+    s.on('data', (chunk: Buffer) => reader.push(chunk))
+    this.socket = s
+  }
+
+  workerReceive(fn: (value: unknown) => void): void {
+    this.fn = fn
+  }
+
+  workerStream(n: number, shape: Shape, base: number): Promise<void> {
+    return stream(this.writer, [this.socket!], n, shape, base)
+  }
+
+  workerSendOne(value: unknown): void {
+    this.socket!.write(this.writer.frame(value))
+  }
+}
+
+await main(new UnixSocketPeer())

@@ -1,0 +1,165 @@
+/**
+ * The report, generated from a results JSON alone: the README's table
+ * (every workload × system median and min–max), the issue-6 targets as
+ * ratios measured in the same run, each marked met or missed, and the
+ * README splice between the bench markers. Pure functions: the runner and
+ * the tests call them; `node dist/run.js report [file]` re-renders.
+ */
+import type { CellResult, Results } from './runner.js'
+import type { SystemId } from './cell.js'
+
+export const START = '<!-- bench:start -->'
+export const END = '<!-- bench:end -->'
+export const HEADING = '## Benchmarks'
+
+/** Three significant figures, '—' for a missing value. */
+export function fmt(x: number | undefined): string {
+  if (x === undefined || !Number.isFinite(x)) return '—'
+  const a = Math.abs(x)
+  if (a >= 100) return x.toFixed(0)
+  if (a >= 10) return x.toFixed(1)
+  if (a >= 1) return x.toFixed(2)
+  if (a >= 0.01) return x.toFixed(3)
+  return a === 0 ? '0' : x.toPrecision(2)
+}
+
+function range(median: number, min: number, max: number): string {
+  return `${fmt(median)} (${fmt(min)}–${fmt(max)})`
+}
+
+export function cell(r: Results, workload: string, system: SystemId): CellResult | undefined {
+  return r.cells.find((c) => c.workload === workload && c.system === system && c.error === undefined)
+}
+
+function median(r: Results, workload: string, system: SystemId): number | undefined {
+  return cell(r, workload, system)?.median
+}
+
+// ================================================================ targets
+
+export interface Target {
+  label: string
+  /** What was measured, e.g. "1.12x (2.31 vs 2.06 M msgs/s)". */
+  measured: string
+  required: string
+  /** null: not measurable in this run (a cell failed or was not run). */
+  met: boolean | null
+  /** How far from the bound, e.g. "short by 25%" or "12% to spare". */
+  margin: string
+}
+
+function ratioTarget(label: string, r: Results, num: [string, SystemId], den: [string, SystemId], min: number, unit: string): Target {
+  const a = median(r, ...num)
+  const b = median(r, ...den)
+  const required = `≥ ${min}x`
+  if (a === undefined || b === undefined || !(b > 0)) return { label, measured: '—', required, met: null, margin: 'not measured' }
+  const ratio = a / b
+  const met = ratio >= min
+  return { label, measured: `${fmt(ratio)}x (${fmt(a)} vs ${fmt(b)} ${unit})`, required, met, margin: margin(ratio / min - 1, met) }
+}
+
+function margin(rel: number, met: boolean): string {
+  const pct = Math.abs(rel * 100)
+  const shown = pct >= 10 ? pct.toFixed(0) : pct.toFixed(1)
+  return met ? `${shown}% to spare` : `short by ${shown}%`
+}
+
+function atMost(label: string, value: number | undefined, bound: number | undefined, required: string, unit: string, against = ''): Target {
+  if (value === undefined || bound === undefined) return { label, measured: '—', required, met: null, margin: 'not measured' }
+  const met = value <= bound
+  const rel = bound === 0 ? (value === 0 ? 0 : Infinity) : (bound - value) / bound
+  return { label, measured: `${fmt(value)} ${unit}${against}`, required, met, margin: met ? margin(rel, true) : `over by ${fmt(value - bound)} ${unit}${bound > 0 ? ` (${fmt((value / bound - 1) * 100)}%)` : ''}` }
+}
+
+/** Idle CPU below this share of one core counts as "no CPU" (the window's own timers cost a little). */
+export const IDLE_CPU_BOUND = 0.1
+
+export function targets(r: Results): Target[] {
+  const sock = median(r, 'rtt-idle', 'unix-socket')
+  return [
+    ratioTarget('objects: ≥ 1.5x the batched Unix socket', r, ['objects', 'bus'], ['objects', 'unix-socket'], 1.5, 'M msgs/s'),
+    ratioTarget('objects: ≥ 8x child_process IPC json', r, ['objects', 'bus'], ['objects', 'ipc-json'], 8, 'M msgs/s'),
+    ratioTarget('raw 64 B: ≥ 2x the batched Unix socket', r, ['raw64', 'bus'], ['raw64', 'unix-socket'], 2, 'M msgs/s'),
+    atMost('round trip, spinning receiver: p50 ≤ 1.5 µs', median(r, 'rtt-hot', 'bus'), 1.5, '≤ 1.5 µs', 'µs'),
+    atMost('round trip from idle, signal doorbell: p50 ≤ Unix socket', median(r, 'rtt-idle', 'bus'), sock, `≤ ${fmt(sock)} µs`, 'µs', sock === undefined ? '' : ` vs ${fmt(sock)} µs`),
+    atMost('round trip from idle, pipe doorbell: p50 ≤ Unix socket', median(r, 'rtt-idle-pipe', 'bus'), sock, `≤ ${fmt(sock)} µs`, 'µs', sock === undefined ? '' : ` vs ${fmt(sock)} µs`),
+    ratioTarget('8 senders: aggregate ≥ 80% of 1 sender', r, ['senders8', 'bus'], ['senders1', 'bus'], 0.8, 'M msgs/s'),
+    atMost(`idle receiver: no CPU (≤ ${IDLE_CPU_BOUND}% of a core)`, median(r, 'idle-cpu', 'bus'), IDLE_CPU_BOUND, `≤ ${IDLE_CPU_BOUND}%`, '%'),
+  ]
+}
+
+function verdict(t: Target): string {
+  return t.met === null ? 'not measured' : t.met ? `**met** (${t.margin})` : `**missed** (${t.margin})`
+}
+
+// ================================================================ table
+
+function escape(s: string): string {
+  return s.replace(/\|/g, '\\|')
+}
+
+/** The results block that goes between the README markers. */
+export function markdown(r: Results): string {
+  const systems = r.systems.filter((s) => r.cells.some((c) => c.system === s.id))
+  const m = r.machine
+  const out: string[] = []
+  if (r.quick) out.push('> **Quick run** (smoke test: fewer messages, 1 run per cell) — not for comparing.', '')
+  out.push(
+    `Measured ${r.date.slice(0, 10)} on ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, Node ${m.node}, Linux ${m.kernel} (load ${m.loadAtStart} at start)` +
+      `${r.pinned ? ', processes pinned with taskset' : ', unpinned'}; ${r.runsPerCell} run${r.runsPerCell === 1 ? '' : 's'} per cell after a warm-up;` +
+      ` median (min–max). Every system runs between separate processes except the MessagePort reference. Reproduce: \`npx -y pnpm@10.34.9 ${r.command.replace(/^pnpm /, '')}\`` +
+      ` (${Math.max(1, Math.round(r.durationSeconds / 60))} min; results in \`bench/results/${r.quick ? 'quick' : 'latest'}.json\`).`,
+    '',
+    '![benchmark chart](bench/results/latest.svg)',
+    '',
+    `| workload | ${systems.map((s) => escape(s.label)).join(' | ')} |`,
+    `| --- | ${systems.map(() => '---:').join(' | ')} |`,
+  )
+  for (const w of r.workloads.filter((x) => r.cells.some((c) => c.workload === x.id))) {
+    const rows: Array<[string, (c: CellResult) => string]> = w.kind === 'rtt'
+      ? [
+          [`${w.label}: p50 (${w.unit})`, (c) => range(c.median, c.min, c.max)],
+          [`… p99 (${w.unit})`, (c) => (c.p99 ? range(c.p99.median, c.p99.min, c.p99.max) : '—')],
+          [`… p99.9 (${w.unit})`, (c) => (c.p999 ? range(c.p999.median, c.p999.min, c.p999.max) : '—')],
+        ]
+      : [[`${w.label} (${w.unit})`, (c) => range(c.median, c.min, c.max)]]
+    for (const [label, show] of rows) {
+      const cells = systems.map((s) => {
+        const c = r.cells.find((x) => x.workload === w.id && x.system === s.id)
+        if (c === undefined) return '—'
+        if (c.error !== undefined) return 'failed'
+        return show(c)
+      })
+      out.push(`| ${escape(label)} | ${cells.join(' | ')} |`)
+    }
+  }
+  out.push('', '**Targets (issue 6), computed from this run:**', '', '| target | measured | required | verdict |', '| --- | --- | --- | --- |')
+  for (const t of targets(r)) out.push(`| ${escape(t.label)} | ${escape(t.measured)} | ${escape(t.required)} | ${verdict(t)} |`)
+  out.push('', 'Systems:', '')
+  for (const s of systems) out.push(`- **${s.label}**: ${s.note}.`)
+  const notes = [
+    ...r.workloads.filter((w) => w.note !== undefined).map((w) => `- ${w.label}: ${w.note}.`),
+    ...r.cells.filter((c) => c.note !== undefined).map((c) => `- ${c.workload}, ${label(r, c.system)}: ${c.note}.`),
+    ...r.cells.filter((c) => c.error !== undefined).map((c) => `- ${c.workload}, ${label(r, c.system)}: **failed**: ${escape(c.error!.split('\n')[0]!)}`),
+  ]
+  if (notes.length > 0) out.push('', 'Notes:', '', ...notes)
+  if (r.leakedSegments.length > 0) out.push('', `**Shared-memory segments left behind by this run:** ${r.leakedSegments.join(', ')}.`)
+  return out.join('\n')
+}
+
+function label(r: Results, id: SystemId): string {
+  return r.systems.find((s) => s.id === id)?.label ?? id
+}
+
+/**
+ * README.md with the block between the markers replaced, touching nothing
+ * else; when the markers are absent, a "## Benchmarks" section holding them
+ * is appended at the end.
+ */
+export function spliceReadme(readme: string, block: string): string {
+  const start = readme.indexOf(START)
+  const end = readme.indexOf(END)
+  if (start >= 0 && end > start) return readme.slice(0, start + START.length) + '\n' + block + '\n' + readme.slice(end)
+  const base = readme.endsWith('\n') ? readme : readme + '\n'
+  return `${base}\n${HEADING}\n\n${START}\n${block}\n${END}\n`
+}

@@ -1,0 +1,152 @@
+/**
+ * The chart: hand-written SVG from a results JSON. Three panels of
+ * horizontal bars (median) with min–max whiskers: message throughput
+ * (log scale), 64 KiB throughput (MB/s) and round-trip latency (p50 bars,
+ * p99 marks, log scale), one colour per system.
+ */
+import type { Results } from './runner.js'
+import type { SystemId } from './cell.js'
+import { fmt } from './report.js'
+
+const COLORS: Record<SystemId, string> = {
+  bus: '#d9480f',
+  'unix-socket': '#1c7ed6',
+  'ipc-json': '#868e96',
+  'ipc-advanced': '#495057',
+  'message-port': '#37b24d',
+  'c-ring': '#7048e8',
+}
+
+const WIDTH = 960
+const LEFT = 250
+const RIGHT = 90
+const BAR = 12
+const GAP = 3
+const PLOT = WIDTH - LEFT - RIGHT
+
+function esc(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;')
+}
+
+interface Bar { system: SystemId; median: number; min: number; max: number; mark?: number }
+interface Group { label: string; bars: Bar[] }
+
+class Scale {
+  constructor(private readonly lo: number, private readonly hi: number, readonly log: boolean) {}
+  static for(values: number[], log: boolean): Scale {
+    const v = values.filter((x) => Number.isFinite(x) && (!log || x > 0))
+    if (v.length === 0) return new Scale(log ? 1 : 0, 10, log)
+    if (!log) return new Scale(0, niceCeil(Math.max(...v)), false)
+    return new Scale(10 ** Math.floor(Math.log10(Math.min(...v))), 10 ** Math.ceil(Math.log10(Math.max(...v))), true)
+  }
+  x(v: number): number {
+    if (this.log) {
+      const c = Math.max(v, this.lo)
+      return LEFT + ((Math.log10(c) - Math.log10(this.lo)) / (Math.log10(this.hi) - Math.log10(this.lo))) * PLOT
+    }
+    return LEFT + (Math.max(0, v) / (this.hi || 1)) * PLOT
+  }
+  ticks(): number[] {
+    if (this.log) {
+      const out: number[] = []
+      for (let p = Math.log10(this.lo); p <= Math.log10(this.hi) + 1e-9; p++) out.push(10 ** p)
+      return out
+    }
+    return Array.from({ length: 6 }, (_, i) => (this.hi / 5) * i)
+  }
+}
+
+function niceCeil(x: number): number {
+  if (!(x > 0)) return 1
+  const p = 10 ** Math.floor(Math.log10(x))
+  for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= x) return m * p
+  return 10 * p
+}
+
+/** One panel; returns its SVG and height. */
+function panel(title: string, unit: string, groups: Group[], log: boolean, top: number, names: Partial<Record<SystemId, string>>): { svg: string; height: number } {
+  const all = groups.flatMap((g) => g.bars.flatMap((b) => [b.median, b.min, b.max, b.mark ?? NaN]))
+  const scale = Scale.for(all, log)
+  const parts: string[] = []
+  let y = top + 24
+  parts.push(`<text x="16" y="${top + 14}" class="title">${esc(title)}</text>`)
+  const axisTop = y
+  for (const g of groups) {
+    if (g.bars.length === 0) continue
+    parts.push(`<text x="16" y="${y + BAR - 2}" class="group">${esc(g.label)}</text>`)
+    y += BAR + GAP
+    for (const b of g.bars) {
+      parts.push(`<text x="${LEFT - 6}" y="${y + BAR - 2}" class="sys">${esc(names[b.system] ?? b.system)}</text>`)
+      const x0 = LEFT
+      const x1 = scale.x(b.median)
+      parts.push(`<rect x="${x0}" y="${y}" width="${Math.max(1, x1 - x0).toFixed(1)}" height="${BAR}" fill="${COLORS[b.system]}"><title>${esc(`${b.system}: ${fmt(b.median)} ${unit} (${fmt(b.min)}–${fmt(b.max)})`)}</title></rect>`)
+      if (b.max > b.min) {
+        const a = scale.x(b.min).toFixed(1)
+        const c = scale.x(b.max).toFixed(1)
+        const m = (y + BAR / 2).toFixed(1)
+        parts.push(`<path d="M${a} ${m}H${c}M${a} ${y + 2}V${y + BAR - 2}M${c} ${y + 2}V${y + BAR - 2}" class="whisker"/>`)
+      }
+      if (b.mark !== undefined && Number.isFinite(b.mark)) {
+        const mx = scale.x(b.mark).toFixed(1)
+        parts.push(`<path d="M${mx} ${y - 1}V${y + BAR + 1}" class="mark"/>`)
+      }
+      const label = b.mark !== undefined ? `${fmt(b.median)} / p99 ${fmt(b.mark)}` : fmt(b.median)
+      parts.push(`<text x="${(Math.max(x1, scale.x(b.max), b.mark !== undefined ? scale.x(b.mark) : 0) + 4).toFixed(1)}" y="${y + BAR - 2}" class="value">${esc(label)}</text>`)
+      y += BAR + GAP
+    }
+    y += 8
+  }
+  for (const t of scale.ticks()) {
+    const x = scale.x(t).toFixed(1)
+    parts.push(`<path d="M${x} ${axisTop - 4}V${y}" class="grid"/>`)
+    parts.push(`<text x="${x}" y="${y + 12}" class="tick">${esc(fmt(t))}</text>`)
+  }
+  parts.push(`<text x="${LEFT + PLOT}" y="${y + 26}" class="axis">${esc(unit)}${log ? ' (log scale)' : ''}</text>`)
+  return { svg: parts.join('\n'), height: y + 34 - top }
+}
+
+export function svg(r: Results): string {
+  const systems = r.systems.filter((s) => r.cells.some((c) => c.system === s.id && c.error === undefined))
+  const bars = (workload: string, withMark = false): Bar[] =>
+    systems.flatMap((s) => {
+      const c = r.cells.find((x) => x.workload === workload && x.system === s.id && x.error === undefined)
+      if (c === undefined) return []
+      const bar: Bar = { system: s.id, median: c.median, min: c.min, max: c.max }
+      if (withMark && c.p99 !== undefined) bar.mark = c.p99.median
+      return [bar]
+    })
+  const byUnit = (unit: string, withMark = false): Group[] =>
+    r.workloads.filter((w) => w.unit === unit && r.cells.some((c) => c.workload === w.id)).map((w) => ({ label: w.label, bars: bars(w.id, withMark) }))
+
+  const parts: string[] = []
+  let y = 64
+  for (const [title, unit, groups, log] of [
+    ['Throughput (median, min–max whiskers; higher is better)', 'M msgs/s', byUnit('M msgs/s'), true],
+    ['64 KiB messages (higher is better)', 'MB/s', byUnit('MB/s'), false],
+    ['Round trip: p50 bar, p99 mark (lower is better)', 'µs', byUnit('µs', true), true],
+  ] as const) {
+    const p = panel(title, unit, groups, log, y, Object.fromEntries(systems.map((s) => [s.id, s.label])))
+    parts.push(p.svg)
+    y += p.height + 10
+  }
+  const legend = systems.map((s, i) => {
+    const x = 16 + (i % 3) * 310
+    const ly = 34 + Math.floor(i / 3) * 14
+    return `<rect x="${x}" y="${ly - 9}" width="10" height="10" fill="${COLORS[s.id]}"/><text x="${x + 14}" y="${ly}" class="legend">${esc(s.label)}</text>`
+  })
+  const m = r.machine
+  const head = `<text x="16" y="18" class="head">@ipc/bus benchmarks — ${esc(m.cpu)}, ${m.cores} cores, Node ${esc(m.node)}, ${esc(r.date.slice(0, 10))}${r.quick ? ' (QUICK RUN)' : ''}</text>`
+  const height = y + 10
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" font-family="system-ui, -apple-system, Segoe UI, sans-serif">
+<style>
+.head{font-size:14px;font-weight:600}.title{font-size:13px;font-weight:600}.group{font-size:11px;fill:#343a40}
+.value,.tick,.axis,.legend,.sys{font-size:10px;fill:#495057}.sys{text-anchor:end}.tick{text-anchor:middle}.axis{text-anchor:end}
+.grid{stroke:#dee2e6;stroke-width:0.5}.whisker{stroke:#212529;stroke-width:1;fill:none}.mark{stroke:#000;stroke-width:2}
+</style>
+<rect width="100%" height="100%" fill="#fff"/>
+${head}
+${legend.join('\n')}
+${parts.join('\n')}
+</svg>
+`
+}

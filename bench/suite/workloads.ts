@@ -1,0 +1,85 @@
+/**
+ * The suite: which workloads, on which systems, with how many messages.
+ * Every system of a workload gets the same counts. Quick mode divides them
+ * (a smoke run of about a minute); it is not for comparing.
+ */
+import type { Cell, Kind, Shape, SystemId } from './cell.js'
+
+export interface SystemInfo { id: SystemId; label: string; note: string }
+
+export const SYSTEMS: SystemInfo[] = [
+  { id: 'bus', label: '@ipc/bus', note: 'shared-memory lanes, msgpack with shared structures; trySend, `await send()` when full; on(\'message\')' },
+  { id: 'unix-socket', label: 'Unix socket + msgpackr', note: 'length-prefixed msgpackr frames (sequential structures), 64 KiB batched writes, write()/drain backpressure' },
+  { id: 'ipc-json', label: 'child_process IPC json', note: "process.send, serialization 'json' (bytes as base64)" },
+  { id: 'ipc-advanced', label: 'child_process IPC advanced', note: "process.send, serialization 'advanced' (V8 serializer)" },
+  { id: 'message-port', label: 'MessagePort (in-process)', note: 'worker_threads in ONE process: a reference, not a cross-process system' },
+  { id: 'c-ring', label: 'C SPSC ring', note: 'bench/c/ring.c: mmap shared memory + fork, C11 acquire/release, publish every 64 records, spinning' },
+]
+
+export type Unit = 'M msgs/s' | 'MB/s' | 'µs' | '% CPU'
+
+export interface Workload {
+  id: string
+  label: string
+  kind: Kind
+  shape: Shape
+  unit: Unit
+  /** Messages per run (round trips for rtt, burst size for idle); quick mode's count. */
+  messages: number
+  quickMessages: number
+  senders?: number
+  subscribers?: number
+  gapMs?: number
+  systems: SystemId[]
+  /** Per-system cell tweaks (bus options). */
+  bus?: Cell['bus']
+  note?: string
+}
+
+const NODE_SYSTEMS: SystemId[] = ['bus', 'unix-socket', 'ipc-json', 'ipc-advanced', 'message-port']
+/** Spinning for the whole run: the receiver never parks (1 s is the option's maximum; pings come every few µs). */
+const SPIN = 1_000_000
+
+export const WORKLOADS: Workload[] = [
+  { id: 'objects', label: 'objects {id, ts, kind, px, qty}, 1 → 1', kind: 'stream', shape: 'object', unit: 'M msgs/s', messages: 1_000_000, quickMessages: 100_000, senders: 1, systems: NODE_SYSTEMS },
+  { id: 'objects-many', label: 'objects, sendMany(64) batches', kind: 'stream', shape: 'object', unit: 'M msgs/s', messages: 1_000_000, quickMessages: 100_000, senders: 1, systems: ['bus'], bus: { sendMany: 64 }, note: 'bus only: the batched send API' },
+  { id: 'raw64', label: 'raw 64-byte payloads, 1 → 1', kind: 'stream', shape: 'raw64', unit: 'M msgs/s', messages: 1_000_000, quickMessages: 100_000, senders: 1, systems: [...NODE_SYSTEMS, 'c-ring'] },
+  { id: 'bytes64k', label: '64 KiB messages, 1 → 1', kind: 'stream', shape: 'raw64k', unit: 'MB/s', messages: 10_000, quickMessages: 1_000, senders: 1, systems: NODE_SYSTEMS, bus: { ringBytes: '4 MiB' }, note: 'bus: ringBytes 4 MiB' },
+  { id: 'fanout4', label: 'fan-out to 4 subscribers (messages published/s)', kind: 'fanout', shape: 'object', unit: 'M msgs/s', messages: 250_000, quickMessages: 25_000, subscribers: 4, systems: NODE_SYSTEMS },
+  { id: 'senders1', label: '1 sender → 1 receiver (objects)', kind: 'stream', shape: 'object', unit: 'M msgs/s', messages: 1_000_000, quickMessages: 100_000, senders: 1, systems: NODE_SYSTEMS },
+  { id: 'senders2', label: '2 senders → 1 receiver (aggregate)', kind: 'stream', shape: 'object', unit: 'M msgs/s', messages: 1_000_000, quickMessages: 100_000, senders: 2, systems: NODE_SYSTEMS },
+  { id: 'senders4', label: '4 senders → 1 receiver (aggregate)', kind: 'stream', shape: 'object', unit: 'M msgs/s', messages: 1_000_000, quickMessages: 100_000, senders: 4, systems: NODE_SYSTEMS },
+  { id: 'senders8', label: '8 senders → 1 receiver (aggregate)', kind: 'stream', shape: 'object', unit: 'M msgs/s', messages: 1_000_000, quickMessages: 100_000, senders: 8, systems: NODE_SYSTEMS },
+  { id: 'rtt-hot', label: 'round trip, hot: bus & C spinning, others back to back', kind: 'rtt', shape: 'object', unit: 'µs', messages: 20_000, quickMessages: 2_000, systems: [...NODE_SYSTEMS, 'c-ring'], bus: { spinMicros: SPIN }, note: `bus: spinMicros ${SPIN} on both sides; the others wait in epoll (they cannot spin)` },
+  { id: 'rtt-idle', label: 'round trip from idle (1 ms between pings); bus: signal doorbell', kind: 'rtt', shape: 'object', unit: 'µs', messages: 2_000, quickMessages: 200, gapMs: 1, systems: NODE_SYSTEMS, bus: { doorbell: 'signal', spinMicros: 0 } },
+  { id: 'rtt-idle-pipe', label: 'round trip from idle; bus: pipe doorbell', kind: 'rtt', shape: 'object', unit: 'µs', messages: 2_000, quickMessages: 200, gapMs: 1, systems: ['bus'], bus: { doorbell: 'pipe', spinMicros: 0 } },
+  { id: 'idle-cpu', label: 'idle receiver CPU (after a 1000-message burst)', kind: 'idle', shape: 'object', unit: '% CPU', messages: 1_000, quickMessages: 1_000, systems: NODE_SYSTEMS, note: 'process.cpuUsage of the receiving process over the window, percent of one core' },
+]
+
+export interface SuiteOptions {
+  quick: boolean
+  runs: number
+  pin: boolean
+  only: string[] | null
+  systems: SystemId[] | null
+}
+
+export function cellFor(w: Workload, system: SystemId, o: SuiteOptions): Cell {
+  const messages = o.quick ? w.quickMessages : w.messages
+  return {
+    system,
+    workload: w.id,
+    kind: w.kind,
+    shape: w.shape,
+    messages,
+    warmup: w.kind === 'idle' ? messages : Math.max(1, Math.floor(messages / (w.kind === 'rtt' ? 10 : 5))),
+    runs: o.runs,
+    senders: w.senders ?? 1,
+    subscribers: w.subscribers ?? 4,
+    gapMs: w.gapMs ?? 0,
+    settleMs: 300,
+    windowMs: o.quick ? 500 : 2000,
+    pin: o.pin,
+    bus: system === 'bus' ? (w.bus ?? {}) : {},
+  }
+}
