@@ -1,17 +1,26 @@
 /** The raw addon surface (src/*.cc). Use the typed wrappers in the other modules. */
 
-export interface RawShmStat {
+/** What IPC_STAT reports about a segment (times in seconds since the epoch, 0 = never). */
+export interface ShmStat {
+  /** The key it was created with (0 = IPC_PRIVATE). */
   key: number
+  /** Size in bytes as requested at creation. */
   size: number
+  /** Permission bits, e.g. 0o600. */
   mode: number
+  /** Marked for removal (IPC_RMID while still attached). */
   dest: boolean
+  /** Locked in memory (SHM_LOCK). */
   locked: boolean
   uid: number
   gid: number
   cuid: number
   cgid: number
+  /** Creator's pid. */
   cpid: number
+  /** Pid of the last shmat/shmdt. */
   lpid: number
+  /** Number of current attachments. */
   nattch: number
   atime: number
   dtime: number
@@ -29,7 +38,7 @@ export interface NativeBinding {
   shmatReadOnly(shmid: number): ReadOnlyHandle
   readOnlyRead(handle: ReadOnlyHandle, offset: number, length: number): Buffer
   readOnlyDetach(handle: ReadOnlyHandle): boolean
-  shmctl(shmid: number, cmd: number, set?: { uid?: number; gid?: number; mode?: number }): RawShmStat | undefined
+  shmctl(shmid: number, cmd: number, set?: { uid?: number; gid?: number; mode?: number }): ShmStat | undefined
 
   kill(pid: number, sig: number): void
   killpg(pgrp: number, sig: number): void

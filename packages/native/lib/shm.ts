@@ -8,35 +8,10 @@
  */
 import { native } from './binding.js'
 import { IPC_RMID, IPC_SET, IPC_STAT } from './constants.js'
-import type { ReadOnlyHandle } from './native-types.js'
+import type { ReadOnlyHandle, ShmStat } from './native-types.js'
 import { checkInt, checkString, INT32_MAX, INT32_MIN } from './validate.js'
 
-/** What IPC_STAT reports about a segment (times in seconds since the epoch, 0 = never). */
-export interface ShmStat {
-  /** The key it was created with (0 = IPC_PRIVATE). */
-  key: number
-  /** Size in bytes as requested at creation. */
-  size: number
-  /** Permission bits, e.g. 0o600. */
-  mode: number
-  /** Marked for removal (IPC_RMID while still attached). */
-  dest: boolean
-  /** Locked in memory (SHM_LOCK). */
-  locked: boolean
-  uid: number
-  gid: number
-  cuid: number
-  cgid: number
-  /** Creator's pid. */
-  cpid: number
-  /** Pid of the last shmat/shmdt. */
-  lpid: number
-  /** Number of current attachments. */
-  nattch: number
-  atime: number
-  dtime: number
-  ctime: number
-}
+export type { ShmStat } from './native-types.js'
 
 /** What IPC_SET may change. */
 export interface ShmSet {

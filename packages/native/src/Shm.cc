@@ -86,26 +86,36 @@ Napi::Value Shmget(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, id);
 }
 
+// Attaches segment `id` with `flags` (0 or SHM_RDONLY); on success stores the
+// address and the segment's size. On failure a JS error is pending.
+bool Attach(Napi::Env env, int32_t id, int flags, void** addr, size_t* size) {
+  std::string what = "shmat(" + std::to_string(id) + (flags & SHM_RDONLY ? ", SHM_RDONLY)" : ")");
+  struct shmid_ds ds;
+  if (shmctl(id, IPC_STAT, &ds) == -1) {
+    ThrowErrno(env, errno, "shmctl", what + ": reading the segment size with IPC_STAT");
+    return false;
+  }
+  *addr = shmat(id, nullptr, flags);
+  if (*addr == reinterpret_cast<void*>(-1)) {
+    ThrowErrno(env, errno, "shmat", what);
+    return false;
+  }
+  *size = ds.shm_segsz;
+  return true;
+}
+
 Napi::Value Shmat(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int32_t id;
-  if (!ArgInt32(info, 0, "shmid", &id)) return env.Undefined();
-  struct shmid_ds ds;
-  if (shmctl(id, IPC_STAT, &ds) == -1) {
-    ThrowErrno(env, errno, "shmctl", "shmat(" + std::to_string(id) + "): reading the segment size with IPC_STAT");
-    return env.Undefined();
-  }
-  void* addr = shmat(id, nullptr, 0);
-  if (addr == reinterpret_cast<void*>(-1)) {
-    ThrowErrno(env, errno, "shmat", "shmat(" + std::to_string(id) + ")");
-    return env.Undefined();
-  }
+  void* addr;
+  size_t size;
+  if (!ArgInt32(info, 0, "shmid", &id) || !Attach(env, id, 0, &addr, &size)) return env.Undefined();
   Mapping* m = new Mapping{addr, true};
   {
     std::lock_guard<std::mutex> lock(registry_mutex);
     registry[addr] = m;
   }
-  return Napi::ArrayBuffer::New(env, addr, ds.shm_segsz, FinalizeMapping, m);
+  return Napi::ArrayBuffer::New(env, addr, size, FinalizeMapping, m);
 }
 
 // Read-only attachments (SHM_RDONLY) are NOT handed out as ArrayBuffers: V8
@@ -125,18 +135,10 @@ void FinalizeReadOnly(Napi::Env, ReadOnlyMapping* m) {
 Napi::Value ShmatReadOnly(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int32_t id;
-  if (!ArgInt32(info, 0, "shmid", &id)) return env.Undefined();
-  struct shmid_ds ds;
-  if (shmctl(id, IPC_STAT, &ds) == -1) {
-    ThrowErrno(env, errno, "shmctl", "shmat(" + std::to_string(id) + ", SHM_RDONLY): reading the segment size with IPC_STAT");
-    return env.Undefined();
-  }
-  void* addr = shmat(id, nullptr, SHM_RDONLY);
-  if (addr == reinterpret_cast<void*>(-1)) {
-    ThrowErrno(env, errno, "shmat", "shmat(" + std::to_string(id) + ", SHM_RDONLY)");
-    return env.Undefined();
-  }
-  return Napi::External<ReadOnlyMapping>::New(env, new ReadOnlyMapping{addr, ds.shm_segsz}, FinalizeReadOnly);
+  void* addr;
+  size_t size;
+  if (!ArgInt32(info, 0, "shmid", &id) || !Attach(env, id, SHM_RDONLY, &addr, &size)) return env.Undefined();
+  return Napi::External<ReadOnlyMapping>::New(env, new ReadOnlyMapping{addr, size}, FinalizeReadOnly);
 }
 
 ReadOnlyMapping* ArgReadOnly(const Napi::CallbackInfo& info) {
