@@ -29,6 +29,16 @@ export function removeSegment(shmid: number): void {
 
 export interface ProcInfo { pid: number; ppid: number; cmdline: string }
 
+/** The value of NAME in a live process's environment; undefined if unset, gone or unreadable. */
+export function envOf(pid: number, name: string): string | undefined {
+  try {
+    const entry = readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').find((e) => e.startsWith(`${name}=`))
+    return entry?.slice(name.length + 1)
+  } catch {
+    return undefined
+  }
+}
+
 /** Processes whose environment holds NAME=value (readable for our own uid, or all as root). */
 export function listProcessesWithEnv(name: string, value: string): ProcInfo[] {
   const needle = `${name}=${value}`

@@ -15,7 +15,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import type { Reporter, TestModule } from 'vitest/node'
-import { listProcessesWithEnv, listSegments, removeSegment } from './leaks.js'
+import { envOf, listProcessesWithEnv, listSegments, removeSegment } from './leaks.js'
 
 export const RUN_VAR = 'IPC_TEST_RUN'
 
@@ -62,6 +62,9 @@ export default class SummaryReporter implements Reporter {
     }
     for (const s of listSegments()) {
       if (this.segmentsBefore.has(s.shmid)) continue
+      // Made by a live process of another test run on this machine: theirs.
+      const owner = envOf(s.cpid, RUN_VAR)
+      if (owner !== undefined && owner !== this.runId) continue
       problems.push(`shm segment ${s.shmid} (key 0x${(s.key >>> 0).toString(16)}, ${s.bytes} bytes, nattch ${s.nattch}, cpid ${s.cpid}) outlived the suite`)
       removeSegment(s.shmid)
     }
