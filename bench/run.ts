@@ -8,7 +8,8 @@
  *       run (results/quick.*); --only/--systems: a partial run
  *       (results/partial.*); neither touches the README unless --readme.
  *   node dist/run.js report [results.json]
- *       re-renders the SVG and README table from a results file.
+ *       re-renders the SVG and README table from a results file (default
+ *       results/latest.json; a quick run's re-renders to results/quick.*).
  *   node dist/run.js core-lane
  *       the single-process lane benchmark (results/core-lane.json).
  */
@@ -50,8 +51,11 @@ for (const f of flags.keys()) {
 
 mkdirSync(RESULTS, { recursive: true })
 if (words[0] === 'report') {
+  // Re-render from a results file: a full run's go to latest.* and the README, a quick one's to quick.*.
   const file = words[1] ?? fileURLToPath(new URL('latest.json', RESULTS))
-  publish(JSON.parse(readFileSync(file, 'utf8')) as Results, 'latest', true)
+  const results = JSON.parse(readFileSync(file, 'utf8')) as Results
+  const name = results.quick ? 'quick' : 'latest'
+  publish(results, name, name === 'latest' || flags.has('readme'))
 } else if (words.length > 0) {
   for (const name of words) await runSingle(name)
 } else {

@@ -59,6 +59,8 @@ export function isControl(m: unknown): m is Control {
 export interface Endpoint {
   send(msg: unknown): boolean
   onMessage(fn: (m: unknown) => void): void
+  /** fn(description) when the worker exits. */
+  onExit(fn: (how: string) => void): void
   kill(): void
 }
 
@@ -66,6 +68,7 @@ export function childEndpoint(cp: ChildProcess): Endpoint {
   return {
     send: (m) => cp.connected && cp.send(m as object),
     onMessage: (fn) => void cp.on('message', fn),
+    onExit: (fn) => void cp.on('exit', (code, signal) => fn(`exited with ${signal ?? code}`)),
     kill: () => { if (cp.exitCode === null && cp.signalCode === null) cp.kill('SIGKILL') },
   }
 }
@@ -74,6 +77,10 @@ export function threadEndpoint(w: Worker): Endpoint {
   return {
     send: (m) => { w.postMessage(m); return true },
     onMessage: (fn) => void w.on('message', fn),
+    onExit: (fn) => {
+      w.on('error', (err) => fn(`failed: ${err.stack ?? err.message}`))
+      w.on('exit', (code) => fn(`exited with ${code}`))
+    },
     kill: () => void w.terminate(),
   }
 }
@@ -82,9 +89,9 @@ export function threadEndpoint(w: Worker): Endpoint {
 function parentEndpoint(): Endpoint {
   if (parentPort !== null) {
     const port = parentPort
-    return { send: (m) => { port.postMessage(m); return true }, onMessage: (fn) => void port.on('message', fn), kill: () => process.exit(0) }
+    return { send: (m) => { port.postMessage(m); return true }, onMessage: (fn) => void port.on('message', fn), onExit: () => {}, kill: () => process.exit(0) }
   }
-  return { send: (m) => process.send!(m as object), onMessage: (fn) => void process.on('message', fn), kill: () => process.exit(0) }
+  return { send: (m) => process.send!(m as object), onMessage: (fn) => void process.on('message', fn), onExit: () => {}, kill: () => process.exit(0) }
 }
 
 /**
@@ -98,15 +105,36 @@ export const sink: { fn: (value: unknown, from: number) => void } = { fn: () => 
 export class Workers {
   private readonly inbox: Control[][]
   private readonly waiting: Array<Array<{ op: string; resolve: (m: Control) => void }>>
-  private failure: ((err: Error) => void) | null = null
+  /** Set once a worker failed or exited on its own: every wait rejects with it. */
+  private broken: Error | null = null
+  private readonly rejecters = new Set<(err: Error) => void>()
+  private killing = false
 
   constructor(readonly endpoints: Endpoint[]) {
     this.inbox = endpoints.map(() => [])
     this.waiting = endpoints.map(() => [])
-    endpoints.forEach((ep, i) => ep.onMessage((m) => {
-      if (isControl(m)) this.control(i, m)
-      else sink.fn(m, i)
-    }))
+    endpoints.forEach((ep, i) => {
+      ep.onMessage((m) => {
+        if (isControl(m)) this.control(i, m)
+        else sink.fn(m, i)
+      })
+      ep.onExit((how) => { if (!this.killing) this.fail(new Error(`worker ${i} ${how}`)) })
+    })
+  }
+
+  private fail(err: Error): void {
+    this.broken ??= err
+    for (const reject of this.rejecters) reject(err)
+    this.rejecters.clear()
+  }
+
+  /** p, or a rejection as soon as a worker fails. */
+  private guard<T>(p: Promise<T>): Promise<T> {
+    if (this.broken !== null) return Promise.reject(this.broken)
+    return new Promise<T>((resolve, reject) => {
+      this.rejecters.add(reject)
+      p.then(resolve, reject).finally(() => this.rejecters.delete(reject))
+    })
   }
 
   get size(): number {
@@ -115,7 +143,7 @@ export class Workers {
 
   private control(i: number, m: Control): void {
     if (m.op === 'error') {
-      this.failure?.(new Error(`worker ${i}: ${String(m.message)}`))
+      this.fail(new Error(`worker ${i}: ${String(m.message)}`))
       return
     }
     const w = this.waiting[i]!.findIndex((x) => x.op === m.op)
@@ -123,18 +151,25 @@ export class Workers {
     else this.inbox[i]!.push(m)
   }
 
-  /** The next control message `op` from worker i. */
-  next(i: number, op: string): Promise<Control> {
+  private take(i: number, op: string): Promise<Control> {
     const k = this.inbox[i]!.findIndex((m) => m.op === op)
     if (k >= 0) return Promise.resolve(this.inbox[i]!.splice(k, 1)[0]!)
     return new Promise((resolve) => this.waiting[i]!.push({ op, resolve }))
   }
 
-  /** The next `op` from every worker; rejects when a worker reports an error. */
+  /** The next control message `op` from worker i; rejects when a worker fails. */
+  next(i: number, op: string): Promise<Control> {
+    return this.guard(this.take(i, op))
+  }
+
+  /** The next `op` from every worker; rejects when a worker fails. */
   all(op: string): Promise<Control[]> {
-    const each = Promise.all(this.endpoints.map((_, i) => this.next(i, op)))
-    const failed = new Promise<never>((_, reject) => { this.failure = reject })
-    return Promise.race([each, failed])
+    return this.guard(Promise.all(this.endpoints.map((_, i) => this.take(i, op))))
+  }
+
+  /** Rejects when a worker fails (to race against waits that are not control messages). */
+  failed(): Promise<never> {
+    return this.guard(new Promise<never>(() => {}))
   }
 
   send(i: number, m: Control): void {
@@ -146,6 +181,7 @@ export class Workers {
   }
 
   kill(): void {
+    this.killing = true
     for (const ep of this.endpoints) {
       try { ep.kill() } catch { /* already gone */ }
     }
@@ -216,6 +252,8 @@ export async function main(peer: Peer): Promise<void> {
 async function runHost(peer: Peer): Promise<void> {
   const cell = cellFromEnv()
   pinSelf(cell, 0)
+  // A worker's failure rejects every pending wait; the first one is reported, the rest are moot.
+  process.on('unhandledRejection', () => {})
   let workers: Workers | null = null
   let report: object
   try {
@@ -286,7 +324,7 @@ async function stream(peer: Peer, cell: Cell, spawn: (count: number, role: Role)
       workers.send(i, { op: 'go', n: part, base })
       base += part
     })
-    const [acks] = await Promise.all([sent, received])
+    const [acks] = await Promise.race([Promise.all([sent, received]), workers.failed()])
     const start = acks.map((a) => BigInt(a.start as string)).reduce((a, b) => (a < b ? a : b))
     return { seconds: Number(end - start) / 1e9, messages: n, bytes: n * bytes }
   })
@@ -299,7 +337,7 @@ async function fanout(peer: Peer, cell: Cell, workers: Workers): Promise<RunResu
     await armed
     const got = workers.all('got')
     const start = now()
-    await peer.publish(n, cell.shape, workers.size)
+    await Promise.race([peer.publish(n, cell.shape, workers.size), workers.failed()])
     const ends = (await got).map((m) => BigInt(m.end as string))
     const end = ends.reduce((a, b) => (a > b ? a : b))
     return { seconds: Number(end - start) / 1e9, messages: n }
@@ -326,7 +364,7 @@ async function roundTrips(peer: Peer, cell: Cell, spawn: (count: number, role: R
     else if (cell.gapMs > 0) setTimeout(ping, cell.gapMs)
     else ping()
   })
-  await spawn(1, 'ponger')
+  const workers = await spawn(1, 'ponger')
   return repeat(cell, async (n) => {
     samples = new Float64Array(n)
     i = 0
@@ -334,7 +372,7 @@ async function roundTrips(peer: Peer, cell: Cell, spawn: (count: number, role: R
     const finished = new Promise<void>((resolve) => { done = resolve })
     if (cell.gapMs > 0) setTimeout(ping, cell.gapMs)
     else ping()
-    await finished
+    await Promise.race([finished, workers.failed()])
     samples.sort()
     return { p50: percentile(samples, 0.5), p99: percentile(samples, 0.99), p999: percentile(samples, 0.999), messages: n }
   })

@@ -99,7 +99,7 @@ function panel(title: string, unit: string, groups: Group[], log: boolean, top: 
   for (const t of scale.ticks()) {
     const x = scale.x(t).toFixed(1)
     parts.push(`<path d="M${x} ${axisTop - 4}V${y}" class="grid"/>`)
-    parts.push(`<text x="${x}" y="${y + 12}" class="tick">${esc(fmt(t))}</text>`)
+    parts.push(`<text x="${x}" y="${y + 12}" class="tick">${esc(String(Number(t.toPrecision(3))))}</text>`)
   }
   parts.push(`<text x="${LEFT + PLOT}" y="${y + 26}" class="axis">${esc(unit)}${log ? ' (log scale)' : ''}</text>`)
   return { svg: parts.join('\n'), height: y + 34 - top }
@@ -125,6 +125,7 @@ export function svg(r: Results): string {
     ['64 KiB messages (higher is better)', 'MB/s', byUnit('MB/s'), false],
     ['Round trip: p50 bar, p99 mark (lower is better)', 'µs', byUnit('µs', true), true],
   ] as const) {
+    if (groups.every((g) => g.bars.length === 0)) continue
     const p = panel(title, unit, groups, log, y, Object.fromEntries(systems.map((s) => [s.id, s.label])))
     parts.push(p.svg)
     y += p.height + 10
