@@ -10,6 +10,9 @@
  *   node dist/run.js report [results.json]
  *       re-renders the SVG and README table from a results file (default
  *       results/latest.json; a quick run's re-renders to results/quick.*).
+ *   node --cpu-prof --cpu-prof-dir=DIR dist/run.js --only=objects --systems=bus
+ *       profiles: the runner, each cell's host and its workers all inherit
+ *       --cpu-prof and exit cleanly, so DIR gets one profile per process.
  *   node dist/run.js core-lane
  *       the single-process lane benchmark (results/core-lane.json).
  */

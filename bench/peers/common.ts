@@ -180,6 +180,15 @@ export class Workers {
     for (const ep of this.endpoints) ep.send(m)
   }
 
+  /** Asks every worker to exit (so that e.g. --cpu-prof profiles get written), then kills the rest after 1 s. */
+  async stop(): Promise<void> {
+    this.killing = true
+    const exits = this.endpoints.map((ep) => new Promise<void>((resolve) => ep.onExit(() => resolve())))
+    this.broadcast({ op: 'exit' })
+    await Promise.race([Promise.all(exits), new Promise((r) => setTimeout(r, 1000))])
+    this.kill()
+  }
+
   kill(): void {
     this.killing = true
     for (const ep of this.endpoints) {
@@ -273,7 +282,8 @@ async function runHost(peer: Peer): Promise<void> {
   } catch (err) {
     report = { type: 'error', message: err instanceof Error ? (err.stack ?? err.message) : String(err) }
   } finally {
-    (workers as Workers | null)?.kill()
+    const w = workers as Workers | null
+    if (w !== null) await w.stop()
     await peer.close().catch(() => {})
   }
   process.send!(report, () => process.exit(0))

@@ -95,7 +95,14 @@ function runHost(cell: Cell, timeoutMs: number): Promise<{ runs: RunResult[]; no
       clearTimeout(timer)
       reject(new Error(`host exited with ${signal ?? code} before reporting`))
     })
-  }).finally(() => killGroup(pid))
+  }).finally(async () => {
+    // Give the host a moment to exit on its own (closing its bus, writing a
+    // --cpu-prof profile), then kill whatever is left of its group.
+    if (child.exitCode === null && child.signalCode === null) {
+      await Promise.race([new Promise((r) => child.once('exit', r)), new Promise((r) => setTimeout(r, 3000))])
+    }
+    killGroup(pid)
+  })
 }
 
 /** The cell's metric of one run, in the workload's unit. */
