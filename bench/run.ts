@@ -33,6 +33,7 @@ const README = new URL('../../README.md', import.meta.url)
 
 const single: Record<string, () => Promise<{ run: () => Result | Promise<Result> }>> = {
   'core-lane': () => import('./core-lane.js'),
+  patterns: () => import('./patterns.js'),
 }
 
 const args = process.argv.slice(2)
