@@ -289,16 +289,26 @@ describe('a private bus leaves nothing behind', () => {
     const root = startFixture('bus/private-tree', [], { stdio: ['ignore', 'pipe', 'inherit'] })
     const [line] = await waitForLine(root, /^\{.*\}$/, 15_000)
     const { pids, segments } = JSON.parse(line) as { pids: number[]; segments: number[] }
-    expect(segments.length).toBeGreaterThanOrEqual(3) // directory + two channels
-    for (const pid of pids) process.kill(pid, 'SIGKILL')
-    await once(root, 'exit')
-    for (let i = 0; i < 50; i++) {
-      const alive = pids.filter((pid) => { try { process.kill(pid, 0); return true } catch { return false } })
-      if (alive.length === 0) break
-      await new Promise((r) => setTimeout(r, 20))
+    const killAll = (): void => {
+      for (const pid of pids) {
+        try { process.kill(pid, 'SIGKILL') } catch { /* already gone */ }
+      }
     }
-    const { readFileSync } = await import('node:fs')
-    const left = readFileSync('/proc/sysvipc/shm', 'utf8').trim().split('\n').slice(1).map((l) => Number(l.trim().split(/\s+/)[1]))
-    expect(left.filter((id) => segments.includes(id))).toEqual([])
+    try {
+      expect(pids).toHaveLength(3)
+      expect(segments.length).toBeGreaterThanOrEqual(4) // directory + three channels
+      killAll()
+      await once(root, 'exit')
+      for (let i = 0; i < 50; i++) {
+        const alive = pids.filter((pid) => { try { process.kill(pid, 0); return true } catch { return false } })
+        if (alive.length === 0) break
+        await new Promise((r) => setTimeout(r, 20))
+      }
+      const { readFileSync } = await import('node:fs')
+      const left = readFileSync('/proc/sysvipc/shm', 'utf8').trim().split('\n').slice(1).map((l) => Number(l.trim().split(/\s+/)[1]))
+      expect(left.filter((id) => segments.includes(id))).toEqual([])
+    } finally {
+      killAll() // grandchildren are not tracked: never leave them behind
+    }
   })
 })
