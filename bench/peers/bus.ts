@@ -60,7 +60,9 @@ class BusPeer implements Peer {
   }
 
   receive(fn: (value: unknown) => void): void {
-    this.b.channel('up').on('message', fn)
+    // Raw payloads as views of the ring (zeroCopy): the fair match for the
+    // socket peer, which hands out views of its read chunks.
+    this.b.channel('up', { zeroCopy: this.cell?.shape !== 'object' }).on('message', fn)
   }
 
   async publish(n: number, shape: Shape, targets: number): Promise<void> {
@@ -132,6 +134,7 @@ class BusPeer implements Peer {
   note(cell: Cell): string | undefined {
     if (cell.kind === 'fanout') return this.bus !== null && pubsub(this.bus) !== null ? 'bus.publish / bus.subscribe' : '4 channels, one per subscriber (no bus.publish yet): each message encoded 4 times'
     if (cell.bus.sendMany) return `sendMany in batches of ${cell.bus.sendMany}`
+    if (cell.shape !== 'object' && cell.kind === 'stream') return 'receiver takes raw payloads as views of the ring (zeroCopy)'
     return undefined
   }
 }

@@ -56,6 +56,13 @@ export interface ChannelOptions {
   maxSenders?: number
   /** Messages a `for await` consumer may have buffered before draining pauses (backpressure). Default 1024. */
   highWaterMark?: number
+  /**
+   * Hand raw-bytes messages (sendBytes) to 'message' listeners as views of
+   * the ring instead of copies: no allocation or copy per message, but the
+   * view is only valid until the listener returns (the ring reuses the
+   * memory), so copy what you keep. (`for await` always gets copies.) Default false.
+   */
+  zeroCopy?: boolean
 }
 
 export interface PeerExit {
@@ -343,7 +350,7 @@ export class Bus extends EventEmitter<BusEvents> implements AsyncDisposable, Cha
     const known = this.channels.get(name)
     if (known !== undefined) return known.channel as Channel<T>
     const { segment, core } = this.openChannel(name, options)
-    const channel = new Channel<T>(name, core, segment.id, this.codec, this, options.highWaterMark)
+    const channel = new Channel<T>(name, core, segment.id, this.codec, this, options.highWaterMark, options.zeroCopy === true)
     this.channels.set(name, { channel, segment })
     return channel
   }

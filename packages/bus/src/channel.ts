@@ -69,6 +69,8 @@ interface Waiter {
 
 /** How long a confirmed receiver is trusted before the next liveness check (ms). */
 const RECHECK_MS = 200
+/** Spin-path runs in a row that skip the event loop (see run()). */
+const HOT_RUNS = 64
 /** Event-loop turns a blocked sender polls before it starts sleeping between polls. */
 const SPIN_TURNS = 32
 const MAX_PER_LANE = 256
@@ -117,23 +119,32 @@ export class Channel<T = unknown> extends EventEmitter {
   private receiving = false
   private scheduled = false
   private paused = false
+  /** Consecutive runs scheduled as microtasks by the spin path. */
+  private hotRuns = 0
   private parked = false
   private readonly queue: T[] = []
   private readonly pulls: Array<{ resolve: (r: IteratorResult<T>) => void; reject: (e: unknown) => void }> = []
   private iterating = false
   private readonly highWaterMark: number
+  /** Raw-bytes messages reach 'message' listeners as views of the ring (see ChannelOptions.zeroCopy). */
+  private readonly zeroCopy: boolean
   private messageListeners: Array<(value: T) => void> = []
   private readonly sleeper: Sleeper = { wake: () => this.wake() }
-  /** Bound once: no closure per drain. Decodes values in place; copies raw bytes out of the ring. */
+  /**
+   * Bound once: no closure per drain. Decodes values in place; raw bytes are
+   * copied out of the ring, or, with zeroCopy, handed over as a view of it.
+   */
   private readonly deliver = (data: Buffer, start: number, end: number, type: number): void => {
-    this.onRecord((type === TYPE_BYTES ? Buffer.from(data.subarray(start, end)) : this.codec.decode(data, start, end)) as T)
+    if (type !== TYPE_BYTES) this.onRecord(this.codec.decode(data, start, end) as T)
+    else this.onRecord((this.zeroCopy && !this.iterating ? data.subarray(start, end) : Buffer.from(data.subarray(start, end))) as T)
   }
 
   /** @internal Channels come from bus.channel(). */
-  constructor(name: string, segment: ChannelSegment, token: number, codec: Codec, host: ChannelHost, highWaterMark = DEFAULT_HIGH_WATER) {
+  constructor(name: string, segment: ChannelSegment, token: number, codec: Codec, host: ChannelHost, highWaterMark = DEFAULT_HIGH_WATER, zeroCopy = false) {
     super()
     this.name = name
     this.token = token
+    this.zeroCopy = zeroCopy
     this.segment = segment
     this.codec = codec
     this.host = host
@@ -405,10 +416,17 @@ export class Channel<T = unknown> extends EventEmitter {
     if (this.paused) return // resume() schedules
     if (n > 0) { this.schedule(); return }
     if (this.spin()) {
-      // Drain at once: going round the event loop first would add its cost
-      // to the latency the spin window exists to cut.
+      // Drain at once, and come back as a microtask rather than on the next
+      // event-loop turn: promise continuations of the listener (say, the
+      // code that sends the next ping) still run first, but the turn's
+      // epoll call and timers phase are skipped. At most HOT_RUNS times in
+      // a row, then one full turn, so I/O and timers are never starved.
       this.drainOnce()
-      this.schedule()
+      if (!this.scheduled && this.receiving && !this.closed && !this.paused) {
+        this.scheduled = true
+        if (++this.hotRuns < HOT_RUNS) queueMicrotask(this.run)
+        else { this.hotRuns = 0; setImmediate(this.run) }
+      }
       return
     }
     if (this.segment.park()) { this.parked = true; return }
