@@ -496,6 +496,12 @@ export class Bus extends EventEmitter<BusEvents> implements AsyncDisposable, Cha
     }
   }
 
+  /** @internal (PatternHost) encodes with the bus's codec; valid until the next encode. */
+  encodeValue(value: unknown): Uint8Array {
+    const scratch = this.codec.encode(value)
+    return scratch.subarray(this.codec.encodedStart, this.codec.encodedEnd)
+  }
+
   /** @internal (ChannelHost) how to wake a member. */
   doorbellOf(who: { pid: number; startTime: number }): { kind: number; signal: number } | null {
     const m = this.directory.members().find((e) => e.pid === who.pid && e.startTime === who.startTime)

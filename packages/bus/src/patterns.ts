@@ -26,6 +26,8 @@ export interface PatternHost {
   /** The channel if it exists, else null (never creates one). */
   existingChannel<T = unknown>(name: string): Channel<T> | null
   channelNames(prefix?: string): string[]
+  /** Encodes a value with the bus's codec (shared structures): the bytes are valid until the next encode. */
+  encodeValue(value: unknown): Uint8Array
   dropChannel(name: string, options?: { force?: boolean }): boolean
   /** Changes whenever a channel is added to or removed from the directory. */
   readonly channelGeneration: number

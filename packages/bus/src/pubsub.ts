@@ -211,20 +211,26 @@ export class PubSub {
     try {
       const targets = this.targetsOf(topic)
       this.published++
+      if (targets.length === 0) return Promise.resolve(0)
+      // Encoded once (Unserializable / MessageTooLarge surface here, before
+      // any subscriber got anything), then the same bytes go to every ring.
+      let bytes = this.host.encodeValue(value)
+      let copied = false
       let written = 0
       let waits: Array<Promise<number>> | null = null
       for (let i = 0; i < targets.length; i++) {
         const target = targets[i]!
         let sent: boolean
         try {
-          sent = target.channel.trySend(value)
+          sent = target.channel.trySendEncoded(bytes)
         } catch (err) {
           if (this.isGone(err)) { this.remove(topic, target); continue }
           throw err
         }
         if (sent) { written++; continue }
         if (target.drop) { this.countDrop(topic, target); continue }
-        ;(waits ??= []).push(this.sendBlocking(topic, target, value))
+        if (!copied) { bytes = Buffer.from(bytes); copied = true } // outlives the next encode
+        ;(waits ??= []).push(this.sendBlocking(topic, target, bytes))
       }
       this.delivered += written
       if (waits === null) return Promise.resolve(written)
@@ -234,11 +240,11 @@ export class PubSub {
     }
   }
 
-  private sendBlocking(topic: string, target: Target, value: unknown): Promise<number> {
+  private sendBlocking(topic: string, target: Target, bytes: Uint8Array): Promise<number> {
     target.blocked++
     this.blocked.add(target)
     this.startWatch()
-    return target.channel.send(value, { signal: target.abort.signal }).then(
+    return target.channel.sendEncoded(bytes, { signal: target.abort.signal }).then(
       () => { this.unblock(target); this.delivered++; return 1 },
       (err: unknown) => {
         this.unblock(target)
