@@ -312,3 +312,14 @@ describe('a private bus leaves nothing behind', () => {
     }
   })
 })
+
+describe('batched publishing', () => {
+  test('a burst of trySend followed at once by process.exit() is still delivered in full', async () => {
+    const bus = await privateBus()
+    const got = take(bus.channel<number>('burst'), 51)
+    const child = track(bus.fork(fixturePath('bus/exit-burst'), ['50'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }))
+    const [code] = await once(child, 'exit')
+    expect(code).toBe(0)
+    expect(await got).toEqual([-1, ...Array.from({ length: 50 }, (_, i) => i)])
+  })
+})

@@ -186,8 +186,8 @@ export class LaneProducer extends LaneBase {
     this.codec = codec
   }
 
-  /** Copies `bytes` into one record and publishes it. False when the ring is full. */
-  tryWrite(bytes: Uint8Array, type = 0): boolean {
+  /** Copies `bytes` into one record and publishes it (or only stages it, with `publish` false: see publish()). False when the ring is full. */
+  tryWrite(bytes: Uint8Array, type = 0, publish = true): boolean {
     const length = bytes.length
     if (length > this.maxMessageBytes) throw new MessageTooLarge(length, this.maxMessageBytes)
     this.checkIdle(type)
@@ -195,7 +195,7 @@ export class LaneProducer extends LaneBase {
     if (at < 0) return false
     this.copyIn(bytes, 0, length, at + RECORD_HEADER)
     this.stage(at, length, type)
-    this.publish()
+    if (publish) this.publish()
     return true
   }
 
@@ -248,8 +248,8 @@ export class LaneProducer extends LaneBase {
     this.claimOffset = -1
   }
 
-  /** Encodes `value` with the codec and writes it as one record. False when the ring is full. */
-  trySend(value: unknown, type = 0): boolean {
+  /** Encodes `value` with the codec and writes it as one record, published unless `publish` is false. False when the ring is full. */
+  trySend(value: unknown, type = 0, publish = true): boolean {
     this.checkIdle(type)
     const codec = this.codec
     const src = codec.encode(value)
@@ -260,7 +260,7 @@ export class LaneProducer extends LaneBase {
     if (at < 0) return false
     this.copyIn(src, start, codec.encodedEnd, at + RECORD_HEADER)
     this.stage(at, length, type)
-    this.publish()
+    if (publish) this.publish()
     return true
   }
 
@@ -311,6 +311,16 @@ export class LaneProducer extends LaneBase {
   }
 
   /** Bytes that could be written now (a lower bound: the consumer may have freed more). */
+  /**
+   * True when the consumer has read everything published so far (one atomic
+   * load; can be late, which only says false when it has just caught up).
+   * A producer that batches its publishes publishes at once in this case:
+   * the consumer is waiting, and batching would only add latency.
+   */
+  consumerCaughtUp(): boolean {
+    return (Atomics.load(this.words, READ_I) >>> 0) === this.write
+  }
+
   freeBytes(): number {
     this.readCache = this.loadRead()
     return this.capacity - ((this.pending - this.readCache) >>> 0)
