@@ -216,17 +216,7 @@ export class Channel<T = unknown> extends EventEmitter {
   /** trySend for raw bytes: the receiver gets a Buffer with the same bytes. */
   trySendBytes(bytes: Uint8Array): boolean {
     if (!(bytes instanceof Uint8Array)) throw new TypeError('bytes must be a Uint8Array or Buffer')
-    const sender = this.senderLane()
-    if (this.waiters.length > 0) {
-      this.checkSize(bytes.length)
-      return false
-    }
-    if (!sender.tryWrite(bytes, TYPE_BYTES, false)) {
-      this.publishStaged()
-      return false
-    }
-    this.staged()
-    return true
+    return this.tryPut(bytes, TYPE_BYTES)
   }
 
   /**
@@ -234,13 +224,18 @@ export class Channel<T = unknown> extends EventEmitter {
    * (fan-out encodes once and writes the same bytes to every subscriber).
    */
   trySendEncoded(bytes: Uint8Array): boolean {
+    return this.tryPut(bytes, TYPE_VALUE)
+  }
+
+  /** Writes one record of ready bytes (see trySendBytes, trySendEncoded). */
+  private tryPut(bytes: Uint8Array, type: number): boolean {
     const sender = this.senderLane()
     if (this.waiters.length > 0) {
-      this.checkSize(bytes.length)
+      this.checkSize(bytes.length) // still report bad input at once
       return false
     }
-    if (!sender.tryWrite(bytes, TYPE_VALUE, false)) {
-      this.publishStaged()
+    if (!sender.tryWrite(bytes, type, false)) {
+      this.publishStaged() // full: let the receiver see what is already written
       return false
     }
     this.staged()
