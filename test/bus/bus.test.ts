@@ -323,3 +323,41 @@ describe('batched publishing', () => {
     expect(await got).toEqual([-1, ...Array.from({ length: 50 }, (_, i) => i)])
   })
 })
+
+describe('raw bytes', () => {
+  test('zeroCopy hands listeners views of the ring with the exact bytes; without it they get copies that stay valid', async () => {
+    const bus = await privateBus({ ringBytes: 4096, maxMessageBytes: 256 })
+    const views: Buffer[] = []
+    const seen: string[] = []
+    const zc = bus.channel<Buffer>('zc', { zeroCopy: true })
+    zc.on('message', (b) => { views.push(b); seen.push(b.toString('hex')) })
+    const copies: Buffer[] = []
+    const plain = bus.channel<Buffer>('plain')
+    plain.on('message', (b) => copies.push(b))
+    const frames = Array.from({ length: 300 }, (_, i) => Buffer.from([i & 0xff, (i * 7) & 0xff, 0xa5, i >> 8]))
+    for (const f of frames) {
+      await zc.sendBytes(f)
+      await plain.sendBytes(f)
+    }
+    for (let i = 0; i < 100 && copies.length < frames.length; i++) await new Promise((r) => setTimeout(r, 10))
+    expect(seen).toEqual(frames.map((f) => f.toString('hex'))) // right bytes while the listener ran
+    expect(copies.map((b) => b.toString('hex'))).toEqual(frames.map((f) => f.toString('hex'))) // copies keep them
+    expect(views.every((v) => v.buffer !== copies[0]!.buffer)).toBe(true)
+    // 300 records of 16 bytes went round a 4 KiB ring: old views now show newer records.
+    expect(views.some((v, i) => v.toString('hex') !== seen[i])).toBe(true)
+  })
+
+  test('channelNames lists channels by prefix; dropChannel removes only abandoned ones', async () => {
+    const bus = await privateBus()
+    bus.channel('a:1')
+    bus.channel('a:2')
+    bus.channel('b:1')
+    expect(bus.channelNames('a:').sort()).toEqual(['a:1', 'a:2'])
+    const live = bus.channel('live')
+    live.on('message', () => {})
+    expect(bus.dropChannel('live')).toBe(false) // its receiver is alive
+    expect(bus.dropChannel('b:1')).toBe(false) // nobody ever received: needs force
+    expect(bus.dropChannel('b:1', { force: true })).toBe(true)
+    expect(bus.channelNames('b:')).toEqual([])
+  })
+})
