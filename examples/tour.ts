@@ -1,5 +1,5 @@
 /**
- * A short tour of the classic examples (`pnpm demo`).
+ * A short tour of the classic examples (`pnpm tour`; `pnpm demo` is the bus demo).
  *
  *   node examples/dist/tour.js
  *
