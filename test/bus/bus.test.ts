@@ -361,3 +361,38 @@ describe('raw bytes', () => {
     expect(bus.channelNames('b:')).toEqual([])
   })
 })
+
+describe('a sender blocked on a full lane', () => {
+  test('sleeps (under 2% CPU, measured in the child) and is woken when the receiver frees room', async () => {
+    const bus = await privateBus({ ringBytes: 4096, maxMessageBytes: 256 })
+    const stalled = bus.channel<number>('stalled')
+    let got = 0
+    stalled.on('message', () => { got++ })
+    stalled.pause()
+    const child = track(bus.fork(fixturePath('bus/blocked-sender'), ['1000'], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] }))
+    const out = await finish(child)
+    const { cpuMicros, wallMs } = JSON.parse(out.stdout) as { cpuMicros: number; wallMs: number }
+    expect(cpuMicros / (wallMs * 1000)).toBeLessThan(0.02)
+    stalled.resume()
+    for (let i = 0; i < 100 && got === 0; i++) await new Promise((r) => setTimeout(r, 10))
+    expect(got).toBeGreaterThan(0)
+  })
+
+  test('in one process: a send waiting for room resolves as soon as the receiver drains', async () => {
+    const bus = await privateBus({ ringBytes: 4096, maxMessageBytes: 256 })
+    const ch = bus.channel<number>('self-full')
+    const got: number[] = []
+    ch.on('message', (v) => got.push(v))
+    ch.pause()
+    let n = 0
+    while (ch.trySend(n)) n++
+    const waiting = ch.send(n)
+    await new Promise((r) => setTimeout(r, 300)) // asleep on the room doorbell by now
+    const t0 = performance.now()
+    ch.resume()
+    await waiting
+    expect(performance.now() - t0).toBeLessThan(150) // woken by the drain, not by its 200 ms re-check
+    await new Promise((r) => setTimeout(r, 20))
+    expect(got).toEqual(Array.from({ length: n + 1 }, (_, i) => i))
+  })
+})

@@ -15,10 +15,9 @@
  */
 import { EventEmitter } from 'node:events'
 import { performance } from 'node:perf_hooks'
-import { setTimeout as sleep } from 'node:timers/promises'
 import type { ChannelSegment, ChannelSender, Codec, Identity } from '@ipc/core'
 import { ChannelBusy, ChannelFull, Closed, MessageTooLarge, PeerGone, TooManySenders } from './errors.js'
-import { checkCanRing, receiverAlive, registerSleeper, ring, unregisterSleeper, type Receiver, type Sleeper } from './doorbell.js'
+import { checkCanRing, receiverAlive, registerSleeper, ring, roomToken, unregisterSleeper, wakeLocal, type Receiver, type Sleeper } from './doorbell.js'
 import { isAlive, selfIdentity } from './liveness.js'
 import type { DoorbellKind } from './options.js'
 
@@ -80,12 +79,12 @@ interface Waiter {
 
 /** How long a confirmed receiver is trusted before the next liveness check (ms). */
 const RECHECK_MS = 200
+/** Event-loop turns a sender blocked on a full lane looks again before it sleeps until the receiver rings. */
+const SPIN_TURNS = 32
 /** Most messages a burst of sends writes before publishing them (see staged()). */
 const PUBLISH_EVERY = 64
 /** Spin-path runs in a row that skip the event loop (see run()). */
 const HOT_RUNS = 64
-/** Event-loop turns a blocked sender polls before it starts sleeping between polls. */
-const SPIN_TURNS = 32
 const MAX_PER_LANE = 256
 const MAX_PER_RUN = 4096
 const DEFAULT_HIGH_WATER = 1024
@@ -118,6 +117,10 @@ export class Channel<T = unknown> extends EventEmitter {
   private receiverSeen: Receiver | null = null
   /** The receiver we found dead: sends fail fast until another takes over. */
   private gone: Identity | null = null
+  /** Waiting for room: the sleeper the receiver's room doorbell wakes, and the pending wait. */
+  private roomRegistered = false
+  private roomWake: (() => void) | null = null
+  private readonly roomSleeper: Sleeper = { wake: () => this.roomWake?.() }
   /** Messages written but not yet published (see staged()). */
   private stagedCount = 0
   private publishQueued = false
@@ -318,7 +321,7 @@ export class Channel<T = unknown> extends EventEmitter {
   /** Writes queued sends in order as room appears; checks deadlines, aborts and the receiver. */
   private async flush(): Promise<void> {
     this.flushing = true
-    let backoff = 0
+    let turns = 0
     try {
       while (this.waiters.length > 0) {
         const now = performance.now()
@@ -327,7 +330,7 @@ export class Channel<T = unknown> extends EventEmitter {
         if (head.signal?.aborted) { this.waiters.shift(); head.reject(head.signal.reason); continue }
         if (now >= head.deadline) { this.waiters.shift(); head.reject(new ChannelFull(this.name, head.timeout)); continue }
         try {
-          this.checkReceiver(now, true)
+          this.checkReceiver(now, false) // at most every RECHECK_MS
         } catch (err) {
           return this.failAll(err)
         }
@@ -336,20 +339,49 @@ export class Channel<T = unknown> extends EventEmitter {
           this.waiters.shift()
           this.afterWrite(sender)
           head.resolve()
-          backoff = 0
+          turns = 0
           continue
         }
-        // Full: the receiver frees room as it drains. Poll: first on the
-        // next event-loop turns (a draining receiver frees room within
-        // microseconds), then with a backoff of 1, 2, 4 ms, so a sender
-        // blocked on a stalled receiver costs little CPU and still notices
-        // deadlines, aborts and the receiver's death within 4 ms.
-        await (backoff < SPIN_TURNS ? new Promise((r) => setImmediate(r)) : sleep(Math.min(2 ** (backoff - SPIN_TURNS), 4)))
-        backoff++
+        // Full. A receiver that is draining frees room within microseconds:
+        // look again on the next few event-loop turns first. Then ask the
+        // receiver to ring us once an eighth of the lane is free (the parking
+        // protocol turned around: see ROOM_WANTED in @ipc/core's lane
+        // layout) and sleep: a blocked sender uses no CPU. It still wakes
+        // every RECHECK_MS to notice deadlines, aborts and a dead receiver.
+        if (turns++ < SPIN_TURNS) {
+          await new Promise((r) => setImmediate(r))
+          continue
+        }
+        turns = 0
+        this.ensureRoomSleeper()
+        if (!sender.waitForRoom(head.bytes.length)) continue // room appeared meanwhile
+        await this.sleepForRoom(Math.max(0, Math.min(head.deadline - now, RECHECK_MS)), head.signal)
+        sender.cancelRoomWait()
       }
     } finally {
       this.flushing = false
     }
+  }
+
+  private ensureRoomSleeper(): void {
+    if (this.roomRegistered) return
+    registerSleeper(this.roomSleeper, roomToken(this.token), this.host.doorbell, this.host.signal, this.host.runtimeDir)
+    this.roomRegistered = true
+  }
+
+  /** Resolves when the receiver rings for room, after `ms`, or on abort. */
+  private sleepForRoom(ms: number, signal: AbortSignal | undefined): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer)
+        signal?.removeEventListener('abort', done)
+        this.roomWake = null
+        resolve()
+      }
+      const timer = setTimeout(done, ms)
+      signal?.addEventListener('abort', done, { once: true })
+      this.roomWake = done
+    })
   }
 
   private failAll(err: unknown): void {
@@ -528,12 +560,38 @@ export class Channel<T = unknown> extends EventEmitter {
   }
 
   private drainOnce(): number {
+    let n: number
     try {
-      return this.segment.drain(this.deliver, MAX_PER_LANE, MAX_PER_RUN)
+      n = this.segment.drain(this.deliver, MAX_PER_LANE, MAX_PER_RUN)
     } catch (err) {
       this.fail(err)
       return 0
     }
+    if (this.segment.roomWanted.length > 0) this.ringForRoom()
+    return n
+  }
+
+  /** Wakes the senders waiting for the room the last drain freed. */
+  private ringForRoom(): void {
+    const lanes = this.segment.roomWanted
+    const now = performance.now()
+    const token = roomToken(this.token)
+    for (const lane of lanes) {
+      const owner = this.segment.laneOwner(lane)
+      if (owner === null) continue
+      if (owner.pid === process.pid) {
+        wakeLocal(token)
+        continue
+      }
+      const bell = this.host.doorbellOf(owner)
+      if (bell === null) continue // gone: its lane is recycled when drained
+      try {
+        ring({ ...owner, doorbell: { ...bell, token } }, this.host.runtimeDir, now)
+      } catch {
+        // It polls every RECHECK_MS anyway; a failed ring only delays it.
+      }
+    }
+    lanes.length = 0
   }
 
   /**
@@ -662,6 +720,11 @@ export class Channel<T = unknown> extends EventEmitter {
       this.host.release()
     }
     for (const p of this.pulls.splice(0)) p.resolve({ value: undefined, done: true })
+    if (this.roomRegistered) {
+      unregisterSleeper(roomToken(this.token))
+      this.roomRegistered = false
+      this.roomWake?.()
+    }
     if (this.sender !== null) {
       this.segment.releaseLane(this.sender, selfIdentity())
       this.sender = null

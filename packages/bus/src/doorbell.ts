@@ -51,7 +51,7 @@ const pipeSleepers = new Set<Sleeper>()
 const signalHandlers = new Map<number, Disposer>()
 const fifos = new Map<string, Doorbell>()
 
-/** Registers a receiver under `token` (its channel's segment id). */
+/** Registers a receiver under `token` (its channel's segment id), or a sender waiting for room (roomToken). */
 export function registerSleeper(sleeper: Sleeper, token: number, kind: DoorbellKind, signal: number, runtimeDir: string): void {
   if (sleepers.has(token)) throw new Error(`a receiver for token ${token} is already registered in this process`)
   if (kind === 'signal') {
@@ -64,6 +64,23 @@ export function registerSleeper(sleeper: Sleeper, token: number, kind: DoorbellK
   ensureFifo(runtimeDir)
   sleepers.set(token, sleeper)
   pipeSleepers.add(sleeper)
+}
+
+/** Wakes a sleeper of this very process directly (no signal or pipe needed); false if none has the token. */
+export function wakeLocal(token: number): boolean {
+  const sleeper = sleepers.get(token)
+  if (sleeper === undefined) return false
+  sleeper.wake()
+  return true
+}
+
+/**
+ * The token under which a sender waits for room in a channel (see
+ * Channel.flush): the channel's token (its segment id, >= 0) turned
+ * negative, so that one signal number serves both directions.
+ */
+export function roomToken(channelToken: number): number {
+  return -channelToken - 1
 }
 
 export function unregisterSleeper(token: number): void {

@@ -216,12 +216,20 @@ export class ChannelSegment {
       const lane = consumers[i]!
       const n = Math.min(maxPerLane, maxTotal - total)
       total += decode ? lane.receive(handler as ValueHandler, n) : lane.drain(handler as RecordHandler, n)
+      if (lane.takeRoomWanted()) this.roomWanted.push(i)
       i = i + 1 === k ? 0 : i + 1
     }
     this.next = i === first ? (first + 1 === k ? 0 : first + 1) : i
     if (total > 0) this.counters[DRAINS >> 3]! += 1
     return total
   }
+
+  /**
+   * Lanes whose waiting producer the last drains freed room for (each
+   * reported once; see ROOM_WANTED in ../ring/layout.ts). The receiver wakes
+   * their owners, then empties the list.
+   */
+  readonly roomWanted: number[] = []
 
   /** The receiver's half of the parking protocol: true = may sleep until the doorbell rings. */
   park(): boolean {

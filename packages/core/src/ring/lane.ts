@@ -16,6 +16,7 @@ import {
   BYTES_READ, BYTES_WRITTEN, CAPACITY, DOORBELLS_RUNG, FLAG_PADDING, FULL_EVENTS, LANE_HEADER_BYTES, LANE_MAGIC,
   LANE_VERSION, MAGIC, MAX_MESSAGE, MESSAGES_READ, MESSAGES_WRITTEN, READ, RECORD_HEADER, VERSION, WRITE,
   isValidCapacity, laneBytes, maxMessageLimit,
+  ROOM_WANTED,
 } from './layout.js'
 
 export interface LaneOptions {
@@ -46,6 +47,7 @@ export type ValueHandler = (value: unknown, type: number) => void
 
 const WRITE_I = WRITE >> 2
 const READ_I = READ >> 2
+const ROOM_I = ROOM_WANTED >> 2
 
 /** Bytes of memory a lane of `capacity` data bytes needs (header included). */
 export { laneBytes }
@@ -312,6 +314,29 @@ export class LaneProducer extends LaneBase {
 
   /** Bytes that could be written now (a lower bound: the consumer may have freed more). */
   /**
+   * The producer's half of waiting for room (see ROOM_WANTED in layout.ts).
+   * Call when a write of `length` payload bytes found the lane full: it
+   * stores ROOM_WANTED then re-checks. Returns true when the producer may
+   * sleep until the consumer wakes it; false when room appeared meanwhile
+   * (the flag is cleared again: write now).
+   */
+  waitForRoom(length: number): boolean {
+    Atomics.store(this.words, ROOM_I, 1)
+    this.readCache = this.loadRead()
+    const size = (RECORD_HEADER + length + 7) & ~7
+    const at = this.pending & this.mask
+    const need = size <= this.capacity - at ? size : this.capacity - at + size
+    if (((this.pending - this.readCache) >>> 0) + need > this.capacity) return true
+    Atomics.store(this.words, ROOM_I, 0)
+    return false
+  }
+
+  /** Stops waiting for room (a deadline or an abort came first). */
+  cancelRoomWait(): void {
+    Atomics.store(this.words, ROOM_I, 0)
+  }
+
+  /**
    * True when the consumer has read everything published so far (one atomic
    * load; can be late, which only says false when it has just caught up).
    * A producer that batches its publishes publishes at once in this case:
@@ -399,6 +424,7 @@ export class LaneConsumer extends LaneBase {
   private read: number
   private readonly codec: Codec
   private onValue: ValueHandler | null = null
+  private roomWanted = false
   /** Bound once so that receive() allocates no closure per call. */
   private readonly deliver: RecordHandler
 
@@ -457,8 +483,22 @@ export class LaneConsumer extends LaneBase {
       c[MESSAGES_READ >> 3]! += n
       c[BYTES_READ >> 3]! += bytes
       Atomics.store(words, READ_I, read | 0) // frees the space: the producer may now overwrite it
+      // A producer waiting for room: once at least an eighth of the lane is
+      // free, exactly one drain (this one, if it wins the CAS) reports it,
+      // after READ is published. Waiting for a slice (not for one record's
+      // worth) keeps a fast producer from sleeping and waking per record;
+      // a small slice keeps it from idling while the consumer drains.
+      if (Atomics.load(words, ROOM_I) !== 0 && ((Atomics.load(words, WRITE_I) - read) >>> 0) <= capacity - (capacity >>> 3) &&
+          Atomics.compareExchange(words, ROOM_I, 1, 0) === 1) this.roomWanted = true
     }
     return n
+  }
+
+  /** True once after a drain that freed room for a producer waiting for it (see waitForRoom); the caller wakes it. */
+  takeRoomWanted(): boolean {
+    if (!this.roomWanted) return false
+    this.roomWanted = false
+    return true
   }
 
   /** Like drain(), decoding each payload in place with the codec. */

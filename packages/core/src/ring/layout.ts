@@ -58,6 +58,15 @@ export const BYTES_WRITTEN = offset; offset += 8
 export const FULL_EVENTS = offset; offset += 8
 /** f64 doorbells this lane's producer rang. */
 export const DOORBELLS_RUNG = offset; offset += 8
+/**
+ * i32 ROOM_WANTED (1) while the producer waits for room in a full lane, else
+ * 0: the parking protocol of ./park.ts turned around. The producer stores 1
+ * and re-checks READ; the consumer stores READ and, if it then finds 1 with
+ * at least an eighth of the lane free and wins the CAS 1 -> 0, wakes the
+ * producer.
+ * (Written by both sides, rarely: only around a full lane.)
+ */
+export const ROOM_WANTED = offset; offset += 4
 offset = 2 * CACHE_LINE
 // ---- line 2: consumer -----------------------------------------------------
 /** u32 read position (atomic): start of the first record not yet consumed. */
