@@ -43,6 +43,21 @@ function creatorAlive(id: number): boolean {
   }
 }
 
+/**
+ * A directory that is not (yet) initialised: ours while being built, since
+ * our creator zero-fills, then writes the magic and INITIALISED last; a
+ * nonzero first word that is not our magic means a foreign segment.
+ */
+function isForeign(dir: Segment): boolean {
+  const magic = new Uint32Array(dir.buffer, 0, 1)[0]!
+  return magic !== 0 && magic !== DIRECTORY_MAGIC
+}
+
+/** Does any member of the bus still run? */
+function hasLiveMember(directory: Directory): boolean {
+  return directory.members().some((m) => isAlive(m.pid, m.startTime))
+}
+
 /** Environment variable through which bus.fork() tells a child where the bus is. */
 export const ATTACH_ENV = 'IPC_BUS_ATTACH'
 
@@ -249,7 +264,7 @@ export class Bus extends EventEmitter<BusEvents> implements AsyncDisposable, Cha
     try {
       const directory = await Bus.waitForDirectory(dir, name)
       if (directory.name !== name) throw new NotABus(`the segment at bus '${name}''s key holds bus '${directory.name}' (a hash collision)`)
-      if (!directory.members().some((m) => isAlive(m.pid, m.startTime))) {
+      if (!hasLiveMember(directory)) {
         removeSegment(id)
         throw new NoSuchBus(name, 'its processes have all exited (it was reclaimed)')
       }
@@ -311,15 +326,12 @@ export class Bus extends EventEmitter<BusEvents> implements AsyncDisposable, Cha
     }
     try {
       if (!Directory.isInitialised(dir.buffer, 0)) {
-        // Our creator zero-fills, then writes the magic and INITIALISED last:
-        // a nonzero first word that is not our magic means a foreign segment.
-        const magic = new Uint32Array(dir.buffer, 0, 1)[0]!
-        if (magic !== 0 && magic !== DIRECTORY_MAGIC) throw new NotABus(`the segment at bus '${name}''s key (id ${id}) is not a bus directory`)
+        if (isForeign(dir)) throw new NotABus(`the segment at bus '${name}''s key (id ${id}) is not a bus directory`)
         return creatorAlive(id) ? 'building' : 'half-built'
       }
       const directory = new Directory(dir.buffer, 0)
       if (directory.name !== name) throw new NotABus(`the segment at bus '${name}''s key holds bus '${directory.name}'`)
-      return directory.members().some((m) => isAlive(m.pid, m.startTime)) ? 'live' : 'dead'
+      return hasLiveMember(directory) ? 'live' : 'dead'
     } finally {
       detachSegment(dir)
     }
@@ -329,9 +341,7 @@ export class Bus extends EventEmitter<BusEvents> implements AsyncDisposable, Cha
   private static async waitForDirectory(dir: Segment, name: string): Promise<Directory> {
     for (let i = 0; i < 200; i++) {
       if (Directory.isInitialised(dir.buffer, 0)) return new Directory(dir.buffer, 0, { isAlive, self: selfIdentity() })
-      const magic = new Uint32Array(dir.buffer, 0, 1)[0]!
-      if (magic !== 0 && magic !== DIRECTORY_MAGIC) break // foreign
-      if (!creatorAlive(dir.id)) break // abandoned half-built
+      if (isForeign(dir) || !creatorAlive(dir.id)) break // foreign, or abandoned half-built
       await new Promise((r) => setTimeout(r, 10))
     }
     return new Directory(dir.buffer, 0) // throws NotABus, saying why
@@ -585,7 +595,7 @@ export class Bus extends EventEmitter<BusEvents> implements AsyncDisposable, Cha
     if (this.sweeper !== null) clearInterval(this.sweeper)
     for (const { channel } of [...this.channels.values()]) channel.close()
     this.directory.removeMember(this.member)
-    const last = !this.directory.members().some((m) => isAlive(m.pid, m.startTime))
+    const last = !hasLiveMember(this.directory)
     if (last && this.name !== null && !isRemoved(this.dir.id)) removeSegment(this.dir.id)
     await new Promise((resolve) => setImmediate(resolve)) // after the channels' deferred detaches
     detachSegment(this.dir)
