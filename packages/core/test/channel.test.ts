@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 import {
   AWAKE, ChannelSegment, CorruptSegment, DOORBELL_SIGNAL, NotABus, PARKED, channelBytes, initializeChannel, park, shouldRing,
 } from '../src/index.js'
+import { LANES_USED } from '../src/channel/layout.js'
 
 function channel(lanes = 3, laneCapacity = 1024) {
   const buffer = new SharedArrayBuffer(channelBytes(lanes, laneCapacity))
@@ -131,5 +132,61 @@ describe('receiver claim', () => {
     expect(segment.releaseReceiver(me(1))).toBe(false)
     expect(segment.releaseReceiver(me(2))).toBe(true)
     expect(segment.receiverIdentity()).toBeNull()
+  })
+
+  it('reads on from where the previous receiver stopped, however old its view of the segment', () => {
+    const { buffer } = channel(1)
+    const early = new ChannelSegment(buffer) // say, this process sent on the channel long ago
+    const first = new ChannelSegment(buffer)
+    const sender = new ChannelSegment(buffer).claimLane(me(9))!
+    for (const b of [1, 2, 3]) sender.tryWrite(new Uint8Array([b]))
+    expect(first.claimReceiver(me(1), () => true)).toBeNull()
+    expect(first.drain(() => {})).toBe(3)
+    expect(first.releaseReceiver(me(1))).toBe(true)
+    for (const b of [4, 5]) sender.tryWrite(new Uint8Array([b]))
+    expect(early.claimReceiver(me(2), () => true)).toBeNull()
+    const got: number[] = []
+    expect(early.hasData()).toBe(true)
+    early.drain((data, start) => got.push(data[start]!))
+    expect(got).toEqual([4, 5]) // not 1..5 again from its stale read position
+    expect(early.hasData()).toBe(false)
+  })
+})
+
+describe('lanes in use', () => {
+  const used = (buffer: SharedArrayBuffer) => Atomics.load(new Int32Array(buffer), LANES_USED >> 2)
+
+  it('polls and drains only lanes that a sender ever claimed, raised before the first write', () => {
+    const { buffer, segment } = channel(4)
+    expect(used(buffer)).toBe(0)
+    expect(segment.hasData()).toBe(false)
+    expect(segment.drain(() => {})).toBe(0)
+    const other = new ChannelSegment(buffer) // another process
+    const a = other.claimLane(me(10))!
+    expect(used(buffer)).toBe(1)
+    const b = other.claimLane(me(11))!
+    expect(used(buffer)).toBe(2)
+    other.releaseLane(a, me(10)) // released lanes stay in use: they may still hold records
+    b.tryWrite(new Uint8Array([7]))
+    expect(used(buffer)).toBe(2)
+    expect(segment.hasData()).toBe(true)
+    const got: number[] = []
+    segment.drain((data, start) => got.push(data[start]!))
+    expect(got).toEqual([7])
+    const c = other.claimLane(me(12))! // takes the free lane 0 again: the mark does not move
+    expect(c.lane).toBe(0)
+    expect(used(buffer)).toBe(2)
+  })
+
+  it('treats a corrupt mark as "every lane", never indexing past the table', () => {
+    const { buffer, segment } = channel(2)
+    const sender = segment.claimLane(me(10))!
+    sender.tryWrite(new Uint8Array([1]))
+    for (const bad of [-1, 3, 0x7fffffff]) {
+      Atomics.store(new Int32Array(buffer), LANES_USED >> 2, bad)
+      expect(segment.hasData()).toBe(true)
+    }
+    expect(segment.drain(() => {})).toBe(1)
+    expect(segment.hasData()).toBe(false)
   })
 })

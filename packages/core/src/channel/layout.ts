@@ -9,13 +9,32 @@
  * Publish rule: initializeChannel writes everything else, then MAGIC last;
  * setReceiver writes the doorbell words, then RECEIVER last. A lane belongs to
  * the process whose identity its owner word holds (claimed by CAS 0 -> id).
+ * A sender that claims lane i raises LANES_USED to at least i + 1 (a CAS
+ * loop; it never goes down) before it writes anything there, so the
+ * receiver polls and drains lanes [0, LANES_USED) only: one sender costs one
+ * lane's loads per poll, not K.
+ *
+ *   offset  size  field            written by
+ *   0       4     MAGIC            initializeChannel, last
+ *   4       4     VERSION          initializeChannel
+ *   8       4     LANES (K)        initializeChannel
+ *   12      4     LANE_CAPACITY    initializeChannel
+ *   64      4     PARKED           receiver (park) and senders (CAS to ring)
+ *   128     8     RECEIVER         the receiver (claimReceiver CAS)
+ *   136     4     DOORBELL_KIND    setReceiver (diagnostic; the bus uses the directory)
+ *   140     4     DOORBELL_SIGNAL_NO
+ *   144     4     CLOSED           close()
+ *   152     8     PARKS            receiver (statistics)
+ *   160     8     DRAINS           receiver (statistics)
+ *   192     4     LANES_USED       senders (CAS max on claim), 0..K
+ *   256     8K    owner table      senders (CAS on claim)
  */
 import { CACHE_LINE, laneBytes } from '../ring/layout.js'
 
 /** 'IPCC' little-endian: marks the start of a channel segment. */
 export const CHANNEL_MAGIC = 0x43435049
 /** Bumped on any incompatible change of this layout. */
-export const CHANNEL_VERSION = 1
+export const CHANNEL_VERSION = 2
 /** Most lanes one channel may have. */
 export const MAX_LANES = 1024
 
@@ -55,6 +74,10 @@ offset += 4
 export const PARKS = offset; offset += 8
 /** f64 drain calls that returned at least one record (statistics). */
 export const DRAINS = offset; offset += 8
+offset = 3 * CACHE_LINE
+// ---- line 3: which lanes were ever claimed, raised by senders -------------
+/** u32 high-water mark of claimed lanes: every lane >= it has never had a sender. Version 2. */
+export const LANES_USED = offset; offset += 4
 offset = 4 * CACHE_LINE
 /** Where the lane owner table starts. */
 export const OWNERS = offset

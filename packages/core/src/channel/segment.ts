@@ -12,7 +12,7 @@ import { isValidCapacity } from '../ring/layout.js'
 import { park, shouldRing } from '../ring/park.js'
 import {
   CHANNEL_MAGIC, CHANNEL_VERSION, CLOSED, DOORBELL_KIND, DOORBELL_NONE, DOORBELL_SIGNAL_NO, DRAINS, LANES,
-  LANE_CAPACITY, MAGIC, MAX_DOORBELL, MAX_LANES, OWNERS, PARKED, PARKS, RECEIVER, VERSION, channelBytes, laneOffset,
+  LANES_USED, LANE_CAPACITY, MAGIC, MAX_DOORBELL, MAX_LANES, OWNERS, PARKED, PARKS, RECEIVER, VERSION, channelBytes, laneOffset,
 } from './layout.js'
 
 export interface ChannelOptions {
@@ -158,7 +158,14 @@ export class ChannelSegment {
       if (current === word) return null
       const holder = readIdentity(current, 'channel.receiver')
       if (holder !== null && isAlive(holder.pid, holder.startTime)) return holder
-      if (Atomics.compareExchange(cell, 0, current, word) === current) return null
+      if (Atomics.compareExchange(cell, 0, current, word) === current) {
+        // Another process may have drained since this object was made (it
+        // was a sender here, or a receiver that handed over): read on from
+        // where the ring says, not from where this object last looked.
+        for (const lane of this.consumers) lane.resync()
+        this.next = 0
+        return null
+      }
     }
     throw new CorruptSegment('channel.receiver', 'changing', 'kept changing under 16 compare-and-swap attempts')
   }
@@ -185,11 +192,26 @@ export class ChannelSegment {
     return { ...id, doorbell: { kind, signal } }
   }
 
-  /** True when any lane holds committed, unconsumed records. */
+  /**
+   * The receiver's poll: true when any lane holds records it has not read.
+   * Looks only at lanes [0, LANES_USED) and compares each WRITE with this
+   * process's own read position (one atomic load per lane in use). Only
+   * meaningful in the process that claimed the receiver.
+   */
   hasData(): boolean {
     const consumers = this.consumers
-    for (let i = 0; i < consumers.length; i++) if (consumers[i]!.hasData()) return true
+    const used = this.lanesUsed()
+    for (let i = 0; i < used; i++) if (consumers[i]!.unread()) return true
     return false
+  }
+
+  /**
+   * LANES_USED, clamped to K: a corrupt value can only make the receiver
+   * poll lanes that are all empty, never index past the table.
+   */
+  private lanesUsed(): number {
+    const used = Atomics.load(this.words, LANES_USED >> 2) >>> 0
+    return used < this.lanes ? used : this.lanes
   }
 
   /**
@@ -208,8 +230,9 @@ export class ChannelSegment {
 
   private roundRobin(handler: RecordHandler | ValueHandler, decode: boolean, maxPerLane: number, maxTotal: number): number {
     const consumers = this.consumers
-    const k = consumers.length
-    const first = this.next
+    const k = this.lanesUsed()
+    if (k === 0) return 0
+    const first = this.next < k ? this.next : 0
     let i = first
     let total = 0
     for (let visited = 0; visited < k && total < maxTotal; visited++) {
@@ -285,7 +308,13 @@ export class ChannelSegment {
     return { parks: this.counters[PARKS >> 3]!, drains: this.counters[DRAINS >> 3]!, lanes: this.consumers.map((c) => c.stats()) }
   }
 
+  /** The sender of lane i, once LANES_USED covers it (before anything is written there). */
   private sender(i: number): ChannelSender {
+    const words = this.words
+    for (;;) {
+      const used = Atomics.load(words, LANES_USED >> 2)
+      if (used >= i + 1 || Atomics.compareExchange(words, LANES_USED >> 2, used, i + 1) === used) break
+    }
     return new ChannelSender(this.buffer, this.byteOffset + laneOffset(this.lanes, this.laneCapacity, i), this.codec, i, this.words)
   }
 }

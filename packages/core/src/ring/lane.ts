@@ -494,6 +494,21 @@ export class LaneConsumer extends LaneBase {
     return n
   }
 
+  /**
+   * The consumer's own poll: WRITE differs from its read position (one
+   * atomic load; READ is ours, so the cached copy is exact). Valid only in
+   * the consuming process, after resync() if another process consumed.
+   */
+  unread(): boolean {
+    return (Atomics.load(this.words, WRITE_I) >>> 0) !== this.read
+  }
+
+  /** Takes the read position from the ring: call when this process becomes the consumer (another may have read since). */
+  resync(): void {
+    this.read = Atomics.load(this.words, READ_I) >>> 0
+    this.roomWanted = false
+  }
+
   /** True once after a drain that freed room for a producer waiting for it (see waitForRoom); the caller wakes it. */
   takeRoomWanted(): boolean {
     if (!this.roomWanted) return false
