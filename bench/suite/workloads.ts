@@ -72,7 +72,10 @@ export function cellFor(w: Workload, system: SystemId, o: SuiteOptions): Cell {
     kind: w.kind,
     shape: w.shape,
     messages,
-    warmup: w.kind === 'idle' ? messages : Math.max(1, Math.floor(messages / (w.kind === 'rtt' ? 10 : 5))),
+    // Warm-up is per process: each of k senders sends as many messages as a
+    // lone sender does (messages / 5), so that every process's JIT reaches
+    // steady state before the measured runs, whatever the sender count.
+    warmup: w.kind === 'idle' ? messages : Math.max(1, Math.floor(messages / (w.kind === 'rtt' ? 10 : 5))) * (w.kind === 'stream' ? (w.senders ?? 1) : 1),
     runs: o.runs,
     senders: w.senders ?? 1,
     subscribers: w.subscribers ?? 4,

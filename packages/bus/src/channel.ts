@@ -536,7 +536,17 @@ export class Channel<T = unknown> extends EventEmitter {
     if (!this.receiving || this.closed) return
     if (this.paused) return // resume() schedules
     if (this.iterating && this.queue.length >= this.highWaterMark && this.messageListeners.length === 0) return // next() resumes
-    const n = this.drainOnce()
+    // Passes over the lanes (at most MAX_PER_LANE records from each, so a
+    // busy lane cannot starve the others) until they come back short or
+    // MAX_PER_RUN records were delivered: a fast lone sender then costs one
+    // event-loop turn per MAX_PER_RUN records, not per MAX_PER_LANE.
+    let n = 0
+    for (;;) {
+      const got = this.drainOnce(MAX_PER_RUN - n)
+      n += got
+      if (got < MAX_PER_LANE || n >= MAX_PER_RUN || !this.receiving || this.closed || this.paused) break
+      if (this.iterating && this.queue.length >= this.highWaterMark && this.messageListeners.length === 0) break
+    }
     if (!this.receiving) return // failed
     if (this.closed) return // a listener closed the channel during the drain
     if (this.paused) return // resume() schedules
@@ -559,10 +569,10 @@ export class Channel<T = unknown> extends EventEmitter {
     this.schedule()
   }
 
-  private drainOnce(): number {
+  private drainOnce(max = MAX_PER_RUN): number {
     let n: number
     try {
-      n = this.segment.drain(this.deliver, MAX_PER_LANE, MAX_PER_RUN)
+      n = this.segment.drain(this.deliver, MAX_PER_LANE, max)
     } catch (err) {
       this.fail(err)
       return 0
