@@ -83,11 +83,19 @@ const RECHECK_MS = 200
 const SPIN_TURNS = 32
 /** Most messages a burst of sends writes before publishing them (see staged()). */
 const PUBLISH_EVERY = 64
-/** Spin-path runs in a row that skip the event loop (see run()). */
+/** Runs of a spinning receiver in a row that skip the event loop (see continueSoon()). */
 const HOT_RUNS = 64
 const MAX_PER_LANE = 256
 const MAX_PER_RUN = 4096
 const DEFAULT_HIGH_WATER = 1024
+/**
+ * Continuations of a spinning receiver go through this settled promise's
+ * then(): the same microtask queue as queueMicrotask(), without the
+ * AsyncResource that queueMicrotask() allocates for async_hooks on every call.
+ */
+const resolved = Promise.resolve()
+/** process.pid is a getpid() system call on every read in Node; a process's pid never changes. */
+const SELF_PID = process.pid
 
 /** Typed events of a Channel (declaration-merged into the class). */
 export interface Channel<T> {
@@ -138,8 +146,9 @@ export class Channel<T = unknown> extends EventEmitter {
   private receiving = false
   private scheduled = false
   private paused = false
-  /** Consecutive runs scheduled as microtasks by the spin path. */
+  /** Consecutive runs scheduled as microtasks, and the records they delivered (see continueSoon()). */
   private hotRuns = 0
+  private hotRecords = 0
   private parked = false
   private readonly queue: T[] = []
   private readonly pulls: Array<{ resolve: (r: IteratorResult<T>) => void; reject: (e: unknown) => void }> = []
@@ -433,7 +442,7 @@ export class Channel<T = unknown> extends EventEmitter {
       const bell = this.host.doorbellOf(id)
       if (bell === null) throw new PeerGone(id.pid, `receiver of channel '${this.name}' (it left the bus)`)
       const r: Receiver = { ...id, doorbell: { ...bell, token: this.token } }
-      if (id.pid !== process.pid) checkCanRing(r, this.host.runtimeDir)
+      if (id.pid !== SELF_PID) checkCanRing(r, this.host.runtimeDir)
       this.receiverSeen = r
     }
   }
@@ -459,7 +468,7 @@ export class Channel<T = unknown> extends EventEmitter {
     if (this.stagedCount >= PUBLISH_EVERY) this.publishStaged()
     else if (!this.publishQueued) {
       this.publishQueued = true
-      queueMicrotask(this.publishSoon)
+      void resolved.then(this.publishSoon)
       unpublished.add(this) // so that process.exit() in this same burst loses nothing
     }
   }
@@ -494,7 +503,7 @@ export class Channel<T = unknown> extends EventEmitter {
     if (this.receiverSeen === null || now - this.receiverCheckedAt > RECHECK_MS) this.checkReceiver(now, true)
     const r = this.receiverSeen
     if (r === null) return // parked receivers always have published themselves; nothing to ring
-    if (r.pid === process.pid) {
+    if (r.pid === SELF_PID) {
       queueMicrotask(() => this.wakeLocal(r))
       return
     }
@@ -550,23 +559,38 @@ export class Channel<T = unknown> extends EventEmitter {
     if (!this.receiving) return // failed
     if (this.closed) return // a listener closed the channel during the drain
     if (this.paused) return // resume() schedules
-    if (n > 0) { this.schedule(); return }
+    if (n > 0) { this.continueSoon(n); return }
     if (this.spin()) {
-      // Drain at once, and come back as a microtask rather than on the next
-      // event-loop turn: promise continuations of the listener (say, the
-      // code that sends the next ping) still run first, but the turn's
-      // epoll call and timers phase are skipped. At most HOT_RUNS times in
-      // a row, then one full turn, so I/O and timers are never starved.
-      this.drainOnce()
-      if (!this.scheduled && this.receiving && !this.closed && !this.paused) {
-        this.scheduled = true
-        if (++this.hotRuns < HOT_RUNS) queueMicrotask(this.run)
-        else { this.hotRuns = 0; setImmediate(this.run) }
-      }
+      this.continueSoon(this.drainOnce())
       return
     }
     if (this.segment.park()) { this.parked = true; return }
     this.schedule()
+  }
+
+  /**
+   * Runs again after a drain. A spinning receiver (spinMicros > 0) comes
+   * back as a microtask rather than on the next event-loop turn: promise
+   * continuations of the listener (say, the code that sends the next ping)
+   * still run first, but the turn's epoll call and timers phase are
+   * skipped, which would otherwise cost more than a whole round trip and,
+   * once a reply lands during it, every round trip after (the reply is
+   * found by the next turn's drain, which schedules another turn). At most
+   * HOT_RUNS runs or MAX_PER_RUN records in a row, then one full turn, so
+   * I/O and timers are never starved. A receiver that does not spin always
+   * yields the turn.
+   */
+  private continueSoon(delivered: number): void {
+    if (this.scheduled || !this.receiving || this.closed || this.paused) return
+    this.scheduled = true
+    this.hotRecords += delivered
+    if (this.host.spinMicros > 0 && ++this.hotRuns < HOT_RUNS && this.hotRecords < MAX_PER_RUN) {
+      void resolved.then(this.run)
+    } else {
+      this.hotRuns = 0
+      this.hotRecords = 0
+      setImmediate(this.run)
+    }
   }
 
   private drainOnce(max = MAX_PER_RUN): number {
@@ -589,7 +613,7 @@ export class Channel<T = unknown> extends EventEmitter {
     for (const lane of lanes) {
       const owner = this.segment.laneOwner(lane)
       if (owner === null) continue
-      if (owner.pid === process.pid) {
+      if (owner.pid === SELF_PID) {
         wakeLocal(token)
         continue
       }
