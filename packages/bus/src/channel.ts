@@ -14,6 +14,7 @@
  * spin (spinMicros), then parks and sleeps on its doorbell, using no CPU.
  */
 import { EventEmitter } from 'node:events'
+import { availableParallelism } from 'node:os'
 import { performance } from 'node:perf_hooks'
 import type { ChannelSegment, ChannelSender, Codec, Identity } from '@ipc/core'
 import { ChannelBusy, ChannelFull, Closed, MessageTooLarge, PeerGone, TooManySenders } from './errors.js'
@@ -79,8 +80,14 @@ interface Waiter {
 
 /** How long a confirmed receiver is trusted before the next liveness check (ms). */
 const RECHECK_MS = 200
-/** Event-loop turns a sender blocked on a full lane looks again before it sleeps until the receiver rings. */
+/**
+ * Event-loop turns a sender blocked on a full lane looks again before it
+ * sleeps until the receiver rings, when there is a core to spare for it
+ * (see flush()).
+ */
 const SPIN_TURNS = 32
+/** Cores this process may run on. */
+const CORES = availableParallelism()
 /** Most messages a burst of sends writes before publishing them (see staged()). */
 const PUBLISH_EVERY = 64
 /** Runs of a spinning receiver in a row that skip the event loop (see continueSoon()). */
@@ -357,7 +364,11 @@ export class Channel<T = unknown> extends EventEmitter {
         // protocol turned around: see ROOM_WANTED in @ipc/core's lane
         // layout) and sleep: a blocked sender uses no CPU. It still wakes
         // every RECHECK_MS to notice deadlines, aborts and a dead receiver.
-        if (turns++ < SPIN_TURNS) {
+        // Looking again only pays while the receiver has a core of its own:
+        // with more senders than cores, every turn spent polling is taken
+        // from the receiver that would free the room (8 senders on 2 cores:
+        // 5% more aggregate throughput sleeping at once), so then sleep now.
+        if (turns++ < (this.segment.lanesInUse + 1 <= CORES ? SPIN_TURNS : 0)) {
           await new Promise((r) => setImmediate(r))
           continue
         }

@@ -205,6 +205,11 @@ export class ChannelSegment {
     return false
   }
 
+  /** How many lanes senders have claimed so far (a high-water mark, 0..K; see LANES_USED). */
+  get lanesInUse(): number {
+    return this.lanesUsed()
+  }
+
   /**
    * LANES_USED, clamped to K: a corrupt value can only make the receiver
    * poll lanes that are all empty, never index past the table.
