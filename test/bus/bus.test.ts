@@ -67,6 +67,11 @@ describe('a private bus with forked children', () => {
     expect(info).toMatchObject({ pid: child.pid, died: true, signal: 'SIGKILL' })
   })
 
+  test('Bus.attach rejects an address that is not a string, or not an address, saying which it was', async () => {
+    await expect(Bus.attach({ spinMicros: 5 } as unknown as string)).rejects.toThrow(TypeError)
+    await expect(Bus.attach('not json')).rejects.toMatchObject({ code: 'ERR_NOT_A_BUS', message: expect.stringContaining('the address is not valid JSON') })
+  })
+
   test('Bus.attach outside a forked child rejects with NotForked', async () => {
     await expect(Bus.attach()).rejects.toMatchObject({ code: 'ERR_NOT_FORKED' })
   })

@@ -290,13 +290,17 @@ export class Bus extends EventEmitter<BusEvents> implements AsyncDisposable, Cha
    * with NotForked when there is none). Works for private buses too.
    */
   static async attach(address?: string, options?: BusOptions): Promise<Bus> {
+    if (address !== undefined && typeof address !== 'string') {
+      throw new TypeError(`address must be a string (a bus.address), got ${typeof address}; to pass options alone: Bus.attach(undefined, options)`)
+    }
     const raw = address ?? process.env[ATTACH_ENV]
     if (raw === undefined) throw new NotForked()
+    const source = address !== undefined ? 'the address' : ATTACH_ENV
     let info: AttachInfo
     try {
       info = JSON.parse(raw) as AttachInfo
     } catch (err) {
-      throw new NotABus(`${ATTACH_ENV} is not valid JSON`, { cause: err })
+      throw new NotABus(`${source} is not valid JSON`, { cause: err })
     }
     if (!Number.isInteger(info.directory)) throw new NotABus(`${ATTACH_ENV} has no directory id`)
     const opts = { ...info.options, ...options }
