@@ -248,6 +248,26 @@ describe('receivers', () => {
   })
 })
 
+describe('parking backstop', () => {
+  test('a sender killed between winning the doorbell and ringing it does not strand the parked receiver', async () => {
+    const bus = await privateBus()
+    const ch = bus.channel<string>('stranded')
+    const got: string[] = []
+    const arrived = new Promise<number>((resolve) => ch.on('message', (v) => { got.push(v); resolve(performance.now()) }))
+    await new Promise((r) => setTimeout(r, 50)) // the receiver finds nothing and parks
+    // Play the dying sender with the channel's own segment: claim a lane,
+    // publish, win the parked word's CAS ... and never ring.
+    const segment = (ch as unknown as { segment: import('@ipc/core').ChannelSegment }).segment
+    const lane = segment.claimLane({ pid: 1, startTime: 1 })!
+    expect(lane.trySend('hello', 0)).toBe(true)
+    const wonAt = performance.now()
+    expect(lane.shouldRing()).toBe(true) // the receiver was parked: this "sender" owed the ring
+    const at = await arrived
+    expect(got).toEqual(['hello'])
+    expect(at - wonAt).toBeLessThan(1000) // the backstop looks every 250 ms
+  })
+})
+
 describe('pause and resume', () => {
   test('a paused receiver leaves messages in the ring (senders feel backpressure) until resume', async () => {
     const bus = await privateBus({ ringBytes: 4096, maxMessageBytes: 256 })

@@ -92,6 +92,8 @@ const CORES = availableParallelism()
 const PUBLISH_EVERY = 64
 /** Runs of a spinning receiver in a row that skip the event loop (see continueSoon()). */
 const HOT_RUNS = 64
+/** How often a parked receiver looks at its lanes in case a sender died between winning the doorbell and ringing it (see armParkedCheck()). */
+const PARKED_CHECK_MS = 250
 const MAX_PER_LANE = 256
 const MAX_PER_RUN = 4096
 const DEFAULT_HIGH_WATER = 1024
@@ -157,6 +159,8 @@ export class Channel<T = unknown> extends EventEmitter {
   private hotRuns = 0
   private hotRecords = 0
   private parked = false
+  /** The parked receiver's backstop timer (see armParkedCheck()). */
+  private parkedCheck: NodeJS.Timeout | null = null
   private readonly queue: T[] = []
   private readonly pulls: Array<{ resolve: (r: IteratorResult<T>) => void; reject: (e: unknown) => void }> = []
   private iterating = false
@@ -575,7 +579,11 @@ export class Channel<T = unknown> extends EventEmitter {
       this.continueSoon(this.drainOnce())
       return
     }
-    if (this.segment.park()) { this.parked = true; return }
+    if (this.segment.park()) {
+      this.parked = true
+      this.armParkedCheck()
+      return
+    }
     this.schedule()
   }
 
@@ -676,6 +684,32 @@ export class Channel<T = unknown> extends EventEmitter {
     }
   }
 
+  /**
+   * The backstop of the parking protocol. A sender that wins the parked
+   * word's compare-and-swap must then ring; if it is killed in between (a
+   * few microseconds; seen under SIGKILL in test/bus/faults.test.ts), the
+   * word says AWAKE, so no other sender rings, and the receiver would sleep
+   * on data forever. So a parked receiver looks at its lanes every
+   * PARKED_CHECK_MS: a couple of atomic loads, a few microseconds of CPU a
+   * second. Normally it finds nothing and sleeps on; finding data while
+   * parked means a ring was lost (or is in flight: then the ring that
+   * follows is spurious, which is harmless).
+   */
+  private armParkedCheck(): void {
+    if (this.parkedCheck === null) {
+      this.parkedCheck = setTimeout(this.checkParked, PARKED_CHECK_MS)
+      this.parkedCheck.unref() // the channel's retain() is what keeps the process alive
+    } else {
+      this.parkedCheck.refresh()
+    }
+  }
+
+  private readonly checkParked = (): void => {
+    if (!this.parked || this.closed || !this.receiving) return
+    if (this.segment.hasData()) this.wake()
+    else this.parkedCheck?.refresh()
+  }
+
   private wake(): void {
     if (!this.parked) return // a late or spurious ring: we are already running
     this.parked = false
@@ -761,6 +795,7 @@ export class Channel<T = unknown> extends EventEmitter {
     if (this.receiving) {
       this.receiving = false
       unregisterSleeper(this.token)
+      if (this.parkedCheck !== null) clearTimeout(this.parkedCheck)
       this.segment.releaseReceiver(selfIdentity())
       this.host.release()
     }
