@@ -16,6 +16,12 @@
  * pile up. A doorbell may be spurious (the receiver found data after parking
  * while a sender already won): the receiver then drains nothing and parks
  * again, which is harmless.
+ *
+ * The one thing the protocol cannot cover is a winner that dies between its
+ * CAS and its ring (SIGKILL): the word then says AWAKE and no later sender
+ * rings. The receiver must therefore not trust the doorbell alone; the bus's
+ * parked receivers re-check their lanes on a backing-off timer (see
+ * armParkedCheck() in @ipc/bus's channel.ts).
  */
 
 /** The receiver is running (or about to): senders do nothing. */
