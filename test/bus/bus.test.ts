@@ -264,7 +264,7 @@ describe('parking backstop', () => {
     expect(lane.shouldRing()).toBe(true) // the receiver was parked: this "sender" owed the ring
     const at = await arrived
     expect(got).toEqual(['hello'])
-    expect(at - wonAt).toBeLessThan(1000) // the backstop looks every 250 ms
+    expect(at - wonAt).toBeLessThan(1000) // the backstop first looks 250 ms after parking
   })
 })
 

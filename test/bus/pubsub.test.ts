@@ -59,7 +59,7 @@ describe('pub/sub property', () => {
             const subs = await Promise.all(subscribing)
             const published = await Promise.all(publishing)
             // Quiet for 300 ms means nothing more is coming: longer than a
-            // parked receiver's backstop check (250 ms) and than the stalls a
+            // parked receiver's first backstop check (250 ms after it parks) and than the stalls a
             // starved process sees on a loaded 2-vCPU machine (60 ms was not:
             // with two CPU hogs beside the suite it flagged late messages as lost).
             const collected = await Promise.all(subs.map((s, j) => agents[sc.subscribers[j]!.agent]!.call<Collected>('collect', { key: s.key, quietMs: 300 })))

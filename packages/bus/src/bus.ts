@@ -302,7 +302,7 @@ export class Bus extends EventEmitter<BusEvents> implements AsyncDisposable, Cha
     } catch (err) {
       throw new NotABus(`${source} is not valid JSON`, { cause: err })
     }
-    if (!Number.isInteger(info.directory)) throw new NotABus(`${ATTACH_ENV} has no directory id`)
+    if (!Number.isInteger(info.directory)) throw new NotABus(`${source} has no directory id`)
     const opts = { ...info.options, ...options }
     const resolved = resolveOptions(opts)
     const dir = attachSegment(info.directory, 'attaching to the parent bus')

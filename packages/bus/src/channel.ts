@@ -19,7 +19,7 @@ import { performance } from 'node:perf_hooks'
 import type { ChannelSegment, ChannelSender, Codec, Identity } from '@ipc/core'
 import { ChannelBusy, ChannelFull, Closed, MessageTooLarge, PeerGone, TooManySenders } from './errors.js'
 import { checkCanRing, receiverAlive, registerSleeper, ring, roomToken, unregisterSleeper, wakeLocal, type Receiver, type Sleeper } from './doorbell.js'
-import { isAlive, selfIdentity } from './liveness.js'
+import { SELF_PID, isAlive, selfIdentity } from './liveness.js'
 import type { DoorbellKind } from './options.js'
 
 /**
@@ -104,8 +104,6 @@ const DEFAULT_HIGH_WATER = 1024
  * AsyncResource that queueMicrotask() allocates for async_hooks on every call.
  */
 const resolved = Promise.resolve()
-/** process.pid is a getpid() system call on every read in Node; a process's pid never changes. */
-const SELF_PID = process.pid
 
 /** Typed events of a Channel (declaration-merged into the class). */
 export interface Channel<T> {
@@ -561,7 +559,7 @@ export class Channel<T = unknown> extends EventEmitter {
     this.scheduled = false
     if (!this.receiving || this.closed) return
     if (this.paused) return // resume() schedules
-    if (this.iterating && this.queue.length >= this.highWaterMark && this.messageListeners.length === 0) return // next() resumes
+    if (this.backedUp) return // next() resumes
     // Passes over the lanes (at most MAX_PER_LANE records from each, so a
     // busy lane cannot starve the others) until they come back short or
     // MAX_PER_RUN records were delivered: a fast lone sender then costs one
@@ -571,7 +569,7 @@ export class Channel<T = unknown> extends EventEmitter {
       const got = this.drainOnce(MAX_PER_RUN - n)
       n += got
       if (got < MAX_PER_LANE || n >= MAX_PER_RUN || !this.receiving || this.closed || this.paused) break
-      if (this.iterating && this.queue.length >= this.highWaterMark && this.messageListeners.length === 0) break
+      if (this.backedUp) break
     }
     if (!this.receiving) return // failed
     if (this.closed) return // a listener closed the channel during the drain
@@ -587,6 +585,11 @@ export class Channel<T = unknown> extends EventEmitter {
       return
     }
     this.schedule()
+  }
+
+  /** An iterator holds highWaterMark values nobody has pulled, and no listener takes them: stop draining until next(). */
+  private get backedUp(): boolean {
+    return this.iterating && this.queue.length >= this.highWaterMark && this.messageListeners.length === 0
   }
 
   /**

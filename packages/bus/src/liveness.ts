@@ -27,14 +27,21 @@ export function isAlive(pid: number, startTime: number): boolean {
   return pid > 0 && processStartTime(pid) === startTime
 }
 
+/**
+ * This process's pid, read once: process.pid is a getpid() system call on
+ * every read in Node, and a Node process's pid never changes (children are
+ * started by fork + exec; nothing here forks natively).
+ */
+export const SELF_PID = process.pid
+
 let self: Identity | undefined
 
 /** This process's identity (computed once). */
 export function selfIdentity(): Identity {
-  if (self === undefined || self.pid !== process.pid) {
-    const startTime = processStartTime(process.pid)
-    if (startTime < 0) throw new Error(`cannot read /proc/${process.pid}/stat: is /proc mounted? (@ipc/bus needs Linux)`)
-    self = { pid: process.pid, startTime }
+  if (self === undefined) {
+    const startTime = processStartTime(SELF_PID)
+    if (startTime < 0) throw new Error(`cannot read /proc/${SELF_PID}/stat: is /proc mounted? (@ipc/bus needs Linux)`)
+    self = { pid: SELF_PID, startTime }
   }
   return self
 }

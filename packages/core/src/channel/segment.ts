@@ -200,21 +200,17 @@ export class ChannelSegment {
    */
   hasData(): boolean {
     const consumers = this.consumers
-    const used = this.lanesUsed()
+    const used = this.lanesInUse
     for (let i = 0; i < used; i++) if (consumers[i]!.unread()) return true
     return false
   }
 
-  /** How many lanes senders have claimed so far (a high-water mark, 0..K; see LANES_USED). */
-  get lanesInUse(): number {
-    return this.lanesUsed()
-  }
-
   /**
-   * LANES_USED, clamped to K: a corrupt value can only make the receiver
-   * poll lanes that are all empty, never index past the table.
+   * How many lanes senders have claimed so far: LANES_USED, a high-water
+   * mark, clamped to K (a corrupt value can only make the receiver poll
+   * lanes that are all empty, never index past the table).
    */
-  private lanesUsed(): number {
+  get lanesInUse(): number {
     const used = Atomics.load(this.words, LANES_USED >> 2) >>> 0
     return used < this.lanes ? used : this.lanes
   }
@@ -235,7 +231,7 @@ export class ChannelSegment {
 
   private roundRobin(handler: RecordHandler | ValueHandler, decode: boolean, maxPerLane: number, maxTotal: number): number {
     const consumers = this.consumers
-    const k = this.lanesUsed()
+    const k = this.lanesInUse
     if (k === 0) return 0
     const first = this.next < k ? this.next : 0
     let i = first
