@@ -92,3 +92,27 @@ export class RemoteError extends IpcError {
     this.remoteStack = remote.stack
   }
 }
+
+/** Every member slot of the bus is held by a live process (dead members' slots are reclaimed first). */
+export class BusFull extends IpcError {
+  override readonly name = 'BusFull'
+  constructor(readonly busName: string, readonly maxMembers: number) {
+    super('ERR_BUS_FULL', `bus '${busName}' has ${maxMembers} member slots and every one is held by a live member (raise maxMembers when the bus is created)`)
+  }
+}
+
+/** Every channel slot of the bus holds a channel that is in use (abandoned, drained channels are reclaimed first). */
+export class TooManyChannels extends IpcError {
+  override readonly name = 'TooManyChannels'
+  constructor(readonly busName: string, readonly maxChannels: number) {
+    super('ERR_TOO_MANY_CHANNELS', `bus '${busName}' has ${maxChannels} channel slots and every one holds a channel in use (raise maxChannels when the bus is created)`)
+  }
+}
+
+/** Something that needs the process's main thread (a 'signal' doorbell) was asked for from a worker thread. */
+export class NotMainThread extends IpcError {
+  override readonly name = 'NotMainThread'
+  constructor(what: string) {
+    super('ERR_NOT_MAIN_THREAD', `${what} needs the main thread: signals reach only the main thread of a Node process; in a worker thread open the bus with { doorbell: 'pipe' }`)
+  }
+}
