@@ -3,9 +3,18 @@
  * (SIGKILL, then reaped) after each test, pass or fail, so a failing test
  * never leaves a process behind. Fixtures are the built JS of
  * test/fixtures/*.ts (test/dist/fixtures), run by the same Node.
+ *
+ * A fixture started as another user (options.uid / options.gid, e.g. 65534
+ * to see what root's privileges hide) runs from a world-readable copy made
+ * for it (readableCopy): in a clone under a directory other users cannot
+ * enter (a 0700 home) it could not read its own script or the packages it
+ * imports.
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process'
 import { once } from 'node:events'
+import { chmodSync, cpSync, existsSync, mkdtempSync, readdirSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterEach } from 'vitest'
 
@@ -22,13 +31,94 @@ export interface FixtureExtras {
   timeoutMs?: number
 }
 
-/** Starts `node test/dist/fixtures/<name>.js ...args`, tracked for cleanup. */
+/**
+ * Starts `node test/dist/fixtures/<name>.js ...args`, tracked for cleanup.
+ * As another user (options.uid/gid), from readableCopy() instead.
+ */
 export function startFixture(name: string, args: readonly string[] = [], options: SpawnOptions = {}, extras: FixtureExtras = {}): ChildProcess {
-  return track(spawn(process.execPath, [...(extras.nodeArgs ?? []), fixturePath(name), ...args], {
+  const asOtherUser = (options.uid !== undefined && options.uid !== process.getuid?.()) ||
+    (options.gid !== undefined && options.gid !== process.getgid?.())
+  const root = asOtherUser ? readableCopy() : undefined
+  const script = root === undefined ? fixturePath(name) : join(root, 'fixtures', `${name}.js`)
+  return track(spawn(process.execPath, [...(extras.nodeArgs ?? []), script, ...args], {
     stdio: ['pipe', 'pipe', 'pipe'],
+    ...(root === undefined ? {} : { cwd: root }),
     ...options,
   }))
 }
+
+// ------------------------------------------------ fixtures for another user
+
+const testDir = fileURLToPath(new URL('..', import.meta.url))
+let copy: string | undefined
+
+/** The real directory of package `name` as Node would resolve it from `fromDir` (pnpm symlinks followed). */
+function packageDir(name: string, fromDir: string): string {
+  for (let dir = fromDir; ; dir = dirname(dir)) {
+    const candidate = join(dir, 'node_modules', name)
+    if (existsSync(join(candidate, 'package.json'))) return realpathSync(candidate)
+    if (dirname(dir) === dir) throw new Error(`readableCopy: cannot find package ${name} from ${fromDir}`)
+  }
+}
+
+/** Copies `from` to `to`, following symlinks, keeping only what `keep` accepts (by path relative to `from`). */
+function copyTree(from: string, to: string, keep: (rel: string) => boolean): void {
+  cpSync(from, to, { recursive: true, dereference: true, filter: (src) => src === from || keep(relative(from, src)) })
+}
+
+/** Everything under `dir` readable by all: directories 0755, files 0644 (0755 if executable). */
+function openUp(dir: string): void {
+  chmodSync(dir, 0o755)
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name)
+    if (entry.isDirectory()) openUp(path)
+    else chmodSync(path, (statSync(path).mode & 0o100) !== 0 ? 0o755 : 0o644)
+  }
+}
+
+/**
+ * A world-readable copy of what a fixture runs — test/dist/fixtures and the
+ * built packages it may import (@ipc/native with its compiled addon,
+ * @ipc/core, @ipc/bus, msgpackr) laid out as Node resolves them:
+ *
+ *   <tmp>/ipc-test-fixtures-XXXXXX/         0755
+ *     package.json                          {"type": "module"}
+ *     fixtures/<name>.js
+ *     node_modules/@ipc/{native,core,bus}/  package.json, dist/ (native: build/<config>/ipc_native.node)
+ *     node_modules/msgpackr/
+ *
+ * Made once per test, on first use, and removed after it (pass or fail),
+ * once its children are dead. A few tens of ms.
+ */
+export function readableCopy(): string {
+  if (copy !== undefined) return copy
+  // A TMPDIR other users cannot enter would defeat the point: /tmp then.
+  const base = (statSync(tmpdir()).mode & 0o001) !== 0 ? tmpdir() : '/tmp'
+  const root = mkdtempSync(join(base, 'ipc-test-fixtures-'))
+  copy = root
+  const noMaps = (rel: string): boolean => !/\.(map|d\.ts|d\.cts|md)$/.test(rel)
+  const built = (rel: string): boolean => /^(package\.json|dist(\/.*)?)$/.test(rel)
+  writeFileSync(join(root, 'package.json'), '{ "type": "module", "private": true }\n')
+  copyTree(join(testDir, 'dist', 'fixtures'), join(root, 'fixtures'), noMaps)
+  const core = packageDir('@ipc/core', testDir)
+  const packages: Array<[string, string, (rel: string) => boolean]> = [
+    ['@ipc/native', packageDir('@ipc/native', testDir), (rel) => noMaps(rel) && (built(rel) || /^build(\/(Release|Debug)(\/ipc_native\.node)?)?$/.test(rel))],
+    ['@ipc/core', core, (rel) => noMaps(rel) && built(rel)],
+    ['@ipc/bus', packageDir('@ipc/bus', testDir), (rel) => noMaps(rel) && built(rel)],
+    // Its ESM entry and what that imports; not its CJS bundles (dist) nor its own node_modules.
+    ['msgpackr', packageDir('msgpackr', core), (rel) => noMaps(rel) && !/^(dist|node_modules)(\/|$)/.test(rel)],
+  ]
+  for (const [name, dir, keep] of packages) copyTree(dir, join(root, 'node_modules', name), keep)
+  openUp(root)
+  return root
+}
+
+function removeCopy(): void {
+  if (copy !== undefined) rmSync(copy, { recursive: true, force: true })
+  copy = undefined
+}
+
+process.once('exit', removeCopy) // should a test process end without its afterEach
 
 /** Tracks a child started some other way. */
 export function track<T extends ChildProcess>(child: T): T {
@@ -108,4 +198,10 @@ export async function killAll(): Promise<void> {
   live.clear()
 }
 
-afterEach(killAll)
+afterEach(async () => {
+  try {
+    await killAll()
+  } finally {
+    removeCopy()
+  }
+})
