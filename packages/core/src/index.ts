@@ -11,8 +11,9 @@ export {
 } from './ring/lane.js'
 export { FLAG_PADDING, MAX_CAPACITY, MIN_CAPACITY, RECORD_HEADER, maxMessageLimit, recordBytes } from './ring/layout.js'
 export { AWAKE, PARKED, park, shouldRing, type DataSource } from './ring/park.js'
-export { ChannelSegment, ChannelSender, channelBytes, initializeChannel, type ChannelOptions, type Doorbell } from './channel/segment.js'
-export { DOORBELL_NONE, DOORBELL_PIPE, DOORBELL_SIGNAL, DOORBELL_SPIN, MAX_LANES } from './channel/layout.js'
+export { ChannelSegment, ChannelSender, channelBytes, initializeChannel, type ChannelOptions } from './channel/segment.js'
+export { MAX_LANES } from './channel/layout.js'
+export { DOORBELL_NONE, DOORBELL_PIPE, DOORBELL_SIGNAL, MAX_BELL_THREAD, bellWord, readBell, type BellAddress } from './doorbell.js'
 export {
   DIRECTORY_DEFAULTS, Directory, StructureRegion, directorySize, initializeDirectory,
   type ChannelEntry, type DirectoryOptions, type MemberEntry,

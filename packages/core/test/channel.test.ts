@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import {
-  AWAKE, ChannelSegment, CorruptSegment, DOORBELL_SIGNAL, NotABus, PARKED, channelBytes, initializeChannel, park, shouldRing,
+  AWAKE, ChannelSegment, CorruptSegment, DOORBELL_PIPE, DOORBELL_SIGNAL, NotABus, PARKED, channelBytes, initializeChannel, park, shouldRing,
 } from '../src/index.js'
 import { LANES_USED } from '../src/channel/layout.js'
 
@@ -75,14 +75,38 @@ describe('channel segment', () => {
     expect(got).toEqual([{ a: 1 }, [2]])
   })
 
-  it('records the receiver and its doorbell, identity last', () => {
+  it('publishes the receiving instance\'s doorbell with its claim, and clears it on release', () => {
     const { segment } = channel()
     expect(segment.receiver()).toBeNull()
-    segment.setReceiver(me(77, 5), { kind: DOORBELL_SIGNAL, signal: 35 })
-    expect(segment.receiver()).toEqual({ pid: 77, startTime: 5, doorbell: { kind: DOORBELL_SIGNAL, signal: 35 } })
-    expect(segment.closed).toBe(false)
-    segment.close()
-    expect(segment.closed).toBe(true)
+    expect(segment.claimReceiverWithBell(me(77, 5), { kind: DOORBELL_SIGNAL, signal: 35, thread: 0 }, () => true)).toBeNull()
+    expect(segment.receiver()).toEqual({ pid: 77, startTime: 5, bell: { kind: DOORBELL_SIGNAL, signal: 35, thread: 0 } })
+    // Another instance of the same process (same identity) does not get it.
+    expect(segment.claimReceiverWithBell(me(77, 5), { kind: DOORBELL_PIPE, signal: 0, thread: 3 }, () => true)).toEqual(me(77, 5))
+    expect(segment.receiver()!.bell).toEqual({ kind: DOORBELL_SIGNAL, signal: 35, thread: 0 })
+    expect(segment.releaseReceiver(me(77, 5))).toBe(true)
+    expect(segment.receiver()).toBeNull()
+    // A takeover from a dead receiver publishes the new instance's doorbell.
+    expect(segment.claimReceiverWithBell(me(78, 5), { kind: DOORBELL_PIPE, signal: 0, thread: 3 }, () => false)).toBeNull()
+    expect(segment.claimReceiverWithBell(me(79, 5), { kind: DOORBELL_SIGNAL, signal: 40, thread: 0 }, () => false)).toBeNull()
+    expect(segment.receiver()).toEqual({ pid: 79, startTime: 5, bell: { kind: DOORBELL_SIGNAL, signal: 40, thread: 0 } })
+    expect(() => segment.claimReceiverWithBell(me(80, 5), { kind: DOORBELL_SIGNAL, signal: 0, thread: 0 }, () => false)).toThrow(RangeError)
+  })
+
+  it('a receiver whose doorbell is not published yet (claim in flight) has bell null', () => {
+    const { segment } = channel()
+    expect(segment.claimReceiver(me(77, 5), () => true)).toBeNull()
+    expect(segment.receiver()).toEqual({ pid: 77, startTime: 5, bell: null })
+  })
+
+  it('haltDrain() from the handler leaves the remaining records unread, in order', () => {
+    const { segment } = channel(2)
+    const a = segment.claimLane(me(1))!
+    for (let i = 0; i < 5; i++) a.trySend(i)
+    const got: unknown[] = []
+    expect(segment.receive((v) => { got.push(v); if (got.length === 2) segment.haltDrain() })).toBe(2)
+    expect(segment.hasData()).toBe(true)
+    expect(segment.receive((v) => got.push(v))).toBe(3)
+    expect(got).toEqual([0, 1, 2, 3, 4])
   })
 
   it('refuses memory that is not a channel or whose lanes are broken', () => {

@@ -6,9 +6,18 @@
  *   owners      K x i64 lane owner identities, rounded up to a cache line
  *   lanes       K lanes back to back, each laid out by ../ring/layout.ts
  *
- * Publish rule: initializeChannel writes everything else, then MAGIC last;
- * setReceiver writes the doorbell words, then RECEIVER last. A lane belongs to
- * the process whose identity its owner word holds (claimed by CAS 0 -> id).
+ * Publish rule: initializeChannel writes everything else, then MAGIC last.
+ * The receiver is claimed by CAS of RECEIVER (0 or a dead identity -> its
+ * own); the winner then publishes how to wake it: BELL_OWNER = 0,
+ * RECEIVER_BELL = its doorbell address (../doorbell.ts), BELL_OWNER = its
+ * identity. A reader trusts RECEIVER_BELL only when BELL_OWNER, read before
+ * and after it, equals RECEIVER; otherwise the claim is in flight and nobody
+ * is rung (a new receiver drains once it is set up, so nothing waits on that
+ * ring). Releasing clears BELL_OWNER first, then RECEIVER (CAS).
+ * A lane belongs to the process whose identity its owner word holds (claimed
+ * by CAS 0 -> id); its owner then stores its doorbell address in the lane's
+ * bell word (cleared before the lane is released), by which a receiver that
+ * frees room wakes it.
  * A sender that claims lane i raises LANES_USED to at least i + 1 (a CAS
  * loop; it never goes down) before it writes anything there, so the
  * receiver polls and drains lanes [0, LANES_USED) only: one sender costs one
@@ -21,29 +30,23 @@
  *   12      4     LANE_CAPACITY    initializeChannel
  *   64      4     PARKED           receiver (park) and senders (CAS to ring)
  *   128     8     RECEIVER         the receiver (claimReceiver CAS)
- *   136     4     DOORBELL_KIND    setReceiver (diagnostic; the bus uses the directory)
- *   140     4     DOORBELL_SIGNAL_NO
- *   144     4     CLOSED           close()
+ *   136     4     RECEIVER_BELL    the receiver, after its claim (version 3)
+ *   144     8     BELL_OWNER       the receiver, around RECEIVER_BELL (version 3)
  *   152     8     PARKS            receiver (statistics)
  *   160     8     DRAINS           receiver (statistics)
+ *   168     8     RESCUES          receiver: parked checks that found data (statistics, version 3)
  *   192     4     LANES_USED       senders (CAS max on claim), 0..K
  *   256     8K    owner table      senders (CAS on claim)
+ *   256+8K  4K    lane bells       each lane's owner, after its claim (version 3)
  */
 import { CACHE_LINE, laneBytes } from '../ring/layout.js'
 
 /** 'IPCC' little-endian: marks the start of a channel segment. */
 export const CHANNEL_MAGIC = 0x43435049
 /** Bumped on any incompatible change of this layout. */
-export const CHANNEL_VERSION = 2
+export const CHANNEL_VERSION = 3
 /** Most lanes one channel may have. */
 export const MAX_LANES = 1024
-
-/** Doorbell kinds: how a sender wakes a parked receiver. */
-export const DOORBELL_NONE = 0
-export const DOORBELL_SIGNAL = 1
-export const DOORBELL_PIPE = 2
-export const DOORBELL_SPIN = 3
-export const MAX_DOORBELL = 3
 
 let offset = 0
 // ---- line 0: configuration, written once ---------------------------------
@@ -61,19 +64,19 @@ offset = CACHE_LINE
 export const PARKED = offset; offset += 4
 offset = 2 * CACHE_LINE
 // ---- line 2: the receiver, written by the receiver -------------------------
-/** i64 receiver identity (pid + start time, see ../identity.ts); 0 = none yet. Written last by setReceiver. */
+/** i64 receiver identity (pid + start time, see ../identity.ts); 0 = none. CAS'd by claimers. */
 export const RECEIVER = offset; offset += 8
-/** u32 doorbell kind, DOORBELL_*. */
-export const DOORBELL_KIND = offset; offset += 4
-/** u32 signal number for DOORBELL_SIGNAL (e.g. SIGRTMIN + n), else 0. */
-export const DOORBELL_SIGNAL_NO = offset; offset += 4
-/** i32 1 once the channel is closed: senders must stop. */
-export const CLOSED = offset; offset += 4
+/** u32 the receiver's doorbell address (../doorbell.ts), valid while BELL_OWNER equals RECEIVER. */
+export const RECEIVER_BELL = offset; offset += 4
 offset += 4
+/** i64 identity whose address RECEIVER_BELL holds; 0 while it is being written. */
+export const BELL_OWNER = offset; offset += 8
 /** f64 times the receiver parked (statistics). */
 export const PARKS = offset; offset += 8
 /** f64 drain calls that returned at least one record (statistics). */
 export const DRAINS = offset; offset += 8
+/** f64 parked-receiver backstop checks that found data: each is a wakeup the doorbell did not deliver (statistics). */
+export const RESCUES = offset; offset += 8
 offset = 3 * CACHE_LINE
 // ---- line 3: which lanes were ever claimed, raised by senders -------------
 /** u32 high-water mark of claimed lanes: every lane >= it has never had a sender. Version 2. */
@@ -82,9 +85,14 @@ offset = 4 * CACHE_LINE
 /** Where the lane owner table starts. */
 export const OWNERS = offset
 
+/** Offset of the lane bell table (K x u32, after the owner table). */
+export function laneBellsOffset(lanes: number): number {
+  return OWNERS + lanes * 8
+}
+
 /** Offset of the first lane for K lanes. */
 export function lanesOffset(lanes: number): number {
-  return OWNERS + Math.ceil((lanes * 8) / CACHE_LINE) * CACHE_LINE
+  return OWNERS + Math.ceil((lanes * 12) / CACHE_LINE) * CACHE_LINE
 }
 
 /** Offset of lane `index` in a segment of K lanes of `capacity` bytes. */

@@ -10,9 +10,10 @@ import { identityWord, readIdentity, type Identity, type IsAlive } from '../iden
 import { LaneConsumer, LaneProducer, initializeLane, type RecordHandler, type ValueHandler } from '../ring/lane.js'
 import { isValidCapacity } from '../ring/layout.js'
 import { park, shouldRing } from '../ring/park.js'
+import { bellWord, readBell, type BellAddress } from '../doorbell.js'
 import {
-  CHANNEL_MAGIC, CHANNEL_VERSION, CLOSED, DOORBELL_KIND, DOORBELL_NONE, DOORBELL_SIGNAL_NO, DRAINS, LANES,
-  LANES_USED, LANE_CAPACITY, MAGIC, MAX_DOORBELL, MAX_LANES, OWNERS, PARKED, PARKS, RECEIVER, VERSION, channelBytes, laneOffset,
+  BELL_OWNER, CHANNEL_MAGIC, CHANNEL_VERSION, DRAINS, LANES, LANES_USED, LANE_CAPACITY, MAGIC, MAX_LANES, OWNERS, PARKED, PARKS,
+  RECEIVER, RECEIVER_BELL, RESCUES, VERSION, channelBytes, laneBellsOffset, laneOffset,
 } from './layout.js'
 
 export interface ChannelOptions {
@@ -24,13 +25,6 @@ export interface ChannelOptions {
   maxMessageBytes?: number
   /** Starting position of every lane (tests start just below 2^32). */
   initialPosition?: number
-}
-
-export interface Doorbell {
-  /** DOORBELL_NONE | DOORBELL_SIGNAL | DOORBELL_PIPE | DOORBELL_SPIN. */
-  kind: number
-  /** Signal number for DOORBELL_SIGNAL, else 0. */
-  signal: number
 }
 
 export { channelBytes }
@@ -89,7 +83,11 @@ export class ChannelSegment {
   private readonly counters: Float64Array
   private readonly owners: BigInt64Array
   private readonly receiverCell: BigInt64Array
+  private readonly bellOwnerCell: BigInt64Array
+  private readonly laneBells: Int32Array
   private readonly consumers: LaneConsumer[]
+  /** Shared with every lane consumer: haltDrain() stops the drain in progress before its next record. */
+  private readonly halt = { halted: false }
   private readonly codec: Codec
   private next = 0
 
@@ -117,10 +115,12 @@ export class ChannelSegment {
     this.counters = new Float64Array(buffer, byteOffset, OWNERS / 8)
     this.owners = new BigInt64Array(buffer, byteOffset + OWNERS, lanes)
     this.receiverCell = new BigInt64Array(buffer, byteOffset + RECEIVER, 1)
+    this.bellOwnerCell = new BigInt64Array(buffer, byteOffset + BELL_OWNER, 1)
+    this.laneBells = new Int32Array(buffer, byteOffset + laneBellsOffset(lanes), lanes)
     this.codec = codec
     this.consumers = []
     for (let i = 0; i < lanes; i++) {
-      const lane = new LaneConsumer(buffer, byteOffset + laneOffset(lanes, capacity, i), codec)
+      const lane = new LaneConsumer(buffer, byteOffset + laneOffset(lanes, capacity, i), codec, this.halt)
       if (lane.capacity !== capacity) throw new CorruptSegment(`channel lane ${i} capacity`, lane.capacity, `differs from the channel's ${capacity}`)
       this.consumers.push(lane)
     }
@@ -132,30 +132,46 @@ export class ChannelSegment {
 
   // ---- receiver ------------------------------------------------------------
 
-  /** Records who receives and how to wake it; the identity is written last. */
-  setReceiver(receiver: Identity, doorbell: Doorbell = { kind: DOORBELL_NONE, signal: 0 }): void {
-    if (!(doorbell.kind >= 0 && doorbell.kind <= MAX_DOORBELL)) throw new RangeError(`doorbell.kind must be 0..${MAX_DOORBELL}, got ${doorbell.kind}`)
-    if (!(Number.isInteger(doorbell.signal) && doorbell.signal >= 0 && doorbell.signal < 65)) throw new RangeError(`doorbell.signal must be 0..64, got ${doorbell.signal}`)
-    const word = identityWord(receiver)
-    Atomics.store(this.words, DOORBELL_KIND >> 2, doorbell.kind)
-    Atomics.store(this.words, DOORBELL_SIGNAL_NO >> 2, doorbell.signal)
-    Atomics.store(this.receiverCell, 0, word) // publish the receiver
+  /**
+   * Makes `me` the receiver (as claimReceiver) and publishes its doorbell
+   * address (see the publish rule in layout.ts). Returns null on success,
+   * else the live receiver.
+   */
+  claimReceiverWithBell(me: Identity, bell: BellAddress, isAlive: IsAlive): Identity | null {
+    const word = bellWord(bell) // validates before anything is written
+    const holder = this.claimReceiver(me, isAlive)
+    if (holder !== null) return holder
+    Atomics.store(this.bellOwnerCell, 0, 0n)
+    Atomics.store(this.words, RECEIVER_BELL >> 2, word | 0)
+    Atomics.store(this.bellOwnerCell, 0, identityWord(me))
+    return null
+  }
+
+  /** Test helper: makes `receiver` the receiver outright (no CAS, no liveness check), with `bell` if given. */
+  setReceiver(receiver: Identity, bell?: BellAddress): void {
+    const id = identityWord(receiver)
+    const word = bell === undefined ? 0 : bellWord(bell)
+    Atomics.store(this.bellOwnerCell, 0, 0n)
+    Atomics.store(this.words, RECEIVER_BELL >> 2, word | 0)
+    Atomics.store(this.receiverCell, 0, id)
+    Atomics.store(this.bellOwnerCell, 0, id)
   }
 
   /**
    * Makes `me` the receiver by CAS on the RECEIVER word: succeeds when there
    * is none (0) or the current one is dead by `isAlive`; returns null on
-   * success, else the live receiver. This is the only way two processes
-   * racing to receive can be told apart: exactly one CAS wins. (The bus
-   * looks up how to wake a receiver in the directory's member table, keyed
-   * by this identity, so nothing else needs publishing with it.)
+   * success, else the live receiver (`me` itself when another instance of
+   * this process holds it). This is the only way two processes
+   * racing to receive can be told apart: exactly one CAS wins.
    */
   claimReceiver(me: Identity, isAlive: IsAlive): Identity | null {
     const word = identityWord(me)
     const cell = this.receiverCell
     for (let attempt = 0; attempt < 16; attempt++) {
       const current = Atomics.load(cell, 0)
-      if (current === word) return null
+      // Our own identity: another bus instance or worker thread of this
+      // process receives. Only one may (each has its own read positions).
+      if (current === word) return me
       const holder = readIdentity(current, 'channel.receiver')
       if (holder !== null && isAlive(holder.pid, holder.startTime)) return holder
       if (Atomics.compareExchange(cell, 0, current, word) === current) {
@@ -170,9 +186,11 @@ export class ChannelSegment {
     throw new CorruptSegment('channel.receiver', 'changing', 'kept changing under 16 compare-and-swap attempts')
   }
 
-  /** Gives up the receiver role (CAS me -> 0); false when `me` was not the receiver. */
+  /** Gives up the receiver role (BELL_OWNER cleared, then CAS me -> 0); false when `me` was not the receiver. */
   releaseReceiver(me: Identity): boolean {
     const word = identityWord(me)
+    if (Atomics.load(this.receiverCell, 0) !== word) return false
+    Atomics.compareExchange(this.bellOwnerCell, 0, word, 0n)
     return Atomics.compareExchange(this.receiverCell, 0, word, 0n) === word
   }
 
@@ -181,15 +199,21 @@ export class ChannelSegment {
     return readIdentity(Atomics.load(this.receiverCell, 0), 'channel.receiver')
   }
 
-  /** The receiver and its doorbell, or null before setReceiver. */
-  receiver(): (Identity & { doorbell: Doorbell }) | null {
-    const id = readIdentity(Atomics.load(this.receiverCell, 0), 'channel.receiver')
-    if (id === null) return null
-    const kind = Atomics.load(this.words, DOORBELL_KIND >> 2)
-    if (kind < 0 || kind > MAX_DOORBELL) throw new CorruptSegment('channel.doorbellKind', kind, 'is not a doorbell kind')
-    const signal = Atomics.load(this.words, DOORBELL_SIGNAL_NO >> 2)
-    if (signal < 0 || signal > 64) throw new CorruptSegment('channel.doorbellSignal', signal, 'is not a signal number')
-    return { ...id, doorbell: { kind, signal } }
+  /**
+   * The receiver and its doorbell address (null when none is published yet:
+   * a claim in flight, or a receiver of an older build), or null when there
+   * is no receiver. The address counts only when BELL_OWNER, read before and
+   * after it, is the receiver.
+   */
+  receiver(): (Identity & { bell: BellAddress | null }) | null {
+    const id = Atomics.load(this.receiverCell, 0)
+    const who = readIdentity(id, 'channel.receiver')
+    if (who === null) return null
+    const before = Atomics.load(this.bellOwnerCell, 0)
+    const word = Atomics.load(this.words, RECEIVER_BELL >> 2)
+    const after = Atomics.load(this.bellOwnerCell, 0)
+    const valid = before === id && after === id && Atomics.load(this.receiverCell, 0) === id
+    return { ...who, bell: valid ? readBell(word) : null }
   }
 
   /**
@@ -233,10 +257,12 @@ export class ChannelSegment {
     const consumers = this.consumers
     const k = this.lanesInUse
     if (k === 0) return 0
+    const halt = this.halt
+    halt.halted = false
     const first = this.next < k ? this.next : 0
     let i = first
     let total = 0
-    for (let visited = 0; visited < k && total < maxTotal; visited++) {
+    for (let visited = 0; visited < k && total < maxTotal && !halt.halted; visited++) {
       const lane = consumers[i]!
       const n = Math.min(maxPerLane, maxTotal - total)
       total += decode ? lane.receive(handler as ValueHandler, n) : lane.drain(handler as RecordHandler, n)
@@ -261,13 +287,18 @@ export class ChannelSegment {
     return park(this.words, PARKED >> 2, this)
   }
 
-  /** Marks the channel closed (senders check `closed`). */
-  close(): void {
-    Atomics.store(this.words, CLOSED >> 2, 1)
+  /** Counts a parked-receiver backstop check that found data: a wakeup the doorbell did not deliver. */
+  countRescue(): void {
+    this.counters[RESCUES >> 3]! += 1
   }
 
-  get closed(): boolean {
-    return Atomics.load(this.words, CLOSED >> 2) !== 0
+  /**
+   * Stops the drain in progress before it hands over its next record (call
+   * from the record handler): the records not handed over stay in the ring,
+   * unread. Every drain starts un-halted.
+   */
+  haltDrain(): void {
+    this.halt.halted = true
   }
 
   // ---- senders -------------------------------------------------------------
@@ -296,7 +327,24 @@ export class ChannelSegment {
   /** Gives a lane back (its unread records are still delivered). Only the owner may release. */
   releaseLane(sender: ChannelSender, owner: Identity): boolean {
     const word = identityWord(owner)
+    if (Atomics.load(this.owners, sender.lane) !== word) return false
+    Atomics.store(this.laneBells, sender.lane, 0)
     return Atomics.compareExchange(this.owners, sender.lane, word, 0n) === word
+  }
+
+  /** Publishes the doorbell address by which the owner of lane `index` is woken when room appears (call after claimLane). */
+  setLaneBell(index: number, bell: BellAddress | null): void {
+    Atomics.store(this.laneBells, index, bell === null ? 0 : bellWord(bell) | 0)
+  }
+
+  /** Owner of lane `index` and its doorbell address (null while unknown), or null for a free lane. */
+  laneOwnerBell(index: number): (Identity & { bell: BellAddress | null }) | null {
+    const before = Atomics.load(this.owners, index)
+    const who = readIdentity(before, `channel lane ${index} owner`)
+    if (who === null) return null
+    const word = Atomics.load(this.laneBells, index)
+    const valid = Atomics.load(this.owners, index) === before
+    return { ...who, bell: valid ? readBell(word) : null }
   }
 
   /** Who owns lane `index`, or null. */
@@ -305,8 +353,9 @@ export class ChannelSegment {
   }
 
   /** Statistics of every lane and of the receiver. */
-  stats(): { parks: number; drains: number; lanes: ReturnType<LaneConsumer['stats']>[] } {
-    return { parks: this.counters[PARKS >> 3]!, drains: this.counters[DRAINS >> 3]!, lanes: this.consumers.map((c) => c.stats()) }
+  stats(): { parks: number; drains: number; rescues: number; lanes: ReturnType<LaneConsumer['stats']>[] } {
+    const c = this.counters
+    return { parks: c[PARKS >> 3]!, drains: c[DRAINS >> 3]!, rescues: c[RESCUES >> 3]!, lanes: this.consumers.map((l) => l.stats()) }
   }
 
   /** The sender of lane i, once LANES_USED covers it (before anything is written there). */

@@ -8,7 +8,7 @@ import { Packr } from 'msgpackr'
 import type { StructureStore } from '../codec.js'
 import { CorruptSegment, NotABus } from '../errors.js'
 import { identityWord, readIdentity, type Identity, type IsAlive } from '../identity.js'
-import { MAX_DOORBELL } from '../channel/layout.js'
+import { MAX_DOORBELL } from '../doorbell.js'
 import {
   CHANNELS, CHANNEL_ENTRY, CHANNEL_SLOTS, CH_CAPACITY, CH_KIND, CH_LANES, CH_NAME, CH_NAME_LENGTH, CH_OWNER, CH_SEGMENT,
   CHANNEL_GENERATION, CH_STATE, DIRECTORY_MAGIC, DIRECTORY_VERSION, INITIALISED, INITIALISED_DONE, MAGIC, MAX_KIND, MAX_NAME_BYTES,

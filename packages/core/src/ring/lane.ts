@@ -428,8 +428,12 @@ export class LaneConsumer extends LaneBase {
   /** Bound once so that receive() allocates no closure per call. */
   private readonly deliver: RecordHandler
 
-  constructor(buffer: ArrayBufferLike, byteOffset = 0, codec: Codec = defaultCodec()) {
+  /** A flag the owner may set from the record handler to end the drain before the next record (see ChannelSegment.haltDrain). */
+  private readonly halt: { halted: boolean }
+
+  constructor(buffer: ArrayBufferLike, byteOffset = 0, codec: Codec = defaultCodec(), halt: { halted: boolean } = { halted: false }) {
     super(buffer, byteOffset)
+    this.halt = halt
     this.read = Atomics.load(this.words, READ_I) >>> 0
     this.codec = codec
     this.deliver = (data, start, end, type) => { this.onValue!(this.codec.decode(data, start, end), type) }
@@ -450,8 +454,9 @@ export class LaneConsumer extends LaneBase {
     const { capacity, mask, records, data, maxMessageBytes } = this
     let n = 0
     let bytes = 0
+    const halt = this.halt
     try {
-      while (read !== write && n < maxRecords) {
+      while (read !== write && n < maxRecords && !halt.halted) {
         const at = read & mask
         const i = at >> 2
         const length = records[i]!
