@@ -4,6 +4,7 @@
 #include <sys/ipc.h>
 #include <sys/shm.h>
 
+#include "AtExit.h"
 #include "Pipes.h"
 #include "Shm.h"
 #include "Signals.h"
@@ -36,6 +37,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   ipc::InitShm(env, exports);
   ipc::InitSignals(env, exports);
   ipc::InitPipes(env, exports);
+  ipc::InitAtExit(env, exports);
   exports.Set("constants", Constants(env));
   return exports;
 }
