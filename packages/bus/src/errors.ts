@@ -1,8 +1,15 @@
 /**
  * Every error class a user of @ipc/bus can catch. The ring-level ones come
  * from @ipc/core (re-exported here); the bus adds the lifecycle ones. All
- * extend IpcError and carry a stable `code`.
+ * of those extend IpcError and carry a stable `code`.
+ *
+ * Bad arguments and options are the exception, on purpose: they throw
+ * Node's own kind of error (InvalidArgType, InvalidArgValue: TypeError;
+ * OutOfRange: RangeError; codes ERR_INVALID_ARG_TYPE, ERR_INVALID_ARG_VALUE,
+ * ERR_OUT_OF_RANGE, with Node's wording), which cannot also be IpcErrors
+ * (a class has one superclass): test `err.code`, which every error has.
  */
+import { inspect } from 'node:util'
 import { IpcError } from '@ipc/core'
 
 export {
@@ -20,8 +27,8 @@ export class BusExists extends IpcError {
 /** Bus.open() found no bus of that name (or only a dead one, which it reclaimed). */
 export class NoSuchBus extends IpcError {
   override readonly name = 'NoSuchBus'
-  constructor(readonly busName: string, detail = 'no bus of that name exists') {
-    super('ERR_NO_SUCH_BUS', `cannot open bus '${busName}': ${detail}`)
+  constructor(readonly busName: string, detail = 'no bus of that name exists', options?: { cause?: unknown }) {
+    super('ERR_NO_SUCH_BUS', `cannot open bus '${busName}': ${detail}`, options)
   }
 }
 
@@ -115,4 +122,65 @@ export class NotMainThread extends IpcError {
   constructor(what: string) {
     super('ERR_NOT_MAIN_THREAD', `${what} needs the main thread: signals reach only the main thread of a Node process; in a worker thread open the bus with { doorbell: 'pipe' }`)
   }
+}
+
+// ============================================================ arguments
+
+/** Node's wording for a value in a message: `'abc'`, `42`, `[Array]`, truncated. */
+function shown(value: unknown): string {
+  let text = inspect(value, { depth: -1, colors: false })
+  if (text.length > 28) text = `${text.slice(0, 25)}...`
+  return text
+}
+
+/** Node's "Received ..." for a value of the wrong type. */
+function receivedType(value: unknown): string {
+  if (value === null || value === undefined) return `Received ${String(value)}`
+  if (typeof value === 'function') return `Received function ${value.name === '' ? '<anonymous>' : value.name}`
+  if (typeof value === 'object') {
+    const ctor = (value as { constructor?: { name?: unknown } }).constructor?.name
+    return typeof ctor === 'string' && ctor !== '' ? `Received an instance of ${ctor}` : `Received ${shown(value)}`
+  }
+  return `Received type ${typeof value} (${shown(value)})`
+}
+
+/** Node's errors print as `TypeError [ERR_X]: message`; so do ours. */
+function tagStack(err: Error & { code: string }): void {
+  const name = err.name
+  err.name = `${name} [${err.code}]`
+  void err.stack // V8 formats the stack's first line on first access
+  delete (err as { name?: string }).name // back to the prototype's 'TypeError' / 'RangeError'
+}
+
+/** 'options.timeout' is a property, 'name' an argument (Node's wording). */
+const kind = (name: string): string => (name.includes('.') ? 'property' : 'argument')
+
+/** An argument or option of the wrong type (like Node's ERR_INVALID_ARG_TYPE). `expected`: 'of type number', 'an instance of AbortSignal'. */
+export class InvalidArgType extends TypeError {
+  readonly code = 'ERR_INVALID_ARG_TYPE'
+  constructor(readonly argument: string, expected: string, value: unknown) {
+    super(`The "${argument}" ${kind(argument)} must be ${expected}. ${receivedType(value)}`)
+    tagStack(this)
+  }
+  override toString(): string { return `${this.name} [${this.code}]: ${this.message}` }
+}
+
+/** An argument or option of the right type but a wrong value, or an unknown option (like Node's ERR_INVALID_ARG_VALUE). */
+export class InvalidArgValue extends TypeError {
+  readonly code = 'ERR_INVALID_ARG_VALUE'
+  constructor(readonly argument: string, value: unknown, reason = 'is invalid') {
+    super(`The ${kind(argument)} '${argument}' ${reason}. Received ${shown(value)}`)
+    tagStack(this)
+  }
+  override toString(): string { return `${this.name} [${this.code}]: ${this.message}` }
+}
+
+/** A number (or size) outside what is allowed (like Node's ERR_OUT_OF_RANGE). `range`: 'an integer', '>= 0', 'from 1 to 1024'. */
+export class OutOfRange extends RangeError {
+  readonly code = 'ERR_OUT_OF_RANGE'
+  constructor(readonly argument: string, range: string, value: unknown) {
+    super(`The value of "${argument}" is out of range. It must be ${range}. Received ${typeof value === 'number' ? String(value) : shown(value)}`)
+    tagStack(this)
+  }
+  override toString(): string { return `${this.name} [${this.code}]: ${this.message}` }
 }

@@ -5,16 +5,22 @@
  * collide, so the directory also stores the full name and Bus.open checks
  * it: a foreign segment at our key is reported as NotABus, never used.
  */
+import { InvalidArgType, InvalidArgValue, OutOfRange } from './errors.js'
 
 /** Longest bus or channel name in UTF-8 bytes (the directory's limit). */
 export const MAX_NAME_BYTES = 64
 
-/** Throws TypeError unless name is a non-empty string of at most 64 UTF-8 bytes. */
-export function checkName(what: string, name: unknown): string {
-  if (typeof name !== 'string' || name.length === 0) throw new TypeError(`${what} must be a non-empty string`)
+/**
+ * Returns name if it is a non-empty string of at most `maxBytes` (default
+ * 64) UTF-8 bytes without NUL; else throws InvalidArgType (not a string),
+ * InvalidArgValue (empty, NUL) or OutOfRange (too long).
+ */
+export function checkName(what: string, name: unknown, maxBytes = MAX_NAME_BYTES): string {
+  if (typeof name !== 'string') throw new InvalidArgType(what, 'of type string', name)
+  if (name.length === 0) throw new InvalidArgValue(what, name, 'must be a non-empty string')
+  if (name.includes('\0')) throw new InvalidArgValue(what, name, 'must not contain NUL')
   const bytes = Buffer.byteLength(name, 'utf8')
-  if (bytes > MAX_NAME_BYTES) throw new RangeError(`${what} '${name}' is ${bytes} UTF-8 bytes; the limit is ${MAX_NAME_BYTES}`)
-  if (name.includes('\0')) throw new TypeError(`${what} must not contain NUL`)
+  if (bytes > maxBytes) throw new OutOfRange(what, `at most ${maxBytes} UTF-8 bytes long (this one is ${bytes})`, name)
   return name
 }
 

@@ -1,6 +1,10 @@
 /**
  * System V segments as the bus uses them: created, attached and removed,
- * with errno failures turned into the bus's errors (EACCES -> PermissionDenied).
+ * with errno failures turned into the bus's errors (EACCES / EPERM ->
+ * PermissionDenied; attaching a segment that is gone -> what the caller's
+ * `gone` makes of it, e.g. NoSuchBus). Other failures (EEXIST, which the
+ * bus handles, and the host's limits: ENOSPC, ENOMEM) stay Node-style
+ * system errors whose `code` is the errno name.
  *
  * Linux lets a process attach a segment by id after it was marked for
  * removal (IPC_RMID) as long as someone is still attached. The bus relies on
@@ -43,11 +47,26 @@ export function createSegment(size: number, mode: number, key = IPC_PRIVATE, rem
   return { id, buffer }
 }
 
-/** Attaches an existing segment by id. */
-export function attachSegment(id: number, what: string): Segment {
+/** True for the errno of a segment id that names no segment (any more): EINVAL, EIDRM. */
+export function isGone(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | null)?.code
+  return code === 'EINVAL' || code === 'EIDRM'
+}
+
+/**
+ * Attaches an existing segment by id. When there is no segment of that id
+ * (it was removed, or never existed), throws `gone(errnoError)` if given,
+ * else the errno error itself (code 'EINVAL' or 'EIDRM': see isGone) for
+ * callers that handle it.
+ */
+export function attachSegment(id: number, what: string, gone?: (cause: Error) => Error): Segment {
   try {
+    if (!Number.isInteger(id) || id < 0 || id > 0x7fffffff) {
+      throw Object.assign(new Error(`shmat: no segment can have id ${id}`), { code: 'EINVAL', syscall: 'shmat' })
+    }
     return { id, buffer: shmat(id) }
   } catch (err) {
+    if (gone !== undefined && isGone(err)) throw gone(err as Error)
     rethrow(err, `${what} (segment ${id})`)
   }
 }
