@@ -21,6 +21,22 @@
  * is published, and a receiver that meets an unknown structure id reloads
  * them from the store. Without a store, objects are plain msgpack maps.
  *
+ * The store is small and never shrinks, so it fills up: after
+ * maxSharedStructures shapes, or when a shape's keys no longer fit in its
+ * bytes (StructureStore.fits). A shape that is not shared is never refused:
+ * it is written self-describing, as a msgpackr record definition ("own"
+ * structure: its keys, then its values) in every message that uses it, which
+ * any receiver decodes without the store; only slower and larger. Shapes
+ * shared before keep their short ids. The record ids: msgpackr's one-byte ids
+ * 0x40-0x5f are shared structures, 0x60-0x7f own ones. Only 31 of the 32
+ * shared ids are handed out, so that msgpackr never hands out own ids on its
+ * own (it does once all 32 are taken) while shouldShareStructure hands out
+ * others: two counters over the same ids would collide in one message. Two-
+ * byte ids (more than 32 shared) are not used: msgpackr decodes a two-byte
+ * id through the structure at the one-byte id its first byte names, which
+ * exists for an own id above 0x7f only when the store has every shared id
+ * below it, and a store that filled up by bytes does not.
+ *
  * What does not survive the trip: -0 arrives as 0 (msgpack has no negative
  * integer zero); without a store a JS Map arrives as a plain object; class
  * instances arrive as plain objects of their own enumerable fields. Functions,
@@ -33,18 +49,41 @@ import { CorruptSegment, IpcError, Unserializable } from './errors.js'
 
 /**
  * Where shared structures live. load() returns the current list; save()
- * stores a new list only if nobody saved since this store's last load()
- * (else returns false, and msgpackr reloads and retries).
+ * stores a new list only if nobody saved since that list was loaded (else
+ * returns false, and msgpackr reloads and retries).
  */
 export interface StructureStore {
   load(): unknown[]
   save(structures: unknown[]): boolean
+  /**
+   * Whether the first `count` entries of `structures` (a list load() returned,
+   * grown by msgpackr) plus `keys` would fit in the store; without it any
+   * number of bytes fits. Called in the middle of an encode: it must not
+   * encode anything with msgpackr (its write position is module-wide).
+   */
+  fits?(structures: readonly unknown[], count: number, keys: readonly string[]): boolean
 }
+
+/**
+ * Thrown by a StructureStore's save() when the list does not fit (fits()
+ * said it would: a bug). The codec stops sharing new shapes and encodes
+ * again, so the value is still sent.
+ */
+export class StructuresDoNotFit extends RangeError {
+  override name = 'StructuresDoNotFit'
+}
+
+/** Shared structures a codec may add at most (see the top of this file). */
+export const MAX_SHARED_STRUCTURES = 31
 
 export interface CodecOptions {
   /** Shared record structures; without it objects are encoded as maps. */
   structures?: StructureStore
-  /** How many structures may be shared (msgpackr allows up to 8160). Default 32. */
+  /**
+   * How many structures the store may hold before this codec stops adding
+   * (0..31; larger values count as 31). Default 31. Shapes beyond it, or
+   * that do not fit in the store's bytes, are encoded self-describing.
+   */
   maxSharedStructures?: number
 }
 
@@ -53,7 +92,7 @@ const ENCODE_MODE = REUSE_BUFFER_MODE | RESET_BUFFER_MODE
 const SMALL_PAYLOAD = 140
 
 interface ScratchBuffer extends Buffer { start: number; end: number }
-interface PackrStructures extends Array<unknown> { uninitialized?: boolean }
+interface PackrStructures extends Array<unknown> { uninitialized?: boolean; sharedLength?: number }
 
 export class Codec {
   /** Where the last encode() put its bytes in the returned scratch buffer. */
@@ -69,10 +108,17 @@ export class Codec {
   private scratch = Buffer.allocUnsafeSlow(0)
   private scratchWords = new Uint32Array(0)
   private readonly copier = new WordCopier()
+  /** How many shared structures this codec lets the store reach. */
+  private readonly maxShared: number
+  /** Set when the store refused a list fits() accepted: share no more shapes. */
+  private sharingClosed = false
 
   constructor(options: CodecOptions = {}) {
     const store = options.structures
     this.shared = store !== undefined
+    const max = options.maxSharedStructures ?? MAX_SHARED_STRUCTURES
+    if (!(Number.isInteger(max) && max >= 0)) throw new RangeError(`maxSharedStructures must be an integer from 0, got ${max}`)
+    this.maxShared = Math.min(max, MAX_SHARED_STRUCTURES)
     const writeFunction = (fn: unknown): never => {
       throw new Unserializable(`function ${(fn as { name?: string }).name || '(anonymous)'}`)
     }
@@ -83,11 +129,28 @@ export class Codec {
       copyBuffers: true,
       writeFunction,
       ...(store === undefined ? {} : {
-        maxSharedStructures: options.maxSharedStructures ?? 32,
+        // one-byte record ids only: 32 shared (31 handed out), 32 own
+        maxSharedStructures: MAX_SHARED_STRUCTURES + 1,
+        maxOwnStructures: 32,
         getStructures: () => store.load(),
         saveStructures: (structures: unknown[]) => store.save(structures),
+        shouldShareStructure: (keys: string[]) => this.mayShare(store, keys),
       }),
     } as unknown as ConstructorParameters<typeof Packr>[0])
+  }
+
+  /**
+   * msgpackr asks before it gives a new shape a shared id: only while the
+   * store holds fewer than maxShared and the keys fit in its bytes; else the
+   * shape goes self-describing. Always consulted, because the count stays
+   * below msgpackr's own limit (see the top of this file).
+   */
+  private mayShare(store: StructureStore, keys: string[]): boolean {
+    if (this.sharingClosed) return false
+    const structures = (this.packr as unknown as { structures: PackrStructures }).structures
+    const count = structures.sharedLength ?? 0
+    if (count >= this.maxShared) return false
+    return store.fits === undefined || store.fits(structures, count, keys)
   }
 
   /**
@@ -101,7 +164,9 @@ export class Codec {
       out = this.packr.pack(value, ENCODE_MODE) as ScratchBuffer
     } catch (error) {
       if (this.shared) (this.packr as unknown as { structures: PackrStructures }).structures.uninitialized = true
-      throw asUnserializable(value, error)
+      if (!(error instanceof StructuresDoNotFit) || this.sharingClosed) throw asUnserializable(value, error)
+      this.sharingClosed = true // the store's accounting and ours disagree: keep every new shape self-describing
+      return this.encode(value)
     }
     // msgpackr marks the reused buffer with start/end, except on the call
     // that saves new shared structures: that one returns a plain subarray.

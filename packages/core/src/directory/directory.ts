@@ -5,7 +5,7 @@
  * read back is validated; impossible ones throw CorruptSegment.
  */
 import { Packr } from 'msgpackr'
-import type { StructureStore } from '../codec.js'
+import { StructuresDoNotFit, type StructureStore } from '../codec.js'
 import { CorruptSegment, NotABus } from '../errors.js'
 import { identityWord, readIdentity, type Identity, type IsAlive } from '../identity.js'
 import { MAX_DOORBELL } from '../doorbell.js'
@@ -385,9 +385,16 @@ export class Directory {
  * writers are detected and msgpackr reloads and retries. A reader accepts a
  * copy when at most one publish happened while it read (only the second
  * writer after it could touch its copy).
+ *
+ * Each list load() returns carries the generation it was read at, its
+ * encoded size and its entry count (non-enumerable symbol keys, invisible to
+ * msgpackr and to equality checks): save() compares against the generation
+ * that list was loaded at (so two codecs over one region stay independent),
+ * and fits() knows how many bytes the list grown by new keys would take
+ * without encoding anything.
  */
 export class StructureRegion implements StructureStore {
-  /** Generation of the copy last loaded by this process (even). */
+  /** Generation of the copy last loaded by this process (even); for lists that carry none. */
   private seen = 0
   private readonly plain = new Packr({ useRecords: false, moreTypes: false })
 
@@ -423,18 +430,37 @@ export class StructureRegion implements StructureStore {
       if (((g2 - stable) >>> 0) > 2) continue // a writer may have reused our copy: read again
       if (snapshot === null) throw new CorruptSegment('directory structures length', length, `exceeds the ${this.capacity}-byte copy`)
       this.seen = stable
-      return snapshot.length === 0 ? [] : this.decode(snapshot)
+      const list = snapshot.length === 0 ? [] : this.decode(snapshot)
+      return tag(list, stable, snapshot.length === 0 ? EMPTY_LIST_BYTES : snapshot.length, list.length)
     }
     throw new CorruptSegment('directory structures generation', this.generation, 'kept changing for 10000 reads')
+  }
+
+  /**
+   * Whether the first `count` entries of `structures` and `keys` fit in a
+   * copy. Exact for lists load() returned (and fits() grew); false for any
+   * other list, so its shapes are not shared. Encodes nothing (see
+   * StructureStore.fits).
+   */
+  fits(structures: readonly unknown[], count: number, keys: readonly string[]): boolean {
+    const tagged = structures as TaggedList
+    if (tagged[COUNT] !== count || tagged[BYTES] === undefined) return false
+    const keysBytes = keyListBytes(keys)
+    if (keysBytes < 0) return false
+    const bytes = tagged[BYTES] - arrayHeaderBytes(count) + arrayHeaderBytes(count + 1) + keysBytes
+    if (bytes > this.capacity) return false
+    tagged[COUNT] = count + 1 // msgpackr shares the keys as entry `count` next
+    tagged[BYTES] = bytes
+    return true
   }
 
   save(structures: unknown[]): boolean {
     const encoded = this.plain.pack(Array.from(structures))
     if (encoded.length > this.capacity) {
-      throw new RangeError(`shared structures need ${encoded.length} bytes, the directory holds ${this.capacity}; raise structureBytes or lower maxSharedStructures`)
+      throw new StructuresDoNotFit(`shared structures need ${encoded.length} bytes, more than the ${this.capacity} the bus directory keeps for them`)
     }
     const gen = STRUCT_GENERATION >> 2
-    const seen = this.seen
+    const seen = (structures as TaggedList)[GENERATION] ?? this.seen
     const current = Atomics.compareExchange(this.i32, gen, seen | 0, (seen + 1) | 0) >>> 0
     if (current !== seen) {
       if (current & 1) this.waitOrSteal(current)
@@ -449,6 +475,7 @@ export class StructureRegion implements StructureStore {
     // publish: the other copy becomes current (fails only if our hold was stolen)
     if (Atomics.compareExchange(this.i32, gen, (seen + 1) | 0, (seen + 2) | 0) >>> 0 !== ((seen + 1) >>> 0)) return false
     this.seen = (seen + 2) >>> 0
+    tag(structures, this.seen, encoded.length, structures.length) // msgpackr goes on with this list: it is now current
     return true
   }
 
@@ -486,6 +513,57 @@ export class StructureRegion implements StructureStore {
     }
     return value
   }
+}
+
+const GENERATION = Symbol('structures generation')
+const BYTES = Symbol('structures bytes')
+const COUNT = Symbol('structures count')
+/** A structure list with what StructureRegion knows about it. */
+interface TaggedList extends Array<unknown> { [GENERATION]?: number; [BYTES]?: number; [COUNT]?: number }
+/** msgpack of [] (an empty copy holds 0 bytes, but saving [] would write this). */
+const EMPTY_LIST_BYTES = 1
+
+/** Sets the tags, non-enumerable (a tagged list still equals its entries). */
+function tag(list: unknown[], generation: number, bytes: number, count: number): unknown[] {
+  return Object.defineProperties(list, {
+    [GENERATION]: { value: generation, writable: true, configurable: true, enumerable: false },
+    [BYTES]: { value: bytes, writable: true, configurable: true, enumerable: false },
+    [COUNT]: { value: count, writable: true, configurable: true, enumerable: false },
+  })
+}
+
+/** Bytes of a msgpack array header for `length` entries. */
+function arrayHeaderBytes(length: number): number {
+  return length < 0x10 ? 1 : length < 0x10000 ? 3 : 5
+}
+
+/**
+ * Bytes msgpackr writes for a list of string keys: it picks a string's
+ * header by its UTF-8 length, and writes a lone surrogate as 3 bytes (as
+ * below); -1 if a key is not a string.
+ */
+function keyListBytes(keys: readonly string[]): number {
+  let bytes = arrayHeaderBytes(keys.length)
+  for (const key of keys) {
+    if (typeof key !== 'string') return -1
+    const length = utf8Length(key)
+    bytes += length + (length < 0x20 ? 1 : length < 0x100 ? 2 : length < 0x10000 ? 3 : 5)
+  }
+  return bytes
+}
+
+function utf8Length(text: string): number {
+  let length = 0
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (c < 0x80) length += 1
+    else if (c < 0x800) length += 2
+    else if ((c & 0xfc00) === 0xd800 && i + 1 < text.length && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      length += 4
+      i++
+    } else length += 3
+  }
+  return length
 }
 
 /** The non-null results of read(0..slots-1). */
