@@ -538,11 +538,27 @@ function arrayHeaderBytes(length: number): number {
 }
 
 /**
+ * keyListBytes() of key lists seen before: msgpackr hands fits() the same
+ * array for a shape each time (its transition's __keys__), and a shape that
+ * did not fit is asked about in every message that carries it.
+ */
+const keyListSizes = new WeakMap<readonly string[], number>()
+
+/**
  * Bytes msgpackr writes for a list of string keys: it picks a string's
  * header by its UTF-8 length, and writes a lone surrogate as 3 bytes (as
  * below); -1 if a key is not a string.
  */
 function keyListBytes(keys: readonly string[]): number {
+  let bytes = keyListSizes.get(keys)
+  if (bytes === undefined) {
+    bytes = countKeyListBytes(keys)
+    keyListSizes.set(keys, bytes)
+  }
+  return bytes
+}
+
+function countKeyListBytes(keys: readonly string[]): number {
   let bytes = arrayHeaderBytes(keys.length)
   for (const key of keys) {
     if (typeof key !== 'string') return -1
