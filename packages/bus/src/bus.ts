@@ -20,15 +20,20 @@ import { fork as forkChild, type ChildProcess, type ForkOptions } from 'node:chi
 import { EventEmitter } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import {
-  ChannelSegment, Codec, Directory, DIRECTORY_MAGIC, DOORBELL_PIPE, DOORBELL_SIGNAL, channelBytes, directorySize, initializeChannel,
-  initializeDirectory, type ChannelEntry,
+  ChannelSegment, Codec, Directory, DIRECTORY_MAGIC, DOORBELL_PIPE, DOORBELL_SIGNAL, SLOT_FREE, SLOT_READY, channelBytes, directorySize,
+  identityWord, initializeChannel, initializeDirectory, type ChannelEntry,
 } from '@ipc/core'
 import { IPC_PRIVATE, shmctl } from '@ipc/native'
 import { Channel, type ChannelHost, type ChannelStats } from './channel.js'
-import { BusExists, Closed, CorruptSegment, NoSuchBus, NotABus, NotForked, PermissionDenied } from './errors.js'
+import { BusExists, BusFull, Closed, CorruptSegment, NoSuchBus, NotABus, NotForked, PermissionDenied, TooManyChannels } from './errors.js'
+import { cancelRelease, forgetOnExit, leaveOnExit, releaseOnTerminate } from './exit.js'
 import { isAlive, processStartTime, selfIdentity } from './liveness.js'
 import { busKey, checkName } from './naming.js'
-import { resolveOptions, type BusOptions, type DoorbellKind, type ResolvedBusOptions } from './options.js'
+import {
+  parseAttachAddress, resolveChannelOptions, resolveOptions, type AttachInfo, type BusOptions, type ChannelOptions, type DoorbellKind,
+  type ResolvedBusOptions, type ResolvedChannelOptions,
+} from './options.js'
+import { reclaimChannelSlot, removeChannelSegments } from './reclaim.js'
 import { attachSegment, createSegment, detachSegment, isRemoved, lookupKey, removeSegment, type Segment } from './segments.js'
 import type { DropEvent } from './patterns.js'
 import { PubSub, type PubSubStats, type SubscribeOptions, type Subscription } from './pubsub.js'
@@ -61,24 +66,7 @@ function hasLiveMember(directory: Directory): boolean {
 /** Environment variable through which bus.fork() tells a child where the bus is. */
 export const ATTACH_ENV = 'IPC_BUS_ATTACH'
 
-/** Per-channel options; sizes apply when this process is the one that creates the channel. */
-export interface ChannelOptions {
-  /** Lane ring size for this channel. Default: the bus's ringBytes. */
-  ringBytes?: number | string
-  /** Largest message. Default: the bus's maxMessageBytes (at most ringBytes / 8 by default). */
-  maxMessageBytes?: number | string
-  /** Lanes (concurrent sending processes). Default: the bus's maxSenders. */
-  maxSenders?: number
-  /** Messages a `for await` consumer may have buffered before draining pauses (backpressure). Default 1024. */
-  highWaterMark?: number
-  /**
-   * Hand raw-bytes messages (sendBytes) to 'message' listeners as views of
-   * the ring instead of copies: no allocation or copy per message, but the
-   * view is only valid until the listener returns (the ring reuses the
-   * memory), so copy what you keep. (`for await` always gets copies.) Default false.
-   */
-  zeroCopy?: boolean
-}
+export type { ChannelOptions } from './options.js'
 
 export interface PeerExit {
   pid: number
@@ -106,12 +94,6 @@ export interface BusEvents {
   drop: [info: DropEvent]
 }
 
-interface AttachInfo {
-  directory: number
-  name: string | null
-  options: BusOptions
-}
-
 const STRUCTURE_BYTES = 16 * 1024
 /** How often 'peer-exit' listeners of a named bus get the member table compared (ms). */
 const PEER_SWEEP_MS = 250
@@ -121,7 +103,8 @@ export class Bus extends EventEmitter<BusEvents> implements AsyncDisposable, Cha
   /** The bus's name, or null for a private bus. */
   readonly name: string | null
   readonly doorbell: DoorbellKind
-  readonly signal: number
+  /** The real-time signal of the 'signal' doorbell. */
+  readonly doorbellSignal: number
   readonly spinMicros: number
   readonly runtimeDir: string
   private readonly options: ResolvedBusOptions
@@ -130,9 +113,13 @@ export class Bus extends EventEmitter<BusEvents> implements AsyncDisposable, Cha
   private readonly directory: Directory
   private readonly codec: Codec
   private readonly member: number
+  /** In a worker thread: the native exit actions that free the member slot if the thread is terminated. */
+  private readonly memberRelease: Array<number | null>
   private readonly channels = new Map<string, { channel: Channel<any>; segment: Segment }>()
   private readonly children = new Set<ChildProcess>()
   private closing: Promise<void> | null = null
+  /** Set when leaving at thread exit (see leaveNow()). */
+  private leaving = false
   private receivers = 0
   private sweeper: NodeJS.Timeout | null = null
   private namesCache: { generation: number; names: string[] } | null = null
@@ -148,20 +135,48 @@ export class Bus extends EventEmitter<BusEvents> implements AsyncDisposable, Cha
     this.options = options
     this.userOptions = userOptions
     this.doorbell = options.doorbell
-    this.signal = options.signal
+    this.doorbellSignal = options.doorbellSignal
     this.spinMicros = options.spinMicros
     this.runtimeDir = options.runtimeDir
     this.codec = new Codec({ structures: directory.structures })
-    const me = selfIdentity()
-    this.member = directory.addMember({
-      ...me,
-      doorbellKind: options.doorbell === 'signal' ? DOORBELL_SIGNAL : DOORBELL_PIPE,
-      signal: options.doorbell === 'signal' ? options.signal : 0,
-      heartbeat: Date.now(),
-    })
+    this.member = Bus.join(name, directory, options)
+    const words = directory.memberWords(this.member)
+    const me = identityWord(selfIdentity())
+    this.memberRelease = [
+      releaseOnTerminate(dir.id, words.state, 4, SLOT_READY, SLOT_FREE),
+      releaseOnTerminate(dir.id, words.identity, 8, me, 0n),
+    ]
+    leaveOnExit(this)
     ;(this as EventEmitter).on('newListener', (event: string | symbol) => {
       if (event === 'peer-exit' && this.sweeper === null) this.startSweeper()
     })
+  }
+
+  /** Channel code reads the doorbell signal under this name. */
+  get signal(): number {
+    return this.doorbellSignal
+  }
+
+  /**
+   * Takes a member slot, reclaiming the slots of dead members first when
+   * the table is full (members that crashed or were killed never free
+   * theirs). BusFull when every slot holds a live member.
+   */
+  private static join(name: string | null, directory: Directory, options: ResolvedBusOptions): number {
+    const entry = {
+      ...selfIdentity(),
+      doorbellKind: options.doorbell === 'signal' ? DOORBELL_SIGNAL : DOORBELL_PIPE,
+      signal: options.doorbell === 'signal' ? options.doorbellSignal : 0,
+      heartbeat: Date.now(),
+    }
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return directory.addMember(entry)
+      } catch (err) {
+        if (!(err instanceof RangeError) || attempt > 0) throw err instanceof RangeError ? new BusFull(name ?? 'private', directory.memberSlots) : err
+        directory.gc(isAlive)
+      }
+    }
   }
 
   /**
@@ -213,7 +228,7 @@ export class Bus extends EventEmitter<BusEvents> implements AsyncDisposable, Cha
   static async create(name?: string | BusOptions, options?: BusOptions): Promise<Bus> {
     if (typeof name === 'object' && name !== null) return Bus.create(undefined, name)
     const opts = resolveOptions(options)
-    if (name === undefined) return Bus.createPrivate(opts, options ?? {})
+    if (name === undefined) return Bus.createPrivate(opts, opts.userOptions)
     checkName('bus name', name)
     const key = busKey(name)
     for (let attempt = 0; attempt < 200; attempt++) {
@@ -225,6 +240,7 @@ export class Bus extends EventEmitter<BusEvents> implements AsyncDisposable, Cha
           await new Promise((r) => setTimeout(r, 10))
           continue
         }
+        if (verdict === 'dead') removeChannelSegments(existing)
         removeSegment(existing) // dead or half-built: reclaim
         continue
       }
@@ -236,7 +252,7 @@ export class Bus extends EventEmitter<BusEvents> implements AsyncDisposable, Cha
         throw err
       }
       initializeDirectory(dir.buffer, 0, { name, channels: opts.maxChannels, members: opts.maxMembers, structureBytes: STRUCTURE_BYTES })
-      return new Bus(name, dir, new Directory(dir.buffer, 0, { isAlive, self: selfIdentity() }), opts, options ?? {})
+      return new Bus(name, dir, new Directory(dir.buffer, 0, { isAlive, self: selfIdentity() }), opts, opts.userOptions)
     }
     throw new BusExists(name)
   }
@@ -260,15 +276,16 @@ export class Bus extends EventEmitter<BusEvents> implements AsyncDisposable, Cha
     const key = busKey(name)
     const id = lookupKey(key, `opening bus '${name}'`)
     if (id < 0) throw new NoSuchBus(name)
-    const dir = attachSegment(id, `opening bus '${name}'`)
+    const dir = attachSegment(id, `opening bus '${name}'`, (cause) => new NoSuchBus(name, 'it was removed as we opened it', { cause }))
     try {
       const directory = await Bus.waitForDirectory(dir, name)
       if (directory.name !== name) throw new NotABus(`the segment at bus '${name}''s key holds bus '${directory.name}' (a hash collision)`)
       if (!hasLiveMember(directory)) {
+        removeChannelSegments(id, directory)
         removeSegment(id)
         throw new NoSuchBus(name, 'its processes have all exited (it was reclaimed)')
       }
-      const bus = new Bus(name, dir, directory, opts, options ?? {})
+      const bus = new Bus(name, dir, directory, opts, opts.userOptions)
       // The last member may have removed the bus between our lookup and our
       // joining: then we joined a corpse. (Registering first, then checking,
       // means a closing member either sees us and keeps the bus, or has
@@ -290,25 +307,16 @@ export class Bus extends EventEmitter<BusEvents> implements AsyncDisposable, Cha
    * with NotForked when there is none). Works for private buses too.
    */
   static async attach(address?: string, options?: BusOptions): Promise<Bus> {
-    if (address !== undefined && typeof address !== 'string') {
-      throw new TypeError(`address must be a string (a bus.address), got ${typeof address}; to pass options alone: Bus.attach(undefined, options)`)
-    }
     const raw = address ?? process.env[ATTACH_ENV]
     if (raw === undefined) throw new NotForked()
-    const source = address !== undefined ? 'the address' : ATTACH_ENV
-    let info: AttachInfo
+    const info: AttachInfo = parseAttachAddress(raw, address !== undefined ? 'the address' : ATTACH_ENV)
+    const resolved = resolveOptions(options, info.options)
+    const busName = info.name ?? 'private bus'
+    const dir = attachSegment(info.directory, 'attaching to the parent bus', (cause) => new NoSuchBus(busName, 'its directory no longer exists', { cause }))
     try {
-      info = JSON.parse(raw) as AttachInfo
-    } catch (err) {
-      throw new NotABus(`${source} is not valid JSON`, { cause: err })
-    }
-    if (!Number.isInteger(info.directory)) throw new NotABus(`${source} has no directory id`)
-    const opts = { ...info.options, ...options }
-    const resolved = resolveOptions(opts)
-    const dir = attachSegment(info.directory, 'attaching to the parent bus')
-    try {
-      const directory = await Bus.waitForDirectory(dir, info.name ?? 'private bus')
-      return new Bus(info.name, dir, directory, resolved, opts)
+      const directory = await Bus.waitForDirectory(dir, busName)
+      if (info.name !== null && directory.name !== info.name) throw new NoSuchBus(busName, `segment ${info.directory} now holds bus '${directory.name}'`)
+      return new Bus(info.name, dir, directory, resolved, resolved.userOptions)
     } catch (err) {
       detachSegment(dir)
       throw err
@@ -358,18 +366,19 @@ export class Bus extends EventEmitter<BusEvents> implements AsyncDisposable, Cha
    * before anyone receives wait in the ring. Values are msgpack-encoded;
    * T is the type both sides agree on.
    */
-  channel<T = unknown>(name: string, options: ChannelOptions = {}): Channel<T> {
+  channel<T = unknown>(name: string, options?: ChannelOptions): Channel<T> {
     this.checkOpen()
     checkName('channel name', name)
+    const co = resolveChannelOptions(this.userOptions, options) // every call, whether the channel exists or not
     const known = this.channels.get(name)
     if (known !== undefined) return known.channel as Channel<T>
-    const { segment, core } = this.openChannel(name, options)
-    const channel = new Channel<T>(name, core, segment.id, this.codec, this, options.highWaterMark, options.zeroCopy === true)
+    const { segment, core } = this.openChannel(name, co)
+    const channel = new Channel<T>(name, core, segment.id, this.codec, this, co.highWaterMark, co.zeroCopy)
     this.channels.set(name, { channel, segment })
     return channel
   }
 
-  private openChannel(name: string, options: ChannelOptions): { segment: Segment; core: ChannelSegment } {
+  private openChannel(name: string, co: ResolvedChannelOptions): { segment: Segment; core: ChannelSegment } {
     for (let attempt = 0; attempt < 5; attempt++) {
       const entry = this.directory.findChannel(name)
       if (entry !== undefined) {
@@ -377,23 +386,38 @@ export class Bus extends EventEmitter<BusEvents> implements AsyncDisposable, Cha
         if (opened !== null) return opened
         continue // stale entry replaced: look again
       }
-      const ring = options.ringBytes ?? this.userOptions.ringBytes
-      const sized = resolveOptions({ ...this.userOptions, ringBytes: ring, maxMessageBytes: options.maxMessageBytes ?? this.userOptions.maxMessageBytes, maxSenders: options.maxSenders ?? this.userOptions.maxSenders })
-      const lanes = sized.maxSenders
-      const segment = createSegment(channelBytes(lanes, sized.ringBytes), this.options.mode, IPC_PRIVATE, true)
-      initializeChannel(segment.buffer, 0, { lanes, laneCapacity: sized.ringBytes, maxMessageBytes: sized.maxMessageBytes })
-      const { entry: added, created } = this.directory.addChannel({
-        name, segmentId: segment.id, kind: 0, capacity: sized.ringBytes, lanes, owner: selfIdentity(),
-      })
-      if (created) return { segment, core: new ChannelSegment(segment.buffer, 0, this.codec) }
-      detachSegment(segment) // lost the race: use the winner's (ours is freed, it was IPC_RMID'd)
-      const opened = this.attachChannel(added)
+      // A named bus's channels outlive their writers (see reclaim.ts); a
+      // private bus's are removed by the kernel with their last process.
+      const segment = createSegment(channelBytes(co.maxSenders, co.ringBytes), this.options.mode, IPC_PRIVATE, this.name === null)
+      let added: { entry: ChannelEntry; created: boolean }
+      try {
+        initializeChannel(segment.buffer, 0, { lanes: co.maxSenders, laneCapacity: co.ringBytes, maxMessageBytes: co.maxMessageBytes })
+        added = this.addChannelEntry({ name, segmentId: segment.id, kind: 0, capacity: co.ringBytes, lanes: co.maxSenders, owner: selfIdentity() })
+        if (added.created) return { segment, core: new ChannelSegment(segment.buffer, 0, this.codec) }
+      } catch (err) {
+        discard(segment) // nothing stays created or attached
+        throw err
+      }
+      discard(segment) // lost the race: use the winner's
+      const opened = this.attachChannel(added.entry)
       if (opened !== null) return opened
     }
     throw new CorruptSegment(`bus '${this.name}' channel '${name}'`, name, 'could not be opened after 5 attempts')
   }
 
-  /** Attaches a channel's segment; null (after removing the entry) when the segment is gone. */
+  /** Adds a channel entry, reclaiming the slot of an unused channel when the table is full; TooManyChannels when none is. */
+  private addChannelEntry(entry: Omit<ChannelEntry, 'index'>): { entry: ChannelEntry; created: boolean } {
+    for (;;) {
+      try {
+        return this.directory.addChannel(entry)
+      } catch (err) {
+        if (!(err instanceof RangeError) || !err.message.includes('channel slots')) throw err
+        if (!reclaimChannelSlot(this.directory, this.codec)) throw new TooManyChannels(this.name ?? 'private', this.directory.channelSlots)
+      }
+    }
+  }
+
+  /** Attaches a channel's segment; null (after removing a stale entry) when the segment is gone or no longer the entry's. */
   private attachChannel(entry: ChannelEntry): { segment: Segment; core: ChannelSegment } | null {
     let segment: Segment
     try {
@@ -406,6 +430,11 @@ export class Bus extends EventEmitter<BusEvents> implements AsyncDisposable, Cha
       return null
     }
     try {
+      // Reclaimed meanwhile (reclaim.ts): the entry no longer names it.
+      if (this.directory.findChannel(entry.name)?.segmentId !== entry.segmentId || (this.name !== null && isRemoved(entry.segmentId))) {
+        detachSegment(segment)
+        return null
+      }
       return { segment, core: new ChannelSegment(segment.buffer, 0, this.codec) }
     } catch (err) {
       detachSegment(segment)
@@ -516,17 +545,18 @@ export class Bus extends EventEmitter<BusEvents> implements AsyncDisposable, Cha
     return scratch.subarray(this.codec.encodedStart, this.codec.encodedEnd)
   }
 
-  /** @internal (ChannelHost) how to wake a member. */
-  doorbellOf(who: { pid: number; startTime: number }): { kind: number; signal: number } | null {
-    const m = this.directory.members().find((e) => e.pid === who.pid && e.startTime === who.startTime)
-    return m === undefined ? null : { kind: m.doorbellKind, signal: m.signal }
-  }
-
   /** @internal (ChannelHost) a channel closed itself. */
   forget(name: string): void {
     const known = this.channels.get(name)
     if (known === undefined) return
     this.channels.delete(name)
+    // A private bus's channel vanishes with its last attachment: while it
+    // holds unread messages, we are the only process attached and another
+    // member lives (who may receive them), keep it mapped (see keep()).
+    if (this.name === null && !this.leaving && this.otherMemberLives() && keepsUnread(known)) {
+      keep(known.segment, known.channel)
+      return
+    }
     // Not now: close() may have been called from a 'message' listener, in
     // the middle of a drain over this very mapping. Detach once it returns.
     setImmediate(() => detachSegment(known.segment))
@@ -596,16 +626,93 @@ export class Bus extends EventEmitter<BusEvents> implements AsyncDisposable, Cha
   }
 
   private async doClose(): Promise<void> {
-    if (this.sweeper !== null) clearInterval(this.sweeper)
-    for (const { channel } of [...this.channels.values()]) channel.close()
-    this.directory.removeMember(this.member)
-    const last = !hasLiveMember(this.directory)
-    if (last && this.name !== null && !isRemoved(this.dir.id)) removeSegment(this.dir.id)
+    this.leave()
     await new Promise((resolve) => setImmediate(resolve)) // after the channels' deferred detaches
     detachSegment(this.dir)
   }
 
+  /**
+   * Leaves the bus: closes every channel, frees the member slot, and, as the
+   * last member of a named bus, removes its channel segments and directory.
+   * Synchronous: also what happens when the thread exits without close().
+   */
+  private leave(): void {
+    forgetOnExit(this)
+    if (this.sweeper !== null) clearInterval(this.sweeper)
+    for (const { channel } of [...this.channels.values()]) channel.close()
+    this.directory.removeMember(this.member)
+    for (const h of this.memberRelease) cancelRelease(h)
+    const last = !hasLiveMember(this.directory)
+    if (last && this.name !== null && !isRemoved(this.dir.id)) {
+      removeChannelSegments(this.dir.id, this.directory)
+      removeSegment(this.dir.id)
+    }
+  }
+
+  /** @internal The thread is exiting with this bus open (exit.ts). */
+  leaveNow(): void {
+    if (this.closing !== null) return
+    this.closing = Promise.resolve()
+    this.leaving = true // the process is exiting: nothing to keep mapped
+    try {
+      this.pubsubState?.close()
+      this.rpcState?.close()
+    } finally {
+      this.leave()
+    }
+  }
+
+  /** Does a member other than this process still run? */
+  private otherMemberLives(): boolean {
+    const me = selfIdentity()
+    return this.directory.members().some((m) => (m.pid !== me.pid || m.startTime !== me.startTime) && isAlive(m.pid, m.startTime))
+  }
+
   private checkOpen(): void {
     if (this.closing !== null) throw new Closed(`bus '${this.name ?? 'private'}'`)
+  }
+}
+
+/** Detaches a segment we created and marks it for removal. */
+function discard(segment: Segment): void {
+  detachSegment(segment)
+  removeSegment(segment.id)
+}
+
+/** Mappings of private-bus channels kept for their unread messages (see forget()). */
+const kept = new Map<Segment, Channel<any>>()
+let keeper: NodeJS.Timeout | null = null
+
+/**
+ * Keeps a closed private-bus channel's segment mapped until another
+ * process has attached it (a receiver, which then holds it) or nothing is
+ * unread any more, looked at every second on an unref'd timer; at the
+ * latest it goes when this process exits.
+ */
+function keep(segment: Segment, channel: Channel<any>): void {
+  kept.set(segment, channel)
+  keeper ??= setInterval(() => {
+    for (const [s, c] of [...kept]) {
+      let drop = true
+      try {
+        drop = shmctl(s.id, 'IPC_STAT').nattch > 1 || !c.hasUnread
+      } catch { /* gone */ }
+      if (!drop) continue
+      kept.delete(s)
+      detachSegment(s)
+    }
+    if (kept.size === 0 && keeper !== null) {
+      clearInterval(keeper)
+      keeper = null
+    }
+  }, 1000).unref()
+}
+
+function keepsUnread(known: { channel: Channel<any>; segment: Segment }): boolean {
+  try {
+    if (shmctl(known.segment.id, 'IPC_STAT').nattch > 1) return false
+    return known.channel.hasUnread
+  } catch {
+    return false
   }
 }

@@ -17,10 +17,10 @@ import { EventEmitter } from 'node:events'
 import { availableParallelism } from 'node:os'
 import { performance } from 'node:perf_hooks'
 import type { ChannelSegment, ChannelSender, Codec, Identity } from '@ipc/core'
-import { ChannelBusy, ChannelFull, Closed, MessageTooLarge, PeerGone, TooManySenders } from './errors.js'
-import { checkCanRing, receiverAlive, registerSleeper, ring, roomToken, unregisterSleeper, wakeLocal, type Receiver, type Sleeper } from './doorbell.js'
+import { ChannelBusy, ChannelFull, Closed, InvalidArgType, MessageTooLarge, PeerGone, TooManySenders } from './errors.js'
+import { checkCanRing, ownBell, receiverAlive, registerSleeper, ring, roomToken, unregisterSleeper, type Sleeper, type Target } from './doorbell.js'
 import { SELF_PID, isAlive, selfIdentity } from './liveness.js'
-import type { DoorbellKind } from './options.js'
+import { checkSendOptions, type DoorbellKind, type SendOptions } from './options.js'
 
 /**
  * Channels holding staged, unpublished messages (see Channel.staged). If the
@@ -37,12 +37,7 @@ process.on('exit', () => {
 export const TYPE_VALUE = 0
 export const TYPE_BYTES = 1
 
-export interface SendOptions {
-  /** Reject with ChannelFull if there is still no room after this many ms. Default: wait forever. */
-  timeout?: number
-  /** Abort the wait (rejects with signal.reason); nothing is written. */
-  signal?: AbortSignal
-}
+export type { SendOptions } from './options.js'
 
 export interface ChannelStats {
   name: string
@@ -50,6 +45,12 @@ export interface ChannelStats {
   role: 'receiver' | 'sender' | 'idle'
   parks: number
   drains: number
+  /**
+   * Times a parked receiver's backstop check found data that no doorbell
+   * announced (a sender killed between winning the right to ring and
+   * ringing, or a lost wakeup): 0 unless a sending process was killed.
+   */
+  backstopRescues: number
   lanes: Array<{ owner: number | null; messagesWritten: number; messagesRead: number; bytesWritten: number; bytesRead: number; fullEvents: number; doorbellsRung: number; usedBytes: number }>
 }
 
@@ -62,8 +63,6 @@ export interface ChannelHost {
   /** A receiving channel keeps the process alive (like a listening server) until it closes. */
   retain(): void
   release(): void
-  /** The doorbell (kind, signal) of a member, from the directory; null if it is not a member. */
-  doorbellOf(who: Identity): { kind: number; signal: number } | null
   /** Called when the channel closes, so the bus forgets it. */
   forget(name: string): void
 }
@@ -78,8 +77,20 @@ interface Waiter {
   signal: AbortSignal | undefined
 }
 
-/** How long a confirmed receiver is trusted before the next liveness check (ms). */
+/**
+ * How long a confirmed receiver is trusted before the next liveness check,
+ * and how often a sender sleeping for room looks again (ms). Tests may set
+ * IPC_BUS_ROOM_RECHECK_MS (internal) so that only the room doorbell can wake
+ * a blocked sender in time.
+ */
 const RECHECK_MS = 200
+const ROOM_RECHECK_MS = Number(process.env.IPC_BUS_ROOM_RECHECK_MS ?? RECHECK_MS) || RECHECK_MS
+/**
+ * The parked receiver's backstop (see armParkedCheck()). Tests set
+ * IPC_BUS_BACKSTOP=off (internal) so that a lost wakeup shows as a stall
+ * instead of a 250 ms delay.
+ */
+const BACKSTOP = process.env.IPC_BUS_BACKSTOP !== 'off'
 /**
  * Event-loop turns a sender blocked on a full lane looks again before it
  * sleeps until the receiver rings, when there is a core to spare for it
@@ -130,7 +141,7 @@ export class Channel<T = unknown> extends EventEmitter {
 
   // sender state
   private sender: ChannelSender | null = null
-  private receiverSeen: Receiver | null = null
+  private receiverSeen: Target | null = null
   /** The receiver we found dead: sends fail fast until another takes over. */
   private gone: Identity | null = null
   /** Waiting for room: the sleeper the receiver's room doorbell wakes, and the pending wait. */
@@ -167,7 +178,13 @@ export class Channel<T = unknown> extends EventEmitter {
   private readonly highWaterMark: number
   /** Raw-bytes messages reach 'message' listeners as views of the ring (see ChannelOptions.zeroCopy). */
   private readonly zeroCopy: boolean
+  /** The 'message' listeners as stored (once-wrappers included), refreshed when `listenersDirty`. */
   private messageListeners: Array<(value: T) => void> = []
+  private listenersDirty = false
+  /** True while segment.drain() runs (listeners may stop receiving from inside it). */
+  private draining = false
+  /** Stopped receiving during a drain: give the receiver claim back once the drain has stored its read positions. */
+  private releasePending = false
   private readonly sleeper: Sleeper = { wake: () => this.wake() }
   /**
    * Bound once: no closure per drain. Decodes values in place; raw bytes are
@@ -188,15 +205,54 @@ export class Channel<T = unknown> extends EventEmitter {
     this.codec = codec
     this.host = host
     this.highWaterMark = highWaterMark
-    this.on('newListener', (event) => {
-      if (event === 'message' && !this.receiving) this.startReceiving()
-    })
-    // A copy of the 'message' listeners, kept current, so that delivery
-    // calls them directly instead of going through emit() per message.
-    // 'newListener' fires before the listener is added, 'removeListener' after it is removed.
-    const refresh = (): void => { this.messageListeners = this.listeners('message') as Array<(value: T) => void> }
-    this.on('newListener', (event) => { if (event === 'message') queueMicrotask(refresh) })
-    this.on('removeListener', (event) => { if (event === 'message') refresh() })
+    this.installHooks()
+  }
+
+  /**
+   * The first 'message' listener claims the receiver ('newListener' fires
+   * before the listener is added: if the claim throws, on() throws and adds
+   * nothing); removing the last one gives the claim back. Delivery calls a
+   * copy of the raw listeners (once-wrappers included) directly, refreshed
+   * lazily after any change, instead of going through emit() per message.
+   */
+  private installHooks(): void {
+    super.on('newListener', this.onNewListener)
+    super.on('removeListener', this.onRemoveListener)
+  }
+
+  private readonly onNewListener = (event: string | symbol): void => {
+    if (event !== 'message') return
+    if (!this.receiving) this.startReceiving()
+    this.listenersDirty = true
+    if (!this.draining) this.schedule() // a consumer came: take what waits
+  }
+
+  private readonly onRemoveListener = (event: string | symbol): void => {
+    if (event !== 'message') return
+    this.listenersDirty = true
+    if (this.listenerCount('message') === 0 && !this.iterating) this.stopReceiving()
+    else if (this.draining && !this.canTake()) this.segment.haltDrain()
+  }
+
+  /** As EventEmitter's, keeping the channel's own hooks (and stopping receiving when the 'message' listeners go). */
+  override removeAllListeners(event?: string | symbol): this {
+    super.removeAllListeners(event)
+    if (event === undefined || event === 'newListener' || event === 'removeListener') {
+      super.removeListener('newListener', this.onNewListener)
+      super.removeListener('removeListener', this.onRemoveListener)
+      this.installHooks()
+      this.listenersDirty = true
+      if (this.receiving && this.listenerCount('message') === 0 && !this.iterating) this.stopReceiving()
+    }
+    return this
+  }
+
+  private get currentListeners(): Array<(value: T) => void> {
+    if (this.listenersDirty) {
+      this.listenersDirty = false
+      this.messageListeners = this.rawListeners('message') as Array<(value: T) => void>
+    }
+    return this.messageListeners
   }
 
   /** Pid of the process receiving on this channel, or null when none does (or it died). */
@@ -208,6 +264,11 @@ export class Channel<T = unknown> extends EventEmitter {
   /** True when this process is the channel's receiver. */
   get isReceiving(): boolean {
     return this.receiving
+  }
+
+  /** @internal Whether any lane holds messages nobody has read yet. */
+  get hasUnread(): boolean {
+    return this.segment.hasUnread()
   }
 
   /** Largest message this channel carries, in encoded bytes. */
@@ -238,7 +299,7 @@ export class Channel<T = unknown> extends EventEmitter {
 
   /** trySend for raw bytes: the receiver gets a Buffer with the same bytes. */
   trySendBytes(bytes: Uint8Array): boolean {
-    if (!(bytes instanceof Uint8Array)) throw new TypeError('bytes must be a Uint8Array or Buffer')
+    if (!(bytes instanceof Uint8Array)) throw new InvalidArgType('bytes', 'an instance of Buffer or Uint8Array', bytes)
     return this.tryPut(bytes, TYPE_BYTES)
   }
 
@@ -266,8 +327,9 @@ export class Channel<T = unknown> extends EventEmitter {
   }
 
   /** @internal send() for an already-encoded value (see trySendEncoded). */
-  sendEncoded(bytes: Uint8Array, options: SendOptions = {}): Promise<void> {
+  sendEncoded(bytes: Uint8Array, options?: SendOptions): Promise<void> {
     try {
+      options = checkSendOptions(options)
       if (this.trySendEncoded(bytes)) return Promise.resolve()
       return this.enqueue(Buffer.from(bytes), TYPE_VALUE, options)
     } catch (err) {
@@ -276,8 +338,9 @@ export class Channel<T = unknown> extends EventEmitter {
   }
 
   /** Resolves once value is written, waiting for room while the lane is full. */
-  send(value: T, options: SendOptions = {}): Promise<void> {
+  send(value: T, options?: SendOptions): Promise<void> {
     try {
+      options = checkSendOptions(options) // every call, full lane or not
       if (this.trySend(value)) return Promise.resolve()
       return this.enqueue(this.encodeCopy(value), TYPE_VALUE, options)
     } catch (err) {
@@ -286,8 +349,9 @@ export class Channel<T = unknown> extends EventEmitter {
   }
 
   /** send() for raw bytes. */
-  sendBytes(bytes: Uint8Array, options: SendOptions = {}): Promise<void> {
+  sendBytes(bytes: Uint8Array, options?: SendOptions): Promise<void> {
     try {
+      options = checkSendOptions(options)
       if (this.trySendBytes(bytes)) return Promise.resolve()
       return this.enqueue(Buffer.from(bytes), TYPE_BYTES, options)
     } catch (err) {
@@ -300,9 +364,10 @@ export class Channel<T = unknown> extends EventEmitter {
    * for room for the rest. Every value is encoded (and so checked) before
    * the first is written: a bad one rejects the whole call, nothing written.
    */
-  sendMany(values: readonly T[], options: SendOptions = {}): Promise<void> {
+  sendMany(values: readonly T[], options?: SendOptions): Promise<void> {
     try {
-      if (!Array.isArray(values)) throw new TypeError('values must be an array')
+      options = checkSendOptions(options)
+      if (!Array.isArray(values)) throw new InvalidArgType('values', 'an instance of Array', values)
       const sender = this.senderLane()
       let written = 0
       if (this.waiters.length === 0) {
@@ -311,7 +376,7 @@ export class Channel<T = unknown> extends EventEmitter {
         if (written === values.length) return Promise.resolve()
       }
       const rest = values.slice(written).map((v) => this.encodeCopy(v))
-      return Promise.all(rest.map((bytes) => this.enqueue(bytes, TYPE_VALUE, options))).then(() => undefined)
+      return Promise.all(rest.map((bytes) => this.enqueue(bytes, TYPE_VALUE, options!))).then(() => undefined)
     } catch (err) {
       return Promise.reject(err)
     }
@@ -330,7 +395,6 @@ export class Channel<T = unknown> extends EventEmitter {
 
   private enqueue(bytes: Buffer, type: number, options: SendOptions): Promise<void> {
     const { timeout, signal } = options
-    if (timeout !== undefined && !(typeof timeout === 'number' && timeout >= 0)) throw new RangeError(`options.timeout must be a non-negative number of ms, got ${String(timeout)}`)
     if (signal?.aborted) return Promise.reject(signal.reason)
     return new Promise<void>((resolve, reject) => {
       this.waiters.push({ bytes, type, resolve, reject, deadline: timeout === undefined ? Infinity : performance.now() + timeout, timeout: timeout ?? Infinity, signal })
@@ -379,7 +443,7 @@ export class Channel<T = unknown> extends EventEmitter {
         turns = 0
         this.ensureRoomSleeper()
         if (!sender.waitForRoom(head.bytes.length)) continue // room appeared meanwhile
-        await this.sleepForRoom(Math.max(0, Math.min(head.deadline - now, RECHECK_MS)), head.signal)
+        await this.sleepForRoom(Math.max(0, Math.min(head.deadline - now, ROOM_RECHECK_MS)), head.signal)
         sender.cancelRoomWait()
       }
     } finally {
@@ -387,10 +451,18 @@ export class Channel<T = unknown> extends EventEmitter {
     }
   }
 
+  /**
+   * Makes this sender wakeable by the receiver's room doorbell: registers
+   * the sleeper (installing the signal handler or FIFO), then publishes the
+   * lane's doorbell address, in that order, so nobody rings us before we
+   * can take it. In a worker thread a 'signal' bus uses the thread's FIFO.
+   */
   private ensureRoomSleeper(): void {
     if (this.roomRegistered) return
-    registerSleeper(this.roomSleeper, roomToken(this.token), this.host.doorbell, this.host.signal, this.host.runtimeDir)
+    const bell = ownBell(this.host.doorbell, this.host.signal, 'room')
+    registerSleeper(this.roomSleeper, roomToken(this.token), bell, this.host.runtimeDir)
     this.roomRegistered = true
+    this.segment.setLaneBell(this.sender!.lane, selfIdentity(), bell)
   }
 
   /** Resolves when the receiver rings for room, after `ms`, or on abort. */
@@ -443,22 +515,21 @@ export class Channel<T = unknown> extends EventEmitter {
   private checkReceiver(now: number, force: boolean): void {
     if (!force && now - this.receiverCheckedAt <= RECHECK_MS) return
     this.receiverCheckedAt = now
-    const id = this.segment.receiverIdentity()
-    if (id === null) { this.receiverSeen = null; this.gone = null; return }
+    const r = this.segment.receiver()
+    if (r === null) { this.receiverSeen = null; this.gone = null; return }
     const gone = this.gone
-    if (gone !== null && gone.pid === id.pid && gone.startTime === id.startTime) throw new PeerGone(id.pid, `receiver of channel '${this.name}'`)
+    if (gone !== null && gone.pid === r.pid && gone.startTime === r.startTime) throw new PeerGone(r.pid, `receiver of channel '${this.name}'`)
     this.gone = null
-    if (!receiverAlive(id, now)) {
-      this.gone = id
-      throw new PeerGone(id.pid, `receiver of channel '${this.name}'`)
+    if (!receiverAlive(r, now)) {
+      this.gone = r
+      throw new PeerGone(r.pid, `receiver of channel '${this.name}'`)
     }
     const seen = this.receiverSeen
-    if (seen === null || seen.pid !== id.pid || seen.startTime !== id.startTime) {
-      const bell = this.host.doorbellOf(id)
-      if (bell === null) throw new PeerGone(id.pid, `receiver of channel '${this.name}' (it left the bus)`)
-      const r: Receiver = { ...id, doorbell: { ...bell, token: this.token } }
-      if (id.pid !== SELF_PID) checkCanRing(r, this.host.runtimeDir)
-      this.receiverSeen = r
+    if (r.bell === null) return // its claim is in flight: it drains once set up
+    if (seen === null || seen.pid !== r.pid || seen.startTime !== r.startTime || seen.bell.kind !== r.bell.kind || seen.bell.thread !== r.bell.thread) {
+      const target = r as Target
+      if (r.pid !== SELF_PID) checkCanRing(target, this.host.runtimeDir)
+      this.receiverSeen = target
     }
   }
 
@@ -513,40 +584,89 @@ export class Channel<T = unknown> extends EventEmitter {
 
   private afterWrite(sender: ChannelSender): void {
     if (!sender.shouldRing()) return
-    // The receiver parked and we won the right to wake it.
+    // The receiver parked and we won the right to wake it. Ring the instance
+    // that receives now, by the address it published with its claim.
     const now = performance.now()
-    if (this.receiverSeen === null || now - this.receiverCheckedAt > RECHECK_MS) this.checkReceiver(now, true)
-    const r = this.receiverSeen
-    if (r === null) return // parked receivers always have published themselves; nothing to ring
-    if (r.pid === SELF_PID) {
-      queueMicrotask(() => this.wakeLocal(r))
-      return
-    }
-    if (!ring(r, this.host.runtimeDir, now)) {
+    if (now - this.receiverCheckedAt > RECHECK_MS) this.checkReceiver(now, true)
+    const r = this.segment.receiver()
+    // No receiver, or one whose claim is in flight: a new receiver drains
+    // once it is set up, so nothing waits on this ring.
+    if (r === null || r.bell === null) return
+    if (!ring(r as Target, this.token, this.host.runtimeDir, now)) {
       // The message is committed and stays in the ring for a receiver that
       // takes over; this sender learns of the death on its next send.
       this.receiverCheckedAt = -Infinity
     }
   }
 
-  /** Our own process receives on this channel: no signal needed. */
-  private wakeLocal(r: Receiver): void {
-    if (this.receiving) this.wake()
-    else ring(r, this.host.runtimeDir, performance.now()) // another Bus instance of this process receives
-  }
-
   // =========================================================== receiving
 
-  /** Starts receiving (on first 'message' listener or iterator). Throws ChannelBusy if another live process receives. */
+  /**
+   * Starts receiving (on the first 'message' listener or iterator): makes
+   * sure this instance can be woken (signal handler or FIFO), then claims
+   * the receiver and publishes its doorbell address with the claim. Throws
+   * ChannelBusy if another live receiver holds it (another process, or
+   * another bus instance or thread of this one), NotMainThread for the
+   * 'signal' doorbell in a worker, or the doorbell's error; nothing stays
+   * claimed or registered when it throws.
+   */
   private startReceiving(): void {
     if (this.closed) throw new Closed(`channel '${this.name}'`)
     if (this.receiving) return
-    const holder: Identity | null = this.segment.claimReceiver(selfIdentity(), isAlive)
-    if (holder !== null) throw new ChannelBusy(this.name, holder.pid)
-    registerSleeper(this.sleeper, this.token, this.host.doorbell, this.host.signal, this.host.runtimeDir)
+    const bell = ownBell(this.host.doorbell, this.host.signal, 'receive')
+    registerSleeper(this.sleeper, this.token, bell, this.host.runtimeDir)
+    let holder: Identity | null
+    try {
+      holder = this.segment.claimReceiverWithBell(selfIdentity(), bell, isAlive)
+    } catch (err) {
+      unregisterSleeper(this.token, this.sleeper)
+      throw err
+    }
+    if (holder !== null) {
+      unregisterSleeper(this.token, this.sleeper)
+      throw new ChannelBusy(this.name, holder.pid)
+    }
     this.receiving = true
+    this.releasePending = false
+    this.parked = false
     this.host.retain()
     this.schedule()
+  }
+
+  /**
+   * Stops receiving (the last consumer went, close(), or a failure): no
+   * record is taken off the ring any more, and the receiver claim is given
+   * back, so that another process, or a later listener here, gets every
+   * message not yet delivered, in order.
+   */
+  private stopReceiving(): void {
+    if (!this.receiving) return
+    this.receiving = false
+    this.parked = false
+    unregisterSleeper(this.token, this.sleeper)
+    if (this.parkedCheck !== null) {
+      clearTimeout(this.parkedCheck)
+      this.parkedCheck = null
+    }
+    if (this.draining) {
+      this.segment.haltDrain()
+      this.releasePending = true // after the drain has stored its read positions
+    } else {
+      this.segment.releaseReceiver(selfIdentity())
+    }
+    this.host.release()
+  }
+
+  /**
+   * Whether a record taken off the ring now would reach a consumer: a
+   * 'message' listener, or a pending next() of an iterator. An iterator
+   * alongside listeners keeps a copy of each message, up to highWaterMark.
+   */
+  private canTake(): boolean {
+    if (!this.receiving || this.closed || this.paused) return false
+    const listeners = this.currentListeners.length
+    if (!this.iterating) return listeners > 0
+    return this.pulls.length > 0 || (listeners > 0 && this.queue.length < this.highWaterMark)
   }
 
   private schedule(): void {
@@ -557,9 +677,7 @@ export class Channel<T = unknown> extends EventEmitter {
 
   private readonly run = (): void => {
     this.scheduled = false
-    if (!this.receiving || this.closed) return
-    if (this.paused) return // resume() schedules
-    if (this.backedUp) return // next() resumes
+    if (!this.canTake()) return // a new consumer, resume() or close() take it from here
     // Passes over the lanes (at most MAX_PER_LANE records from each, so a
     // busy lane cannot starve the others) until they come back short or
     // MAX_PER_RUN records were delivered: a fast lone sender then costs one
@@ -568,12 +686,9 @@ export class Channel<T = unknown> extends EventEmitter {
     for (;;) {
       const got = this.drainOnce(MAX_PER_RUN - n)
       n += got
-      if (got < MAX_PER_LANE || n >= MAX_PER_RUN || !this.receiving || this.closed || this.paused) break
-      if (this.backedUp) break
+      if (got < MAX_PER_LANE || n >= MAX_PER_RUN || !this.canTake()) break
     }
-    if (!this.receiving) return // failed
-    if (this.closed) return // a listener closed the channel during the drain
-    if (this.paused) return // resume() schedules
+    if (!this.canTake()) return // stopped, closed, paused or no consumer: records stay in the ring
     if (n > 0) { this.continueSoon(n); return }
     if (this.spin()) {
       this.continueSoon(this.drainOnce())
@@ -585,11 +700,6 @@ export class Channel<T = unknown> extends EventEmitter {
       return
     }
     this.schedule()
-  }
-
-  /** An iterator holds highWaterMark values nobody has pulled, and no listener takes them: stop draining until next(). */
-  private get backedUp(): boolean {
-    return this.iterating && this.queue.length >= this.highWaterMark && this.messageListeners.length === 0
   }
 
   /**
@@ -619,11 +729,18 @@ export class Channel<T = unknown> extends EventEmitter {
 
   private drainOnce(max = MAX_PER_RUN): number {
     let n: number
+    this.draining = true
     try {
       n = this.segment.drain(this.deliver, MAX_PER_LANE, max)
     } catch (err) {
       this.fail(err)
       return 0
+    } finally {
+      this.draining = false
+      if (this.releasePending) {
+        this.releasePending = false
+        this.segment.releaseReceiver(selfIdentity())
+      }
     }
     if (this.segment.roomWanted.length > 0) this.ringForRoom()
     return n
@@ -635,18 +752,12 @@ export class Channel<T = unknown> extends EventEmitter {
     const now = performance.now()
     const token = roomToken(this.token)
     for (const lane of lanes) {
-      const owner = this.segment.laneOwner(lane)
-      if (owner === null) continue
-      if (owner.pid === SELF_PID) {
-        wakeLocal(token)
-        continue
-      }
-      const bell = this.host.doorbellOf(owner)
-      if (bell === null) continue // gone: its lane is recycled when drained
+      const owner = this.segment.laneOwnerBell(lane)
+      if (owner === null || owner.bell === null) continue // gone, or not wakeable: it polls
       try {
-        ring({ ...owner, doorbell: { ...bell, token } }, this.host.runtimeDir, now)
+        ring(owner as Target, token, this.host.runtimeDir, now)
       } catch {
-        // It polls every RECHECK_MS anyway; a failed ring only delays it.
+        // It looks again every ROOM_RECHECK_MS anyway; a failed ring only delays it.
       }
     }
     lanes.length = 0
@@ -654,11 +765,12 @@ export class Channel<T = unknown> extends EventEmitter {
 
   /**
    * Stops taking messages off the ring (they wait there, and senders feel
-   * backpressure once it fills) until resume(). Messages of the batch being
-   * delivered when pause() is called are still delivered.
+   * backpressure once it fills) until resume(). Called from a 'message'
+   * listener, no further message is delivered after the current one.
    */
   pause(): this {
     this.paused = true
+    if (this.draining) this.segment.haltDrain()
     return this
   }
 
@@ -721,8 +833,10 @@ export class Channel<T = unknown> extends EventEmitter {
 
   private readonly checkParked = (): void => {
     if (!this.parked || this.closed || !this.receiving) return
-    if (this.segment.hasData()) this.wake()
-    else this.scheduleParkedCheck(Math.min(this.parkedCheckMs * 2, PARKED_CHECK_MAX_MS))
+    if (this.segment.hasData()) {
+      this.segment.countRescue() // a wakeup the doorbell did not deliver
+      this.wake()
+    } else this.scheduleParkedCheck(Math.min(this.parkedCheckMs * 2, PARKED_CHECK_MAX_MS))
   }
 
   private wake(): void {
@@ -739,11 +853,11 @@ export class Channel<T = unknown> extends EventEmitter {
       if (pull !== undefined) pull.resolve({ value: v, done: false })
       else this.queue.push(v)
     }
-    const listeners = this.messageListeners
+    const listeners = this.currentListeners
     if (listeners.length > 0) {
       try {
-        if (listeners.length === 1) listeners[0]!(v)
-        else for (const listener of listeners.slice()) listener(v)
+        if (listeners.length === 1) listeners[0]!.call(this, v)
+        else for (const listener of listeners.slice()) listener.call(this, v)
       } catch (err) {
         // A throwing listener must not stop delivery (nor make the ring
         // deliver the batch twice): report it and go on.
@@ -751,35 +865,59 @@ export class Channel<T = unknown> extends EventEmitter {
         else process.emitWarning(`@ipc/bus: a 'message' listener of channel '${this.name}' threw: ${err instanceof Error ? err.stack : String(err)}`)
       }
     }
+    // Never take a record nobody will get: it stays in the ring.
+    if (!this.canTake()) this.segment.haltDrain()
   }
 
   private fail(err: unknown): void {
-    this.receiving = false
+    this.stopReceiving()
     for (const p of this.pulls.splice(0)) p.reject(err)
     if (this.listenerCount('error') > 0) this.emit('error', err)
     else process.emitWarning(`@ipc/bus: channel '${this.name}' stopped receiving: ${err instanceof Error ? err.message : String(err)}`)
   }
 
-  /** Receives with for await; ends when the channel closes. */
+  /**
+   * Receives with for await; ends when the channel closes. The iterator
+   * takes a message off the ring only when next() asks for one (or, beside
+   * 'message' listeners, keeps copies of what they got, up to
+   * highWaterMark): leaving the loop (break, return, throw) leaves every
+   * message not yet handed to it in the ring, and gives the receiver claim
+   * back when no 'message' listener remains.
+   */
   [Symbol.asyncIterator](): AsyncIterator<T> {
     this.startReceiving()
     this.iterating = true
+    let ended = false
+    const end = (): Promise<IteratorResult<T>> => {
+      if (!ended) {
+        ended = true
+        this.iterating = false
+        this.queue.length = 0 // copies of what listeners got
+        for (const p of this.pulls.splice(0)) p.resolve({ value: undefined, done: true })
+        if (this.listenerCount('message') === 0) this.stopReceiving()
+      }
+      return Promise.resolve({ value: undefined, done: true })
+    }
     return {
       next: () => {
+        if (ended) return Promise.resolve({ value: undefined, done: true })
         if (this.queue.length > 0) {
           const value = this.queue.shift()!
-          if (this.queue.length < this.highWaterMark) this.schedule()
+          if (!this.draining) this.schedule()
           return Promise.resolve({ value, done: false })
         }
-        if (this.closed) return Promise.resolve({ value: undefined, done: true })
-        this.schedule()
-        return new Promise((resolve, reject) => this.pulls.push({ resolve, reject }))
+        if (this.closed || !this.receiving) return end()
+        return new Promise((resolve, reject) => {
+          this.pulls.push({ resolve, reject })
+          if (this.draining || this.parked) return // the drain in progress, or the doorbell, delivers
+          // Pure iterator: take the next record right here (one drain of at
+          // most one record) instead of waiting for an event-loop turn.
+          if (this.currentListeners.length === 0 && this.canTake()) this.drainOnce(1)
+          if (this.pulls.length > 0) this.schedule()
+        })
       },
-      return: () => {
-        this.iterating = false
-        this.queue.length = 0
-        return Promise.resolve({ value: undefined, done: true })
-      },
+      return: end,
+      throw: end,
     }
   }
 
@@ -793,6 +931,7 @@ export class Channel<T = unknown> extends EventEmitter {
       role: this.receiving ? 'receiver' : this.sender !== null ? 'sender' : 'idle',
       parks: s.parks,
       drains: s.drains,
+      backstopRescues: s.rescues,
       lanes: s.lanes.map((lane, i) => ({ owner: this.segment.laneOwner(i)?.pid ?? null, ...lane })),
     }
   }
@@ -807,16 +946,10 @@ export class Channel<T = unknown> extends EventEmitter {
     if (this.sender !== null) this.publishStaged() // what trySend accepted is delivered
     this.closed = true
     this.failAll(new Closed(`channel '${this.name}'`))
-    if (this.receiving) {
-      this.receiving = false
-      unregisterSleeper(this.token)
-      if (this.parkedCheck !== null) clearTimeout(this.parkedCheck)
-      this.segment.releaseReceiver(selfIdentity())
-      this.host.release()
-    }
+    this.stopReceiving()
     for (const p of this.pulls.splice(0)) p.resolve({ value: undefined, done: true })
     if (this.roomRegistered) {
-      unregisterSleeper(roomToken(this.token))
+      unregisterSleeper(roomToken(this.token), this.roomSleeper)
       this.roomRegistered = false
       this.roomWake?.()
     }

@@ -1,76 +1,91 @@
 /**
- * Doorbells: how a sender wakes a receiver that parked (DESIGN section 5).
- * Both kinds are process-wide: one signal handler, or one FIFO, per process,
- * shared by every channel this process receives on.
+ * Doorbells: how a sender wakes a receiver that parked, and how a receiver
+ * wakes a sender waiting for room (docs/design.md, "Doorbells"). Each
+ * sleeping bus instance publishes its doorbell address (@ipc/core
+ * doorbell.ts: kind, signal, thread) next to its claim, so a process with
+ * several instances is rung on the one that sleeps.
  *
  * - 'signal': the sender calls tgsigqueue(pid, pid, signal, token), a
- *   real-time signal aimed at the receiver's MAIN thread (a process-directed
- *   signal could be taken by any of Node's threads) carrying the channel's
- *   token, its segment id (unique on the host while the channel exists);
- *   @ipc/native's handler turns it into an event-loop callback. Real-time
- *   signals queue, and the parking protocol bounds them to one per park, so
- *   the queue cannot overflow.
- * - 'pipe': the sender writes one byte into the receiver's FIFO,
- *   <runtimeDir>/ipc-bus-<pid>-<starttime>.bell. A byte carries no token,
- *   so the receiver re-checks every channel parked on the pipe.
- *
- * A sender only rings after winning the parked word's CAS, i.e. at most once
- * per park, and never while the receiver is awake.
+ *   real-time signal aimed at the receiver's MAIN thread carrying the
+ *   channel's token (its segment id, unique on the host while the channel
+ *   exists); @ipc/native's handler turns it into an event-loop callback.
+ *   Real-time signals queue, and the parking protocol bounds them to one per
+ *   park. A process installs its handler before it publishes a signal
+ *   address and never removes it: a late or stray ring is ignored, never
+ *   fatal (a real-time signal's default action would kill the process).
+ * - 'pipe': one byte into <runtimeDir>/ipc-bus-<pid>-<starttime>[-t<thread>].bell,
+ *   the FIFO of one thread. A byte carries no token, so the thread re-checks
+ *   every sleeper it has.
  */
 import { chmodSync, readdirSync, unlinkSync } from 'node:fs'
 import { join } from 'node:path'
-import { DOORBELL_PIPE, DOORBELL_SIGNAL, type Identity } from '@ipc/core'
-import { Doorbell, DoorbellRinger, kill, onSignal, tgsigqueue, type Disposer } from '@ipc/native'
-import { PermissionDenied } from './errors.js'
-import { isAlive, processStartTime, selfIdentity } from './liveness.js'
+import { isMainThread, threadId } from 'node:worker_threads'
+import { DOORBELL_PIPE, DOORBELL_SIGNAL, type BellAddress, type Identity } from '@ipc/core'
+import { Doorbell, DoorbellRinger, addExitUnlink, kill, onSignal, tgsigqueue } from '@ipc/native'
+import { NotMainThread, PermissionDenied } from './errors.js'
+import { SELF_PID, isAlive, processStartTime, selfIdentity } from './liveness.js'
 import type { DoorbellKind } from './options.js'
 
-/** A parked receiver that a doorbell can wake. */
+/** A parked receiver (or a sender waiting for room) that a doorbell can wake. */
 export interface Sleeper {
   wake(): void
 }
 
-/**
- * How to wake a receiver about one channel: its doorbell kind and signal
- * (from its member entry in the directory) and the channel's token.
- */
-export interface DoorbellAddress {
-  kind: number
-  signal: number
-  token: number
+/** This thread's number in doorbell addresses: 0 on the main thread. */
+export const SELF_THREAD = isMainThread ? 0 : threadId
+
+export function fifoPath(runtimeDir: string, who: Identity, thread: number): string {
+  return join(runtimeDir, thread === 0 ? `ipc-bus-${who.pid}-${who.startTime}.bell` : `ipc-bus-${who.pid}-${who.startTime}-t${thread}.bell`)
 }
 
-export function fifoPath(runtimeDir: string, who: Identity): string {
-  return join(runtimeDir, `ipc-bus-${who.pid}-${who.startTime}.bell`)
+/**
+ * The address at which this thread is woken with doorbell `kind`. A signal
+ * reaches only the main thread: in a worker, `room` waits (a sender's
+ * wait for room) use the thread's FIFO instead, and receiving throws
+ * NotMainThread.
+ */
+export function ownBell(kind: DoorbellKind, signal: number, use: 'receive' | 'room'): BellAddress {
+  if (kind === 'signal' && !isMainThread) {
+    if (use === 'receive') throw new NotMainThread("receiving with the 'signal' doorbell")
+    return { kind: DOORBELL_PIPE, signal: 0, thread: SELF_THREAD }
+  }
+  return kind === 'signal' ? { kind: DOORBELL_SIGNAL, signal, thread: 0 } : { kind: DOORBELL_PIPE, signal: 0, thread: SELF_THREAD }
 }
 
 // ------------------------------------------------------------- receiving side
 
-const sleepers = new Map<number, Sleeper>()
-const pipeSleepers = new Set<Sleeper>()
-const signalHandlers = new Map<number, Disposer>()
+/** token -> sleepers of this thread (one receiver per channel; any number of senders waiting for room). */
+const sleepers = new Map<number, Set<Sleeper>>()
+const signalHandlers = new Set<number>()
 const fifos = new Map<string, Doorbell>()
 
-/** Registers a receiver under `token` (its channel's segment id), or a sender waiting for room (roomToken). */
-export function registerSleeper(sleeper: Sleeper, token: number, kind: DoorbellKind, signal: number, runtimeDir: string): void {
-  if (sleepers.has(token)) throw new Error(`a receiver for token ${token} is already registered in this process`)
-  if (kind === 'signal') {
-    if (!signalHandlers.has(signal)) {
-      signalHandlers.set(signal, onSignal(signal, (info) => sleepers.get(info.value)?.wake()))
-    }
-    sleepers.set(token, sleeper)
-    return
-  }
-  ensureFifo(runtimeDir)
-  sleepers.set(token, sleeper)
-  pipeSleepers.add(sleeper)
+/**
+ * Registers a receiver under `token` (its channel's segment id), or a sender
+ * waiting for room (roomToken), making sure `bell` can reach this thread:
+ * the signal handler installed, or the FIFO created. Throws (nothing
+ * registered) when that fails.
+ */
+export function registerSleeper(sleeper: Sleeper, token: number, bell: BellAddress, runtimeDir: string): void {
+  if (bell.kind === DOORBELL_SIGNAL) ensureSignalHandler(bell.signal)
+  else ensureFifo(runtimeDir)
+  let set = sleepers.get(token)
+  if (set === undefined) sleepers.set(token, (set = new Set()))
+  set.add(sleeper)
 }
 
-/** Wakes a sleeper of this very process directly (no signal or pipe needed); false if none has the token. */
+function ensureSignalHandler(signal: number): void {
+  if (signalHandlers.has(signal)) return
+  if (!isMainThread) throw new NotMainThread("receiving with the 'signal' doorbell")
+  // Never disposed: see the header.
+  onSignal(signal, (info) => { wakeLocal(info.value) })
+  signalHandlers.add(signal)
+}
+
+/** Wakes a sleeper of this very thread directly (no signal or pipe needed); false if none has the token. */
 export function wakeLocal(token: number): boolean {
-  const sleeper = sleepers.get(token)
-  if (sleeper === undefined) return false
-  sleeper.wake()
+  const set = sleepers.get(token)
+  if (set === undefined) return false
+  for (const sleeper of [...set]) sleeper.wake()
   return true
 }
 
@@ -83,25 +98,35 @@ export function roomToken(channelToken: number): number {
   return -channelToken - 1
 }
 
-export function unregisterSleeper(token: number): void {
-  const sleeper = sleepers.get(token)
-  if (sleeper === undefined) return
-  sleepers.delete(token)
-  pipeSleepers.delete(sleeper)
+export function unregisterSleeper(token: number, sleeper: Sleeper): void {
+  const set = sleepers.get(token)
+  if (set === undefined) return
+  set.delete(sleeper)
+  if (set.size === 0) sleepers.delete(token)
 }
 
 function ensureFifo(runtimeDir: string): void {
   if (fifos.has(runtimeDir)) return
   removeStaleFifos(runtimeDir)
-  const path = fifoPath(runtimeDir, selfIdentity())
+  const path = fifoPath(runtimeDir, selfIdentity(), SELF_THREAD)
   const bell = Doorbell.create({ path })
-  // Anyone may ring (write), only we read: a stray ring costs one empty
-  // drain. Set after creation because mkfifo's mode is filtered by the umask.
-  chmodSync(path, 0o622)
+  try {
+    // Anyone may ring (write), only we read: a stray ring costs one empty
+    // drain. Set after creation because mkfifo's mode is filtered by the umask.
+    chmodSync(path, 0o622)
+  } catch (err) {
+    bell.close()
+    throw err
+  }
+  // A byte carries no token: every sleeper of this thread looks (a sleeper
+  // that is not parked, or finds nothing, does nothing).
   bell.onRing(() => {
-    for (const sleeper of [...pipeSleepers]) sleeper.wake()
+    for (const set of [...sleepers.values()]) for (const sleeper of [...set]) sleeper.wake()
   })
   fifos.set(runtimeDir, bell)
+  // A worker stopped by terminate() runs no 'exit' listener: its FIFO is
+  // removed natively when the thread is torn down.
+  if (!isMainThread) addExitUnlink(path)
   if (fifos.size === 1) process.once('exit', closeFifos)
 }
 
@@ -119,7 +144,7 @@ function removeStaleFifos(runtimeDir: string): void {
     return
   }
   for (const name of names) {
-    const m = /^ipc-bus-(\d+)-(\d+)\.bell$/.exec(name)
+    const m = /^ipc-bus-(\d+)-(\d+)(?:-t\d+)?\.bell$/.exec(name)
     if (m && !isAlive(Number(m[1]), Number(m[2]))) {
       try { unlinkSync(join(runtimeDir, name)) } catch { /* raced with another cleaner */ }
     }
@@ -128,9 +153,9 @@ function removeStaleFifos(runtimeDir: string): void {
 
 // --------------------------------------------------------------- sending side
 
-/** The receiver's identity and doorbell, as read from its channel header. */
-export interface Receiver extends Identity {
-  doorbell: DoorbellAddress
+/** Someone to wake: a process identity and the doorbell address its sleeping instance published. */
+export interface Target extends Identity {
+  bell: BellAddress
 }
 
 const ringers = new Map<string, DoorbellRinger>()
@@ -157,29 +182,29 @@ export function receiverAlive(who: Identity, now: number): boolean {
 }
 
 /**
- * Checks, before anything is written, that this process may ring the
- * receiver: a signal doorbell needs permission to signal it (same uid, or
- * CAP_KILL). Throws PermissionDenied otherwise.
+ * Checks, before anything is written, that this process may ring `target`:
+ * a signal doorbell needs permission to signal it (same uid, or CAP_KILL),
+ * a pipe doorbell write access to its FIFO. Throws PermissionDenied otherwise.
  */
-export function checkCanRing(receiver: Receiver, runtimeDir: string): void {
-  if (receiver.doorbell.kind === DOORBELL_SIGNAL) {
+export function checkCanRing(target: Target, runtimeDir: string): void {
+  if (target.bell.kind === DOORBELL_SIGNAL) {
     try {
-      kill(receiver.pid, 0)
+      kill(target.pid, 0)
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EPERM') {
         throw new PermissionDenied(
-          `signalling the receiver (pid ${receiver.pid}): it runs as another user; use doorbell: 'pipe' for buses shared across users`,
+          `signalling the receiver (pid ${target.pid}): it runs as another user; use doorbell: 'pipe' for buses shared across users`,
           { cause: err },
         )
       }
     }
-  } else if (receiver.doorbell.kind === DOORBELL_PIPE) {
-    ringerFor(receiver, runtimeDir)
+  } else if (target.bell.kind === DOORBELL_PIPE) {
+    ringerFor(target, runtimeDir)
   }
 }
 
-function ringerFor(receiver: Receiver, runtimeDir: string): DoorbellRinger | null {
-  const path = fifoPath(runtimeDir, receiver)
+function ringerFor(target: Target, runtimeDir: string): DoorbellRinger | null {
+  const path = fifoPath(runtimeDir, target, target.bell.thread)
   let ringer = ringers.get(path)
   if (ringer === undefined) {
     try {
@@ -196,33 +221,35 @@ function ringerFor(receiver: Receiver, runtimeDir: string): DoorbellRinger | nul
 }
 
 /**
- * Rings the receiver's doorbell. Returns false when the receiver is gone
- * (dead, or its doorbell closed): the caller reports PeerGone.
+ * Rings `target` about `token`. A sleeper of this very thread is woken
+ * directly, on a microtask. Returns false when the target is gone (dead, or
+ * its doorbell closed).
  */
-export function ring(receiver: Receiver, runtimeDir: string, now: number): boolean {
-  if (!receiverAlive(receiver, now)) return false
-  const bell = receiver.doorbell
+export function ring(target: Target, token: number, runtimeDir: string, now: number): boolean {
+  const bell = target.bell
+  if (target.pid === SELF_PID && bell.thread === SELF_THREAD && (bell.kind === DOORBELL_PIPE || isMainThread)) {
+    queueMicrotask(() => wakeLocal(token))
+    return true
+  }
+  if (!receiverAlive(target, now)) return false
   if (bell.kind === DOORBELL_SIGNAL) {
     try {
-      tgsigqueue(receiver.pid, receiver.pid, bell.signal, bell.token)
+      tgsigqueue(target.pid, target.pid, bell.signal, token)
       return true
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false
       throw err
     }
   }
-  if (bell.kind === DOORBELL_PIPE) {
-    const ringer = ringerFor(receiver, runtimeDir)
-    if (ringer === null) return false
-    try {
-      ringer.ring()
-      return true
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EPIPE') throw err
-      ringer.close()
-      ringers.delete(fifoPath(runtimeDir, receiver))
-      return false
-    }
+  const ringer = ringerFor(target, runtimeDir)
+  if (ringer === null) return false
+  try {
+    ringer.ring()
+    return true
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EPIPE') throw err
+    ringer.close()
+    ringers.delete(fifoPath(runtimeDir, target, bell.thread))
+    return false
   }
-  return true // no doorbell: the receiver polls (spins) and never parks
 }

@@ -11,7 +11,6 @@ import { tmpdir } from 'node:os'
 import { MAX_CAPACITY, MIN_CAPACITY } from '@ipc/core'
 import { signalNumber, SIGRTMAX, SIGRTMIN, type Signal } from '@ipc/native'
 import { InvalidArgType, InvalidArgValue, NotABus, OutOfRange } from './errors.js'
-import type { SendOptions } from './channel.js'
 import type { SubscribeOptions } from './pubsub.js'
 import type { RequestOptions, ServeOptions } from './rpc.js'
 
@@ -54,6 +53,13 @@ export interface BusOptions {
   spinMicros?: number
   /** Directory for doorbell FIFOs; every process of a bus must use the same one. Default os.tmpdir(). */
   runtimeDir?: string
+}
+
+export interface SendOptions {
+  /** Reject with ChannelFull if there is still no room after this many ms. Default: wait forever. */
+  timeout?: number
+  /** Abort the wait (rejects with signal.reason); nothing is written. */
+  signal?: AbortSignal
 }
 
 export interface ResolvedBusOptions {

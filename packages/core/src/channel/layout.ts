@@ -15,9 +15,11 @@
  * is rung (a new receiver drains once it is set up, so nothing waits on that
  * ring). Releasing clears BELL_OWNER first, then RECEIVER (CAS).
  * A lane belongs to the process whose identity its owner word holds (claimed
- * by CAS 0 -> id); its owner then stores its doorbell address in the lane's
- * bell word (cleared before the lane is released), by which a receiver that
- * frees room wakes it.
+ * by CAS 0 -> id); once it can be woken, its owner stores its doorbell
+ * address in the lane's bell word, tagged with the low 32 bits of its
+ * identity word (a bell whose tag does not match the owner is a previous
+ * owner's and is never rung). The bell is cleared before the lane is
+ * released. A receiver that frees room wakes the owner by it.
  * A sender that claims lane i raises LANES_USED to at least i + 1 (a CAS
  * loop; it never goes down) before it writes anything there, so the
  * receiver polls and drains lanes [0, LANES_USED) only: one sender costs one
@@ -37,7 +39,7 @@
  *   168     8     RESCUES          receiver: parked checks that found data (statistics, version 3)
  *   192     4     LANES_USED       senders (CAS max on claim), 0..K
  *   256     8K    owner table      senders (CAS on claim)
- *   256+8K  4K    lane bells       each lane's owner, after its claim (version 3)
+ *   256+8K  8K    lane bells       each lane's owner: tag << 32 | address (version 3)
  */
 import { CACHE_LINE, laneBytes } from '../ring/layout.js'
 
@@ -85,14 +87,14 @@ offset = 4 * CACHE_LINE
 /** Where the lane owner table starts. */
 export const OWNERS = offset
 
-/** Offset of the lane bell table (K x u32, after the owner table). */
+/** Offset of the lane bell table (K x i64, after the owner table). */
 export function laneBellsOffset(lanes: number): number {
   return OWNERS + lanes * 8
 }
 
 /** Offset of the first lane for K lanes. */
 export function lanesOffset(lanes: number): number {
-  return OWNERS + Math.ceil((lanes * 12) / CACHE_LINE) * CACHE_LINE
+  return OWNERS + Math.ceil((lanes * 16) / CACHE_LINE) * CACHE_LINE
 }
 
 /** Offset of lane `index` in a segment of K lanes of `capacity` bytes. */

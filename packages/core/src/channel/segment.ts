@@ -84,7 +84,7 @@ export class ChannelSegment {
   private readonly owners: BigInt64Array
   private readonly receiverCell: BigInt64Array
   private readonly bellOwnerCell: BigInt64Array
-  private readonly laneBells: Int32Array
+  private readonly laneBells: BigInt64Array
   private readonly consumers: LaneConsumer[]
   /** Shared with every lane consumer: haltDrain() stops the drain in progress before its next record. */
   private readonly halt = { halted: false }
@@ -116,7 +116,7 @@ export class ChannelSegment {
     this.owners = new BigInt64Array(buffer, byteOffset + OWNERS, lanes)
     this.receiverCell = new BigInt64Array(buffer, byteOffset + RECEIVER, 1)
     this.bellOwnerCell = new BigInt64Array(buffer, byteOffset + BELL_OWNER, 1)
-    this.laneBells = new Int32Array(buffer, byteOffset + laneBellsOffset(lanes), lanes)
+    this.laneBells = new BigInt64Array(buffer, byteOffset + laneBellsOffset(lanes), lanes)
     this.codec = codec
     this.consumers = []
     for (let i = 0; i < lanes; i++) {
@@ -229,6 +229,13 @@ export class ChannelSegment {
     return false
   }
 
+  /** True when any lane holds records nobody has read (from the ring's own positions: valid in any process). */
+  hasUnread(): boolean {
+    const used = this.lanesInUse
+    for (let i = 0; i < used; i++) if (this.consumers[i]!.hasData()) return true
+    return false
+  }
+
   /**
    * How many lanes senders have claimed so far: LANES_USED, a high-water
    * mark, clamped to K (a corrupt value can only make the receiver poll
@@ -328,13 +335,17 @@ export class ChannelSegment {
   releaseLane(sender: ChannelSender, owner: Identity): boolean {
     const word = identityWord(owner)
     if (Atomics.load(this.owners, sender.lane) !== word) return false
-    Atomics.store(this.laneBells, sender.lane, 0)
+    Atomics.store(this.laneBells, sender.lane, 0n)
     return Atomics.compareExchange(this.owners, sender.lane, word, 0n) === word
   }
 
-  /** Publishes the doorbell address by which the owner of lane `index` is woken when room appears (call after claimLane). */
-  setLaneBell(index: number, bell: BellAddress | null): void {
-    Atomics.store(this.laneBells, index, bell === null ? 0 : bellWord(bell) | 0)
+  /**
+   * Publishes the doorbell address by which `owner`, the owner of lane
+   * `index`, is woken when room appears: only once that doorbell is ready.
+   */
+  setLaneBell(index: number, owner: Identity, bell: BellAddress): void {
+    const tag = identityWord(owner) & 0xffffffffn
+    Atomics.store(this.laneBells, index, BigInt.asIntN(64, (tag << 32n) | BigInt(bellWord(bell))))
   }
 
   /** Owner of lane `index` and its doorbell address (null while unknown), or null for a free lane. */
@@ -343,8 +354,8 @@ export class ChannelSegment {
     const who = readIdentity(before, `channel lane ${index} owner`)
     if (who === null) return null
     const word = Atomics.load(this.laneBells, index)
-    const valid = Atomics.load(this.owners, index) === before
-    return { ...who, bell: valid ? readBell(word) : null }
+    const valid = Atomics.load(this.owners, index) === before && BigInt.asUintN(32, word >> 32n) === (before & 0xffffffffn)
+    return { ...who, bell: valid ? readBell(Number(word & 0xffffffffn)) : null }
   }
 
   /** Who owns lane `index`, or null. */

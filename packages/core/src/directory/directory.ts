@@ -252,6 +252,16 @@ export class Directory {
     this.f64[(this.membersAt + this.checkIndex(index, this.memberSlots) * MEMBER_ENTRY + M_HEARTBEAT) >> 3] = now
   }
 
+  /**
+   * Byte offsets (from the directory's start) of member `index`'s state and
+   * identity words: what a process registers to be released natively when a
+   * worker thread is torn down (see @ipc/native addExitStore).
+   */
+  memberWords(index: number): { state: number; identity: number } {
+    const at = this.membersAt + this.checkIndex(index, this.memberSlots) * MEMBER_ENTRY
+    return { state: at + M_STATE, identity: at + M_IDENTITY }
+  }
+
   removeMember(index: number): void {
     this.freeSlot(this.membersAt + this.checkIndex(index, this.memberSlots) * MEMBER_ENTRY, M_STATE, M_IDENTITY)
   }
