@@ -16,9 +16,10 @@
 import { EventEmitter } from 'node:events'
 import { availableParallelism } from 'node:os'
 import { performance } from 'node:perf_hooks'
-import type { ChannelSegment, ChannelSender, Codec, Identity } from '@ipc/core'
+import { CHANNEL_OWNERS, CHANNEL_RECEIVER, identityWord, type ChannelSegment, type ChannelSender, type Codec, type Identity } from '@ipc/core'
 import { ChannelBusy, ChannelFull, Closed, InvalidArgType, MessageTooLarge, PeerGone, TooManySenders } from './errors.js'
 import { checkCanRing, ownBell, receiverAlive, registerSleeper, ring, roomToken, unregisterSleeper, type Sleeper, type Target } from './doorbell.js'
+import { cancelRelease, releaseOnTerminate } from './exit.js'
 import { SELF_PID, isAlive, selfIdentity } from './liveness.js'
 import { checkSendOptions, type DoorbellKind, type SendOptions } from './options.js'
 
@@ -186,6 +187,9 @@ export class Channel<T = unknown> extends EventEmitter {
   /** Stopped receiving during a drain: give the receiver claim back once the drain has stored its read positions. */
   private releasePending = false
   private readonly sleeper: Sleeper = { wake: () => this.wake() }
+  /** In a worker thread: native exit actions that give back the receiver claim and the lane if the thread is terminated (exit.ts). */
+  private receiverRelease: number | null = null
+  private laneRelease: number | null = null
   /**
    * Bound once: no closure per drain. Decodes values in place; raw bytes are
    * copied out of the ring, or, with zeroCopy, handed over as a view of it.
@@ -504,6 +508,7 @@ export class Channel<T = unknown> extends EventEmitter {
     const lane = this.segment.claimLane(selfIdentity(), isAlive)
     if (lane === null) throw new TooManySenders(this.name, this.segment.lanes)
     this.sender = lane
+    this.laneRelease = releaseOnTerminate(this.token, CHANNEL_OWNERS + 8 * lane.lane, 8, identityWord(selfIdentity()), 0n)
     return lane
   }
 
@@ -629,6 +634,7 @@ export class Channel<T = unknown> extends EventEmitter {
     this.receiving = true
     this.releasePending = false
     this.parked = false
+    this.receiverRelease = releaseOnTerminate(this.token, CHANNEL_RECEIVER, 8, identityWord(selfIdentity()), 0n)
     this.host.retain()
     this.schedule()
   }
@@ -644,6 +650,8 @@ export class Channel<T = unknown> extends EventEmitter {
     this.receiving = false
     this.parked = false
     unregisterSleeper(this.token, this.sleeper)
+    cancelRelease(this.receiverRelease)
+    this.receiverRelease = null
     if (this.parkedCheck !== null) {
       clearTimeout(this.parkedCheck)
       this.parkedCheck = null
@@ -956,6 +964,8 @@ export class Channel<T = unknown> extends EventEmitter {
     if (this.sender !== null) {
       this.segment.releaseLane(this.sender, selfIdentity())
       this.sender = null
+      cancelRelease(this.laneRelease)
+      this.laneRelease = null
     }
     this.host.forget(this.name)
   }
