@@ -9,6 +9,11 @@ export default defineConfig({
     // thread, and our handlers are process-wide: every test file gets its own
     // process.
     pool: 'forks',
+    // The parked receiver's backstop timer would hide a lost wakeup as a
+    // 250 ms delay: off for every test and the processes they start (a
+    // lost wakeup then stalls, and the test says where). The one test of
+    // the backstop itself turns it back on.
+    env: { IPC_BUS_BACKSTOP: 'off' },
     maxWorkers: 2,
     testTimeout: 60_000,
     hookTimeout: 30_000,

@@ -1,5 +1,5 @@
 import { once } from 'node:events'
-import { describe, expect, test } from 'vitest'
+import { describe, expect, onTestFinished, test } from 'vitest'
 import { Bus, busKey, type Channel } from '@ipc/bus'
 import { shmat, shmdt } from '@ipc/native'
 import { fixturePath, finish, startFixture, track, waitForLine } from '../support/children.js'
@@ -250,6 +250,8 @@ describe('receivers', () => {
 
 describe('parking backstop', () => {
   test('a sender killed between winning the doorbell and ringing it does not strand the parked receiver', async () => {
+    process.env.IPC_BUS_BACKSTOP = 'on' // off for every other test (vitest.config.ts)
+    onTestFinished(() => { process.env.IPC_BUS_BACKSTOP = 'off' })
     const bus = await privateBus()
     const ch = bus.channel<string>('stranded')
     const got: string[] = []
@@ -265,6 +267,7 @@ describe('parking backstop', () => {
     const at = await arrived
     expect(got).toEqual(['hello'])
     expect(at - wonAt).toBeLessThan(1000) // the backstop first looks 250 ms after parking
+    expect(ch.stats().backstopRescues).toBe(1) // and it counted the rescue
   })
 })
 

@@ -6,7 +6,8 @@
 import { randomBytes } from 'node:crypto'
 import { afterEach } from 'vitest'
 import { Bus, busKey, type BusOptions } from '@ipc/bus'
-import { shmctl, shmget } from '@ipc/native'
+import { Directory } from '@ipc/core'
+import { shmat, shmctl, shmdt, shmget } from '@ipc/native'
 
 const open = new Set<Bus>()
 const names = new Set<string>()
@@ -32,13 +33,27 @@ export async function namedBus(name = uniqueName(), options?: BusOptions): Promi
   return trackBus(await Bus.create(name, options))
 }
 
-/** Removes whatever segment sits at a named bus's key. */
+/** Removes whatever segment sits at a named bus's key, and the channel segments its directory lists (they outlive their writers). */
 export function clearName(name: string): void {
+  let id: number
   try {
-    shmctl(shmget(busKey(name), 0, 0), 'IPC_RMID')
+    id = shmget(busKey(name), 0, 0)
   } catch {
-    // nothing there
+    return // nothing there
   }
+  try {
+    const buffer = shmat(id)
+    try {
+      if (Directory.isInitialised(buffer, 0)) {
+        for (const c of new Directory(buffer, 0).channels()) try { shmctl(c.segmentId, 'IPC_RMID') } catch { /* gone */ }
+      }
+    } finally {
+      shmdt(buffer)
+    }
+  } catch {
+    // not readable as a directory: remove the key's segment alone
+  }
+  try { shmctl(id, 'IPC_RMID') } catch { /* gone */ }
 }
 
 afterEach(async () => {

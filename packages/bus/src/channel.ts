@@ -87,11 +87,13 @@ interface Waiter {
 const RECHECK_MS = 200
 const ROOM_RECHECK_MS = Number(process.env.IPC_BUS_ROOM_RECHECK_MS ?? RECHECK_MS) || RECHECK_MS
 /**
- * The parked receiver's backstop (see armParkedCheck()). Tests set
- * IPC_BUS_BACKSTOP=off (internal) so that a lost wakeup shows as a stall
- * instead of a 250 ms delay.
+ * The parked receiver's backstop (see armParkedCheck()) is on unless
+ * IPC_BUS_BACKSTOP=off (internal, read at each park): tests turn it off so
+ * that a lost wakeup shows as a stall instead of a 250 ms delay.
  */
-const BACKSTOP = process.env.IPC_BUS_BACKSTOP !== 'off'
+function backstopOn(): boolean {
+  return process.env.IPC_BUS_BACKSTOP !== 'off'
+}
 /**
  * Event-loop turns a sender blocked on a full lane looks again before it
  * sleeps until the receiver rings, when there is a core to spare for it
@@ -704,7 +706,7 @@ export class Channel<T = unknown> extends EventEmitter {
     }
     if (this.segment.park()) {
       this.parked = true
-      this.armParkedCheck()
+      if (backstopOn()) this.armParkedCheck()
       return
     }
     this.schedule()
@@ -903,6 +905,7 @@ export class Channel<T = unknown> extends EventEmitter {
         this.queue.length = 0 // copies of what listeners got
         for (const p of this.pulls.splice(0)) p.resolve({ value: undefined, done: true })
         if (this.listenerCount('message') === 0) this.stopReceiving()
+        else if (!this.draining) this.schedule() // the listeners no longer wait for the iterator
       }
       return Promise.resolve({ value: undefined, done: true })
     }
