@@ -12,7 +12,7 @@
  */
 import { execFileSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { describe, expect, test } from 'vitest'
+import { afterEach, beforeEach, describe, expect, test } from 'vitest'
 import { Bus, busKey, InvalidArgType, InvalidArgValue, IpcError, NoSuchBus, OutOfRange } from '@ipc/bus'
 import { IPC_PRIVATE, shmctl, shmdt, shmget, SIGRTMIN } from '@ipc/native'
 import {
@@ -318,5 +318,200 @@ describe('addresses and segment ids', () => {
     const live = attachSegment(makeSegment(4096, 0o600, IPC_PRIVATE), 'attaching', gone)
     expect(live.buffer.byteLength).toBe(4096)
     shmdt(live.buffer)
+  })
+})
+
+// ============================================================ through the public API
+
+/** What `p` rejects with, checked like refused(). */
+async function rejected(p: Promise<unknown>, code: Code, fragment: string | RegExp): Promise<Error> {
+  let thrown: unknown = 'resolved'
+  try {
+    await p
+  } catch (err) {
+    thrown = err
+  }
+  expect(thrown, `expected ${code} (${String(fragment)})`).toBeInstanceOf(CLASS[code])
+  const err = thrown as Error & { code: string }
+  expect(err.code).toBe(code)
+  expect(err.message).toMatch(fragment)
+  return err
+}
+
+const BAD_SUBSCRIBE_OPTIONS: Array<[Record<string, unknown>, Code, string | RegExp]> = [
+  [{ polcy: 'drop' }, 'ERR_INVALID_ARG_VALUE', "'options.polcy' is not a subscribe option (did you mean 'policy'?)"],
+  [{ ringbytes: 4096 }, 'ERR_INVALID_ARG_VALUE', "did you mean 'ringBytes'?"],
+  [{ maxSender: 2 }, 'ERR_INVALID_ARG_VALUE', "did you mean 'maxSenders'?"],
+  [{ highwatermark: 10 }, 'ERR_INVALID_ARG_VALUE', "did you mean 'highWaterMark'?"],
+  [{ singal: new AbortController().signal }, 'ERR_INVALID_ARG_VALUE', "did you mean 'signal'?"],
+  [{ zeroCopy: true }, 'ERR_INVALID_ARG_VALUE', "'options.zeroCopy' is not a subscribe option (one of policy, signal,"],
+  [{ policy: 'later' }, 'ERR_INVALID_ARG_VALUE', "The property 'options.policy' must be one of: 'block', 'drop'. Received 'later'"],
+  [{ policy: 1 }, 'ERR_INVALID_ARG_VALUE', "'options.policy' must be one of"],
+  [{ signal: 'stop' }, 'ERR_INVALID_ARG_TYPE', 'The "options.signal" property must be an instance of AbortSignal'],
+  [{ ringBytes: true }, 'ERR_INVALID_ARG_TYPE', '"options.ringBytes" property must be of type number or string'],
+  [{ maxSenders: '2' }, 'ERR_INVALID_ARG_TYPE', '"options.maxSenders" property must be of type number'],
+  [{ highWaterMark: null }, 'ERR_INVALID_ARG_TYPE', '"options.highWaterMark" property must be of type number. Received null'],
+  [{ ringBytes: 100 }, 'ERR_OUT_OF_RANGE', '"options.ringBytes" is out of range. It must be a power of two'],
+  [{ ringBytes: 'lots' }, 'ERR_INVALID_ARG_VALUE', "'options.ringBytes' must be a number of bytes"],
+  [{ maxSenders: 0 }, 'ERR_OUT_OF_RANGE', '"options.maxSenders" is out of range. It must be >= 1 && <= 1024'],
+  [{ maxSenders: 1025 }, 'ERR_OUT_OF_RANGE', '"options.maxSenders"'],
+  [{ highWaterMark: 0 }, 'ERR_OUT_OF_RANGE', '"options.highWaterMark" is out of range'],
+  [{ highWaterMark: 2.5 }, 'ERR_OUT_OF_RANGE', 'It must be an integer. Received 2.5'],
+]
+
+const BAD_SERVE_OPTIONS: Array<[Record<string, unknown>, Code, string | RegExp]> = [
+  [{ concurency: 4 }, 'ERR_INVALID_ARG_VALUE', "'options.concurency' is not a serve option (did you mean 'concurrency'?)"],
+  [{ rememberIDs: 4 }, 'ERR_INVALID_ARG_VALUE', "did you mean 'rememberIds'?"],
+  [{ rememberClient: 4 }, 'ERR_INVALID_ARG_VALUE', "did you mean 'rememberClients'?"],
+  [{ remembreMs: 4 }, 'ERR_INVALID_ARG_VALUE', "did you mean 'rememberMs'?"],
+  [{ ringbytes: 4096 }, 'ERR_INVALID_ARG_VALUE', "did you mean 'ringBytes'?"],
+  [{ timeout: 100 }, 'ERR_INVALID_ARG_VALUE', "'options.timeout' is not a serve option (one of concurrency,"],
+  [{ concurrency: '4' }, 'ERR_INVALID_ARG_TYPE', 'The "options.concurrency" property must be of type number'],
+  [{ rememberMs: '1s' }, 'ERR_INVALID_ARG_TYPE', '"options.rememberMs" property must be of type number'],
+  [{ signal: {} }, 'ERR_INVALID_ARG_TYPE', '"options.signal" property must be an instance of AbortSignal'],
+  [{ maxSenders: false }, 'ERR_INVALID_ARG_TYPE', '"options.maxSenders"'],
+  [{ concurrency: 0 }, 'ERR_OUT_OF_RANGE', 'The value of "options.concurrency" is out of range. It must be >= 1. Received 0'],
+  [{ rememberIds: 1.5 }, 'ERR_OUT_OF_RANGE', '"options.rememberIds"'],
+  [{ rememberClients: 0 }, 'ERR_OUT_OF_RANGE', '"options.rememberClients"'],
+  [{ rememberMs: -1 }, 'ERR_OUT_OF_RANGE', '"options.rememberMs" is out of range. It must be >= 0 (ms), or Infinity'],
+  [{ rememberMs: NaN }, 'ERR_OUT_OF_RANGE', '"options.rememberMs"'],
+  [{ ringBytes: 1000 }, 'ERR_OUT_OF_RANGE', '"options.ringBytes"'],
+  [{ maxSenders: 2000 }, 'ERR_OUT_OF_RANGE', '"options.maxSenders"'],
+]
+
+const BAD_REQUEST_OPTIONS: Array<[Record<string, unknown>, Code, string | RegExp]> = [
+  [{ timout: 100 }, 'ERR_INVALID_ARG_VALUE', "'options.timout' is not a request option (did you mean 'timeout'?)"],
+  [{ retires: 1 }, 'ERR_INVALID_ARG_VALUE', "did you mean 'retries'?"],
+  [{ Signal: new AbortController().signal }, 'ERR_INVALID_ARG_VALUE', "did you mean 'signal'?"],
+  [{ concurrency: 2 }, 'ERR_INVALID_ARG_VALUE', "'options.concurrency' is not a request option (one of timeout, signal, retries)"],
+  [{ timeout: '100' }, 'ERR_INVALID_ARG_TYPE', `The "options.timeout" property must be of type number. Received type string ('100')`],
+  [{ retries: '1' }, 'ERR_INVALID_ARG_TYPE', '"options.retries" property must be of type number'],
+  [{ signal: { aborted: false } }, 'ERR_INVALID_ARG_TYPE', '"options.signal" property must be an instance of AbortSignal'],
+  [{ timeout: -1 }, 'ERR_OUT_OF_RANGE', 'The value of "options.timeout" is out of range'],
+  [{ timeout: NaN }, 'ERR_OUT_OF_RANGE', '"options.timeout"'],
+  [{ timeout: 2 ** 31 }, 'ERR_OUT_OF_RANGE', '<= 2147483647 (ms), or Infinity'],
+  [{ retries: -1 }, 'ERR_OUT_OF_RANGE', '"options.retries" is out of range. It must be >= 0'],
+  [{ retries: 0.5 }, 'ERR_OUT_OF_RANGE', '"options.retries"'],
+]
+
+describe('bus.subscribe, bus.serve and bus.request refuse bad options and arguments before creating anything', () => {
+  let bus: Bus
+  beforeEach(async () => {
+    bus = await Bus.create()
+  })
+  afterEach(async () => {
+    await bus.close()
+  })
+
+  test.each(BAD_SUBSCRIBE_OPTIONS)('bus.subscribe(topic, options: %o) throws %s and creates no channel', (options, code, fragment) => {
+    const before = bus.channelNames()
+    refused(() => bus.subscribe('prices', options as never), code, fragment)
+    refused(() => bus.subscribe('prices', () => {}, options as never), code, fragment)
+    expect(bus.channelNames()).toEqual(before)
+    expect(bus.stats().pubsub?.subscriptions ?? []).toEqual([])
+  })
+
+  test.each(BAD_SERVE_OPTIONS)('bus.serve(name, handler, %o) throws %s and creates no channel', (options, code, fragment) => {
+    const before = bus.channelNames()
+    refused(() => bus.serve('calc', () => 1, options as never), code, fragment)
+    expect(bus.channelNames()).toEqual(before)
+    expect(bus.stats().rpc?.servers ?? []).toEqual([])
+  })
+
+  test.each(BAD_REQUEST_OPTIONS)('bus.request(name, payload, %o) rejects (never throws) with %s and creates no channel', async (options, code, fragment) => {
+    const before = bus.channelNames()
+    let request: Promise<unknown> | undefined
+    expect(() => { request = bus.request('calc', 1, options as never) }).not.toThrow()
+    await rejected(request!, code, fragment)
+    expect(bus.channelNames()).toEqual(before) // not even the reply channel
+    expect(bus.stats().rpc?.requests ?? 0).toBe(0)
+  })
+
+  test('options that are not an object, and handlers that are not functions', async () => {
+    refused(() => bus.subscribe('prices', () => {}, null as never), 'ERR_INVALID_ARG_TYPE', 'The "options" argument must be of type object. Received null')
+    refused(() => bus.subscribe('prices', () => {}, 'drop' as never), 'ERR_INVALID_ARG_TYPE', `Received type string ('drop')`)
+    refused(() => bus.subscribe('prices', 42 as never), 'ERR_INVALID_ARG_TYPE', '"options"') // (bus.subscribe takes a non-function second argument for options)
+    refused(() => bus.serve('calc', () => 1, [] as never), 'ERR_INVALID_ARG_TYPE', 'Received an instance of Array')
+    refused(() => bus.serve('calc', 42 as never), 'ERR_INVALID_ARG_TYPE', 'The "handler" argument must be of type function. Received type number (42)')
+    refused(() => bus.serve('calc', undefined as never), 'ERR_INVALID_ARG_TYPE', '"handler" argument must be of type function. Received undefined')
+    refused(() => bus.serve('calc', { handle: () => 1 } as never, {}), 'ERR_INVALID_ARG_TYPE', 'Received an instance of Object')
+    await rejected(bus.request('calc', 1, null as never), 'ERR_INVALID_ARG_TYPE', 'The "options" argument must be of type object. Received null')
+    await rejected(bus.request('calc', 1, 5000 as never), 'ERR_INVALID_ARG_TYPE', 'Received type number (5000)')
+    expect(bus.channelNames()).toEqual([])
+  })
+
+  test('topic and service names: typed errors (at most MAX_PATTERN_NAME_BYTES = 40 UTF-8 bytes)', async () => {
+    const long = 'x'.repeat(41)
+    refused(() => bus.subscribe(long, () => {}), 'ERR_OUT_OF_RANGE', 'The value of "topic" is out of range. It must be at most 40 UTF-8 bytes long (this one is 41)')
+    refused(() => bus.subscribe('ü'.repeat(21)), 'ERR_OUT_OF_RANGE', '(this one is 42)')
+    refused(() => bus.subscribe('', () => {}), 'ERR_INVALID_ARG_VALUE', "The argument 'topic' must be a non-empty string")
+    refused(() => bus.subscribe(5 as never, () => {}), 'ERR_INVALID_ARG_TYPE', 'The "topic" argument must be of type string')
+    refused(() => bus.serve(long, () => 1), 'ERR_OUT_OF_RANGE', '"service name" is out of range')
+    refused(() => bus.serve('a\0b', () => 1), 'ERR_INVALID_ARG_VALUE', "'service name' must not contain NUL")
+    await rejected(bus.request(long, 1), 'ERR_OUT_OF_RANGE', '"service name" is out of range')
+    await rejected(bus.request(undefined as never, 1), 'ERR_INVALID_ARG_TYPE', '"service name" argument must be of type string. Received undefined')
+    await rejected(bus.publish(long, 1), 'ERR_OUT_OF_RANGE', '"topic" is out of range')
+    expect(bus.channelNames()).toEqual([])
+    const ok = 'y'.repeat(40)
+    const sub = bus.subscribe(ok, () => {})
+    const server = bus.serve(ok, (n: number) => n + 1)
+    await expect(bus.request(ok, 1)).resolves.toBe(2)
+    sub.unsubscribe()
+    await server.close()
+  })
+
+  test('sizes are checked against the bus\'s before the channel is made', async () => {
+    const big = await Bus.create({ maxMessageBytes: '100 KiB' })
+    try {
+      // 4096 is a valid ring, but the bus's maxMessageBytes does not fit it (and subscribe/serve take no maxMessageBytes).
+      refused(() => big.subscribe('prices', { ringBytes: 4096 }), 'ERR_OUT_OF_RANGE', "this is the bus's maxMessageBytes")
+      refused(() => big.serve('calc', () => 1, { ringBytes: 4096 }), 'ERR_OUT_OF_RANGE', "this is the bus's maxMessageBytes")
+      expect(big.channelNames()).toEqual([])
+    } finally {
+      await big.close()
+    }
+  })
+
+  test('every call is checked, also once the topic, the service and the reply channel exist', async () => {
+    const sub = bus.subscribe('prices', () => {})
+    const server = bus.serve('calc', (n: number) => n * 2, { concurrency: 2 })
+    await expect(bus.request('calc', 21, { timeout: 5000 })).resolves.toBe(42)
+    const before = bus.channelNames()
+    expect(before).toHaveLength(3) // subscriber, server, reply channel
+    for (const [options, code, fragment] of BAD_SUBSCRIBE_OPTIONS) refused(() => bus.subscribe('prices', () => {}, options as never), code, fragment)
+    for (const [options, code, fragment] of BAD_SERVE_OPTIONS) refused(() => bus.serve('calc', (n: number) => n, options as never), code, fragment)
+    for (const [options, code, fragment] of BAD_REQUEST_OPTIONS) await rejected(bus.request('calc', 1, options as never), code, fragment)
+    expect(bus.channelNames()).toEqual(before)
+    expect(bus.stats().rpc).toMatchObject({ requests: 1, replies: 1, pending: 0 })
+    expect(bus.stats().pubsub?.subscriptions).toHaveLength(1)
+    expect(bus.stats().rpc?.servers).toHaveLength(1)
+    // Nothing was sent: the server handled only the good request.
+    expect(bus.stats().rpc?.servers[0]).toMatchObject({ handled: 1 })
+    sub.unsubscribe()
+    await server.close()
+  })
+
+  test('an already-aborted signal: its reason, nothing created', async () => {
+    const ac = new AbortController()
+    ac.abort(new Error('not now'))
+    expect(() => bus.subscribe('prices', { signal: ac.signal })).toThrow('not now')
+    expect(() => bus.serve('calc', () => 1, { signal: ac.signal })).toThrow('not now')
+    await expect(bus.request('calc', 1, { signal: ac.signal })).rejects.toThrow('not now')
+    expect(bus.channelNames()).toEqual([])
+  })
+
+  test('iterating a subscription that has a handler (or iterating twice): TypeError with code ERR_INVALID_STATE', () => {
+    const withHandler = bus.subscribe('prices', () => {})
+    let err: unknown
+    try { withHandler[Symbol.asyncIterator]() } catch (e) { err = e }
+    expect(err).toBeInstanceOf(TypeError)
+    expect(err).toMatchObject({ code: 'ERR_INVALID_STATE', message: "Invalid state: subscription to 'prices' has a handler; subscribe without one to iterate" })
+    expect(String(err)).toBe(`TypeError [ERR_INVALID_STATE]: ${(err as Error).message}`)
+    expect((err as Error).stack!.split('\n')[0]).toBe(String(err))
+    const iterable = bus.subscribe('prices')
+    iterable[Symbol.asyncIterator]()
+    expect(() => iterable[Symbol.asyncIterator]()).toThrow(expect.objectContaining({ code: 'ERR_INVALID_STATE', message: expect.stringContaining('has been iterated already') }))
+    withHandler.unsubscribe()
+    iterable.unsubscribe()
   })
 })

@@ -14,7 +14,7 @@
  * 64 UTF-8 bytes, so topics and service names are at most 40.
  */
 import type { Channel } from './channel.js'
-import type { ChannelOptions } from './bus.js'
+import type { ChannelOptions } from './options.js'
 import { checkName } from './naming.js'
 
 /** Longest topic or service name in UTF-8 bytes (the rest of the 64-byte channel name is the prefix and `<pid>.<n><flag>`). */
@@ -48,12 +48,12 @@ export interface DropEvent {
   pid: number
 }
 
-/** Validates a topic or service name. */
+/**
+ * Validates a topic or service name: InvalidArgType (not a string),
+ * InvalidArgValue (empty, NUL) or OutOfRange (over MAX_PATTERN_NAME_BYTES).
+ */
 export function checkPatternName(what: string, name: unknown): string {
-  checkName(what, name)
-  const bytes = Buffer.byteLength(name as string, 'utf8')
-  if (bytes > MAX_PATTERN_NAME_BYTES) throw new RangeError(`${what} '${name as string}' is ${bytes} UTF-8 bytes; the limit is ${MAX_PATTERN_NAME_BYTES}`)
-  return name as string
+  return checkName(what, name, MAX_PATTERN_NAME_BYTES)
 }
 
 /** `<pid>.<n><flag>` at the end of a pattern channel name. */

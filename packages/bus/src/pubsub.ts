@@ -28,8 +28,8 @@
  * never hangs on a subscriber that is gone.
  */
 import type { Channel } from './channel.js'
-import type { ChannelOptions } from './bus.js'
-import { Closed, PeerGone } from './errors.js'
+import { Closed, InvalidArgType, PeerGone } from './errors.js'
+import { checkSubscribeOptions, type ChannelOptions } from './options.js'
 import { checkPatternName, freshName, parseSuffix, report, type PatternHost } from './patterns.js'
 
 export type SlowPolicy = 'block' | 'drop'
@@ -84,12 +84,31 @@ const WATCH_MS = 250
 /** A listed subscriber channel with no receiver for this long is an orphan. */
 const ORPHAN_MS = 1000
 
+/**
+ * Using an object in a way its state does not allow: a TypeError with
+ * Node's code ERR_INVALID_STATE (what a locked ReadableStream's getReader()
+ * throws), printed like Node's errors and errors.ts's argument errors.
+ * Not exported: test `err.code`.
+ */
+class InvalidState extends TypeError {
+  readonly code = 'ERR_INVALID_STATE'
+  constructor(detail: string) {
+    super(`Invalid state: ${detail}`)
+    this.name = `TypeError [${this.code}]`
+    void this.stack // V8 formats the stack's first line on first access
+    delete (this as { name?: string }).name // back to the prototype's 'TypeError'
+  }
+  override toString(): string { return `${this.name} [${this.code}]: ${this.message}` }
+}
+
 export class Subscription<T = unknown> implements AsyncIterable<T>, Disposable, AsyncDisposable {
   readonly topic: string
   /** The channel this subscription receives on. */
   readonly channelName: string
   readonly policy: SlowPolicy
   private iterator: AsyncIterator<T> | null
+  /** Made without a handler (so `for await` is how it is consumed). */
+  private readonly iterable: boolean
   private closed = false
   private readonly onAbort: () => void
 
@@ -98,6 +117,7 @@ export class Subscription<T = unknown> implements AsyncIterable<T>, Disposable, 
     this.topic = topic
     this.channelName = channel.name
     this.policy = policy
+    this.iterable = iterate
     // Claim the receiver now: from here on, publishers see a live subscriber.
     this.iterator = iterate ? channel[Symbol.asyncIterator]() : null
     this.onAbort = () => this.unsubscribe()
@@ -128,7 +148,11 @@ export class Subscription<T = unknown> implements AsyncIterable<T>, Disposable, 
   /** Values in publish order (per publisher); ends on unsubscribe or abort. Breaking out of the loop unsubscribes. */
   [Symbol.asyncIterator](): AsyncIterator<T> {
     const it = this.iterator
-    if (it === null) throw new TypeError(`subscription to '${this.topic}' has a handler; subscribe without one to iterate`)
+    if (it === null) {
+      throw new InvalidState(this.iterable
+        ? `subscription to '${this.topic}' has been iterated already (one consumer per subscription)`
+        : `subscription to '${this.topic}' has a handler; subscribe without one to iterate`)
+    }
     this.iterator = null // one consumer
     return {
       next: () => it.next(),
@@ -155,12 +179,17 @@ export class PubSub {
 
   // ============================================================ subscribing
 
-  subscribe<T>(topic: string, handler: ((value: T) => unknown) | undefined, options: SubscribeOptions = {}): Subscription<T> {
+  /**
+   * Everything is checked, on every call, before anything is created: the
+   * options (InvalidArgType / InvalidArgValue / OutOfRange, see options.ts),
+   * the topic, the handler; then the channel's sizes against the bus's
+   * (bus.channel() checks them before it creates anything).
+   */
+  subscribe<T>(topic: string, handler: ((value: T) => unknown) | undefined, options?: SubscribeOptions): Subscription<T> {
+    options = checkSubscribeOptions(options)
     checkPatternName('topic', topic)
-    if (handler !== undefined && typeof handler !== 'function') throw new TypeError('handler must be a function')
-    if (options === null || typeof options !== 'object') throw new TypeError('options must be an object')
+    if (handler !== undefined && typeof handler !== 'function') throw new InvalidArgType('handler', 'of type function', handler)
     const policy = options.policy ?? 'block'
-    if (policy !== 'block' && policy !== 'drop') throw new TypeError(`options.policy must be 'block' or 'drop', got ${String(policy)}`)
     if (options.signal?.aborted) throw options.signal.reason
     const name = freshName(this.host, `t:${topic}:`, policy === 'drop' ? 'd' : 'b')
     const channelOptions: ChannelOptions = { ringBytes: options.ringBytes, maxSenders: options.maxSenders, highWaterMark: options.highWaterMark }

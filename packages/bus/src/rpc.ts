@@ -47,8 +47,8 @@
  */
 import { randomBytes } from 'node:crypto'
 import type { Channel } from './channel.js'
-import type { ChannelOptions } from './bus.js'
-import { ChannelFull, Closed, MessageTooLarge, NoServer, PeerGone, RemoteError, RequestTimeout, Unserializable, type RemoteErrorInfo } from './errors.js'
+import { ChannelFull, Closed, InvalidArgType, MessageTooLarge, NoServer, PeerGone, RemoteError, RequestTimeout, Unserializable, type RemoteErrorInfo } from './errors.js'
+import { checkRequestOptions, checkServeOptions, type ChannelOptions } from './options.js'
 import { checkPatternName, freshName, parseSuffix, report, type PatternHost } from './patterns.js'
 
 export interface RequestContext {
@@ -330,17 +330,16 @@ export class Rpc {
 
   // ============================================================ serving
 
-  serve(name: string, handler: Handler, options: ServeOptions = {}): Server {
+  /**
+   * Everything is checked, on every call, before anything is created: the
+   * options (InvalidArgType / InvalidArgValue / OutOfRange, see options.ts),
+   * the name, the handler; then the channel's sizes against the bus's
+   * (bus.channel() checks them before it creates anything).
+   */
+  serve(name: string, handler: Handler, options?: ServeOptions): Server {
+    options = checkServeOptions(options)
     checkPatternName('service name', name)
-    if (typeof handler !== 'function') throw new TypeError('handler must be a function')
-    if (options === null || typeof options !== 'object') throw new TypeError('options must be an object')
-    for (const key of ['concurrency', 'rememberIds', 'rememberClients'] as const) {
-      const v = options[key]
-      if (v !== undefined && !(Number.isInteger(v) && v >= 1)) throw new RangeError(`options.${key} must be a positive integer, got ${String(v)}`)
-    }
-    if (options.rememberMs !== undefined && !(typeof options.rememberMs === 'number' && options.rememberMs >= 0)) {
-      throw new RangeError(`options.rememberMs must be a non-negative number of ms, got ${String(options.rememberMs)}`)
-    }
+    if (typeof handler !== 'function') throw new InvalidArgType('handler', 'of type function', handler)
     if (options.signal?.aborted) throw options.signal.reason
     const channelName = freshName(this.host, `s:${name}:`)
     const channelOptions: ChannelOptions = { ringBytes: options.ringBytes, maxSenders: options.maxSenders }
@@ -431,15 +430,14 @@ export class Rpc {
 
   // ============================================================ requesting
 
-  request<Res = unknown>(service: string, payload: unknown, options: RequestOptions = {}): Promise<Res> {
+  /** Checks the options (see options.ts) and the name on every call, before anything is created or sent; rejects (never throws) with what they throw. */
+  request<Res = unknown>(service: string, payload: unknown, options?: RequestOptions): Promise<Res> {
     try {
+      const o = checkRequestOptions(options)
       checkPatternName('service name', service)
-      if (options === null || typeof options !== 'object') throw new TypeError('options must be an object')
-      const timeoutMs = options.timeout ?? DEFAULT_TIMEOUT
-      if (typeof timeoutMs !== 'number' || !(timeoutMs >= 0)) throw new RangeError(`options.timeout must be a non-negative number of ms (or Infinity), got ${String(options.timeout)}`)
-      const retries = options.retries ?? 0
-      if (!Number.isInteger(retries) || retries < 0) throw new RangeError(`options.retries must be a non-negative integer, got ${String(options.retries)}`)
-      const signal = options.signal
+      const timeoutMs = o.timeout ?? DEFAULT_TIMEOUT
+      const retries = o.retries ?? 0
+      const signal = o.signal
       if (signal?.aborted) return Promise.reject(signal.reason)
       this.ensureReplies()
       return new Promise<Res>((resolve, reject) => {
