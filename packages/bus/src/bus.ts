@@ -152,7 +152,7 @@ export class Bus extends EventEmitter<BusEvents> implements AsyncDisposable, Cha
     })
   }
 
-  /** Channel code reads the doorbell signal under this name. */
+  /** @deprecated The doorbell's signal number: use doorbellSignal (`signal` means an AbortSignal elsewhere). */
   get signal(): number {
     return this.doorbellSignal
   }

@@ -58,7 +58,7 @@ export interface ChannelStats {
 /** What a Channel needs from its Bus. */
 export interface ChannelHost {
   readonly doorbell: DoorbellKind
-  readonly signal: number
+  readonly doorbellSignal: number
   readonly spinMicros: number
   readonly runtimeDir: string
   /** A receiving channel keeps the process alive (like a listening server) until it closes. */
@@ -465,7 +465,7 @@ export class Channel<T = unknown> extends EventEmitter {
    */
   private ensureRoomSleeper(): void {
     if (this.roomRegistered) return
-    const bell = ownBell(this.host.doorbell, this.host.signal, 'room')
+    const bell = ownBell(this.host.doorbell, this.host.doorbellSignal, 'room')
     registerSleeper(this.roomSleeper, roomToken(this.token), bell, this.host.runtimeDir)
     this.roomRegistered = true
     this.segment.setLaneBell(this.sender!.lane, selfIdentity(), bell)
@@ -620,7 +620,7 @@ export class Channel<T = unknown> extends EventEmitter {
   private startReceiving(): void {
     if (this.closed) throw new Closed(`channel '${this.name}'`)
     if (this.receiving) return
-    const bell = ownBell(this.host.doorbell, this.host.signal, 'receive')
+    const bell = ownBell(this.host.doorbell, this.host.doorbellSignal, 'receive')
     registerSleeper(this.sleeper, this.token, bell, this.host.runtimeDir)
     let holder: Identity | null
     try {
