@@ -1,5 +1,5 @@
 /**
- * The parking protocol (DESIGN section 5): how a receiver goes to sleep
+ * The parking protocol (docs/design.md, "The parking protocol"): how a receiver goes to sleep
  * without ever missing a message, and how senders decide who wakes it.
  *
  * One `parked` word per receiver (in the channel header) holds AWAKE or
