@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs'
 import { Worker } from 'node:worker_threads'
 import { describe, expect, test } from 'vitest'
 import { Bus, busKey, type Channel } from '@ipc/bus'
-import { shmget } from '@ipc/native'
+import { IPC_CREAT, shmctl, shmget } from '@ipc/native'
 import { finish, startFixture, waitForLine, type Finished } from '../support/children.js'
 import { namedBus, privateBus, trackBus, uniqueName } from '../support/buses.js'
 
@@ -383,6 +383,22 @@ describe('12. errors have codes and options are checked on every call', () => {
     await it.return!()
     await sleep(50)
     expect(heard.length).toBe(500)
+  })
+})
+
+describe('Bus.create takes an AbortSignal where it waits', () => {
+  test('aborted before: rejects at once; aborted while a bus of that name is being built: rejects with an AbortError', async () => {
+    const name = uniqueName('abort')
+    await expect(Bus.create(name, { signal: AbortSignal.abort(new Error('stop')) })).rejects.toThrow('stop')
+    // A zero-filled segment at the name's key whose creator (we) lives looks like a bus being built.
+    const id = shmget(busKey(name), 4096, IPC_CREAT | 0o600)
+    try {
+      const started = performance.now()
+      await expect(Bus.create(name, { signal: AbortSignal.timeout(100) })).rejects.toMatchObject({ name: 'AbortError' })
+      expect(performance.now() - started).toBeLessThan(1500) // not the 2 s the wait would take
+    } finally {
+      shmctl(id, 'IPC_RMID')
+    }
   })
 })
 

@@ -18,6 +18,7 @@
  */
 import { fork as forkChild, type ChildProcess, type ForkOptions } from 'node:child_process'
 import { EventEmitter } from 'node:events'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import {
   ChannelSegment, Codec, Directory, DIRECTORY_MAGIC, DOORBELL_PIPE, DOORBELL_SIGNAL, SLOT_FREE, SLOT_READY, channelBytes, directorySize,
@@ -30,7 +31,7 @@ import { cancelRelease, forgetOnExit, leaveOnExit, releaseOnTerminate } from './
 import { isAlive, processStartTime, selfIdentity } from './liveness.js'
 import { busKey, checkName } from './naming.js'
 import {
-  parseAttachAddress, resolveChannelOptions, resolveOptions, type AttachInfo, type BusOptions, type ChannelOptions, type DoorbellKind,
+  abortSignalOf, parseAttachAddress, resolveChannelOptions, resolveOptions, type AttachInfo, type BusOptions, type ChannelOptions, type DoorbellKind,
   type ResolvedBusOptions, type ResolvedChannelOptions,
 } from './options.js'
 import { reclaimChannelSlot, removeChannelSegments } from './reclaim.js'
@@ -228,6 +229,8 @@ export class Bus extends EventEmitter<BusEvents> implements AsyncDisposable, Cha
   static async create(name?: string | BusOptions, options?: BusOptions): Promise<Bus> {
     if (typeof name === 'object' && name !== null) return Bus.create(undefined, name)
     const opts = resolveOptions(options)
+    const abort = abortSignalOf(options)
+    abort?.throwIfAborted()
     if (name === undefined) return Bus.createPrivate(opts, opts.userOptions)
     checkName('bus name', name)
     const key = busKey(name)
@@ -237,7 +240,7 @@ export class Bus extends EventEmitter<BusEvents> implements AsyncDisposable, Cha
         const verdict = Bus.inspect(existing, name)
         if (verdict === 'live') throw new BusExists(name)
         if (verdict === 'building') {
-          await new Promise((r) => setTimeout(r, 10))
+          await sleep(10, undefined, { signal: abort })
           continue
         }
         if (verdict === 'dead') removeChannelSegments(existing)
@@ -273,12 +276,13 @@ export class Bus extends EventEmitter<BusEvents> implements AsyncDisposable, Cha
   static async open(name: string, options?: BusOptions): Promise<Bus> {
     checkName('bus name', name)
     const opts = resolveOptions(options)
+    abortSignalOf(options)?.throwIfAborted()
     const key = busKey(name)
     const id = lookupKey(key, `opening bus '${name}'`)
     if (id < 0) throw new NoSuchBus(name)
     const dir = attachSegment(id, `opening bus '${name}'`, (cause) => new NoSuchBus(name, 'it was removed as we opened it', { cause }))
     try {
-      const directory = await Bus.waitForDirectory(dir, name)
+      const directory = await Bus.waitForDirectory(dir, name, abortSignalOf(options))
       if (directory.name !== name) throw new NotABus(`the segment at bus '${name}''s key holds bus '${directory.name}' (a hash collision)`)
       if (!hasLiveMember(directory)) {
         removeChannelSegments(id, directory)
@@ -311,10 +315,11 @@ export class Bus extends EventEmitter<BusEvents> implements AsyncDisposable, Cha
     if (raw === undefined) throw new NotForked()
     const info: AttachInfo = parseAttachAddress(raw, address !== undefined ? 'the address' : ATTACH_ENV)
     const resolved = resolveOptions(options, info.options)
+    abortSignalOf(options)?.throwIfAborted()
     const busName = info.name ?? 'private bus'
     const dir = attachSegment(info.directory, 'attaching to the parent bus', (cause) => new NoSuchBus(busName, 'its directory no longer exists', { cause }))
     try {
-      const directory = await Bus.waitForDirectory(dir, busName)
+      const directory = await Bus.waitForDirectory(dir, busName, abortSignalOf(options))
       if (info.name !== null && directory.name !== info.name) throw new NoSuchBus(busName, `segment ${info.directory} now holds bus '${directory.name}'`)
       return new Bus(info.name, dir, directory, resolved, resolved.userOptions)
     } catch (err) {
@@ -350,11 +355,11 @@ export class Bus extends EventEmitter<BusEvents> implements AsyncDisposable, Cha
   }
 
   /** Waits (up to 2 s) while the creator is still initialising the directory. */
-  private static async waitForDirectory(dir: Segment, name: string): Promise<Directory> {
+  private static async waitForDirectory(dir: Segment, name: string, abort: AbortSignal | undefined): Promise<Directory> {
     for (let i = 0; i < 200; i++) {
       if (Directory.isInitialised(dir.buffer, 0)) return new Directory(dir.buffer, 0, { isAlive, self: selfIdentity() })
       if (isForeign(dir) || !creatorAlive(dir.id)) break // foreign, or abandoned half-built
-      await new Promise((r) => setTimeout(r, 10))
+      await sleep(10, undefined, { signal: abort })
     }
     return new Directory(dir.buffer, 0) // throws NotABus, saying why
   }

@@ -41,11 +41,13 @@ export interface BusOptions {
   /** The real-time signal of the 'signal' doorbell. Default 'SIGRTMIN+4'. */
   doorbellSignal?: Signal
   /**
-   * @deprecated The old name of `doorbellSignal` (it clashed with `signal`
-   * meaning an AbortSignal everywhere else). Still accepted, with a
-   * DeprecationWarning (IPC_BUS_DEP_SIGNAL) once per process.
+   * An AbortSignal: aborts Bus.create / open / attach while they wait (for
+   * a bus being built by another process), rejecting with its reason.
+   * (A signal name or number here is the deprecated old name of
+   * `doorbellSignal`, accepted with a DeprecationWarning, IPC_BUS_DEP_SIGNAL,
+   * once per process.)
    */
-  signal?: Signal
+  signal?: AbortSignal | Signal
   /**
    * Microseconds a receiver that found nothing keeps polling before it parks
    * (it blocks its event loop meanwhile). Lower latency, more CPU. Default 0.
@@ -283,7 +285,12 @@ function normalizeBusOptions(options: BusOptions | undefined): BusOptions {
   const given = checkKeys(options, BUS_KEYS, 'a Bus', BUS_ALIASES)
   const out: Record<string, unknown> = {}
   for (const key of BUS_KEYS) if (given[key] !== undefined) out[key] = given[key]
-  if (given.signal !== undefined) {
+  // An AbortSignal under `signal` is what the word means everywhere else:
+  // it aborts Bus.create/open/attach's waits (see abortSignalOf), and is
+  // never handed on in an address.
+  if (given.signal instanceof AbortSignal) {
+    delete out.signal
+  } else if (given.signal !== undefined) {
     if (given.doorbellSignal !== undefined) {
       throw new InvalidArgValue('options.signal', given.signal, "cannot be given with options.doorbellSignal: it is that option's deprecated name")
     }
@@ -298,6 +305,12 @@ function normalizeBusOptions(options: BusOptions | undefined): BusOptions {
     out.doorbellSignal = given.signal
   }
   return out as BusOptions
+}
+
+/** The AbortSignal given as options.signal, if any (anything else there is the deprecated doorbell signal). */
+export function abortSignalOf(options: BusOptions | undefined): AbortSignal | undefined {
+  const signal = (options as { signal?: unknown } | undefined)?.signal
+  return signal instanceof AbortSignal ? signal : undefined
 }
 
 /**
