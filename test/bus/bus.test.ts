@@ -264,7 +264,7 @@ describe('parking backstop', () => {
     expect(lane.trySend('hello', 0)).toBe(true)
     const wonAt = performance.now()
     expect(lane.shouldRing()).toBe(true) // the receiver was parked: this "sender" owed the ring
-    const at = await arrived
+    const at = await Promise.race([arrived, new Promise<number>((_, reject) => setTimeout(() => reject(new Error("channel 'stranded': the parked receiver's backstop did not rescue the lost ring within 3 s")), 3000))])
     expect(got).toEqual(['hello'])
     expect(at - wonAt).toBeLessThan(1000) // the backstop first looks 250 ms after parking
     expect(ch.stats().backstopRescues).toBe(1) // and it counted the rescue

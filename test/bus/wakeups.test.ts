@@ -1,0 +1,73 @@
+/**
+ * Tests that pin down what only a timing window used to show (issue 18's
+ * surviving mutants): identity includes the start time, the room doorbell
+ * (not the re-check timer) wakes a blocked sender. Each fails fast, naming
+ * the broken invariant. (The backstop's own test is in bus.test.ts.)
+ */
+import { spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { describe, expect, test } from 'vitest'
+import { Bus, type Channel } from '@ipc/bus'
+import type { ChannelSegment } from '@ipc/core'
+import { finish, startFixture, track, waitForLine } from '../support/children.js'
+import { privateBus, trackBus } from '../support/buses.js'
+
+function segmentOf(ch: Channel<unknown>): ChannelSegment {
+  return (ch as unknown as { segment: ChannelSegment }).segment
+}
+
+function startTimeOf(pid: number): number {
+  // Field 22 of /proc/<pid>/stat, after the last ')'.
+  const stat = readFileSync(`/proc/${pid}/stat`, 'latin1')
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19])
+}
+
+/** Resolves with the first value, or rejects naming `what` after ms. */
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  return Promise.race([p, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`${what} did not happen within ${ms} ms`)), ms))])
+}
+
+describe('liveness is pid + start time', () => {
+  test('a receiver word naming a live pid with the wrong start time is dead: senders get PeerGone, and a new receiver takes the channel over', async () => {
+    const sleeper = track(spawn('sleep', ['30']))
+    const pid = sleeper.pid!
+    const bus = await privateBus()
+    const other = trackBus(await Bus.attach(bus.address))
+    const ch = bus.channel<number>('impostor')
+    // Fabricate a receiver: a live process, but not the one that started at this time.
+    segmentOf(ch).setReceiver({ pid, startTime: startTimeOf(pid) + 1 })
+    expect(() => ch.trySend(1)).toThrow(expect.objectContaining({ code: 'ERR_PEER_GONE' }))
+    const got: number[] = []
+    const theirs = other.channel<number>('impostor')
+    theirs.on('message', (v) => got.push(v)) // must not be ChannelBusy: the "receiver" is dead
+    expect(theirs.receiverPid).toBe(process.pid)
+    sleeper.kill('SIGKILL')
+  })
+})
+
+describe('the room doorbell wakes a blocked sender', () => {
+  test('a sender asleep on a full lane resumes when the receiver frees room, long before its 30 s re-check', async () => {
+    const bus = await privateBus({ ringBytes: 4096, maxMessageBytes: 256 })
+    const ch = bus.channel<number>('room')
+    ch.pause()
+    ch.on('message', () => {})
+    const child = startFixture('bus/script', [`
+      const bus = await Bus.attach(args[0])
+      const ch = bus.channel('room')
+      let n = 0
+      while (ch.trySend(n)) n++
+      const p = ch.send(n).then(() => out('sent'))
+      await new Promise((r) => setTimeout(r, 300)) // past the polling turns: asleep on the room doorbell
+      out('asleep')
+      await p
+      await bus.close()
+    `, JSON.stringify([bus.address])], { env: { ...process.env, IPC_BUS_ROOM_RECHECK_MS: '30000' } })
+    const done = finish(child, 20_000)
+    await waitForLine(child, /"asleep"/)
+    const t0 = performance.now()
+    ch.resume()
+    await within(waitForLine(child, /"sent"/, 20_000), 3000, 'the receiver ringing the blocked sender for room')
+    expect(performance.now() - t0).toBeLessThan(3000)
+    expect((await done).code).toBe(0)
+  })
+})
