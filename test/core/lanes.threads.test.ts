@@ -5,6 +5,12 @@
  * starting just below 2^32. Checks per-sender order, exactly-once delivery,
  * byte-identical payloads with canaries inside every payload and guard bytes
  * around the segment. The workers stay alive across all fast-check runs.
+ *
+ * Fails fast: at the first problem (a broken canary, a sequence gap, a
+ * sender's error, 20 s without progress) the receiver sets STOP, every
+ * sender gives up at once, and the run fails with that first problem (no
+ * shrinking: the interleaving is not reproducible anyway). Knobs:
+ * CORE_THREAD_RUNS (default 1500 runs), FC_SEED.
  */
 import { Worker } from 'node:worker_threads'
 import { once } from 'node:events'
@@ -12,6 +18,7 @@ import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ChannelSegment, channelBytes, initializeChannel, maxMessageLimit } from '@ipc/core'
 import { CANARY_HEAD, CANARY_TAIL, backoff, message } from '../fixtures/core/prng.js'
+import { DONE_BASE, STOP } from '../fixtures/core/lane-control.js'
 import { params } from '../../packages/core/test/support/fc.js'
 
 const GUARD = 0xcc
@@ -39,6 +46,20 @@ const runShape = fc.record({
 
 let delivered = 0
 
+type Reply = { ok: boolean; stopped?: boolean; error?: string }
+/** The senders' replies; a sender that does not answer within `ms` (it ignored STOP) is reported as failed. */
+async function settle(replies: Array<Promise<unknown[]>>, ms: number): Promise<Reply[]> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<Reply[]>((resolve) => {
+    timer = setTimeout(() => resolve([{ ok: false, error: `a sender did not stop within ${ms} ms of STOP` }]), ms)
+  })
+  try {
+    return await Promise.race([Promise.all(replies).then((all) => all.map(([r]) => r as Reply)), late])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
 describe('lanes under concurrent senders (worker_threads)', () => {
   it('delivers every message once, in per-sender order, byte for byte', async () => {
     await fc.assert(fc.asyncProperty(runShape, async (run) => {
@@ -62,35 +83,59 @@ describe('lanes under concurrent senders (worker_threads)', () => {
       }
       const next = new Array<number>(run.senders).fill(0)
       const problems: string[] = []
+      const problem = (text: string): void => {
+        if (problems.length === 0) Atomics.store(control, STOP, 1) // senders give up at once
+        problems.push(text) // only the first is reported: later ones are usually its echoes
+      }
       const check = (data: Buffer, start: number, end: number, type: number): void => {
+        if (problems.length > 0) return
         const sender = data[start + 1]!
         const seq = data.readUInt32LE(start + 2)
-        if (data[start] !== CANARY_HEAD || data[end - 1] !== CANARY_TAIL) problems.push(`canary broken in ${data.subarray(start, end).toString('hex')}`)
-        else if (sender !== type || sender >= run.senders) problems.push(`record of type ${type} claims sender ${sender}`)
-        else if (seq !== next[sender]) problems.push(`sender ${sender}: got seq ${seq}, expected ${next[sender]}`)
-        else if (!data.subarray(start, end).equals(message(run.seed, sender, seq, max))) problems.push(`sender ${sender} seq ${seq}: payload differs`)
+        if (data[start] !== CANARY_HEAD || data[end - 1] !== CANARY_TAIL) problem(`payload integrity: canary broken in ${data.subarray(start, Math.min(end, start + 48)).toString('hex')}${end - start > 48 ? '...' : ''} (${end - start} bytes of type ${type}; read before it was written, or overwritten while read)`)
+        else if (sender !== type || sender >= run.senders) problem(`record integrity: record of type ${type} claims sender ${sender}`)
+        else if (seq !== next[sender]) problem(`exactly once, in per-sender order: sender ${sender}: got seq ${seq}, expected ${next[sender]}`)
+        else if (!data.subarray(start, end).equals(message(run.seed, sender, seq, max))) problem(`payload integrity: sender ${sender} seq ${seq}: payload differs from what was sent`)
         else next[sender]++
       }
-      const deadline = Date.now() + 20_000
-      for (let idle = 0; ; idle++) {
-        if (segment.drain(check, run.perLane) > 0) {
-          idle = 0
-          continue
+      let receiverError: unknown
+      try {
+        let progressAt = Date.now()
+        for (let idle = 0; ; idle++) {
+          if (segment.drain(check, run.perLane) > 0) {
+            if (problems.length > 0) break
+            idle = 0
+            progressAt = Date.now()
+            continue
+          }
+          let finished = true
+          for (let s = 0; s < run.senders; s++) {
+            const state = Atomics.load(control, DONE_BASE + s)
+            if (state === 0) finished = false
+            if (state === 2) problem(`sender ${s} failed (its error follows)`)
+          }
+          if (problems.length > 0) break
+          if (finished && !segment.hasData()) break
+          backoff(idle)
+          if ((idle & 255) === 255 && Date.now() - progressAt > 20_000) {
+            problem(`progress: nothing received for 20 s; received ${next.join(',')} of ${run.count} per sender`)
+            break
+          }
         }
-        backoff(idle)
-        if (problems.length > 0) break
-        let finished = true
-        for (let s = 0; s < run.senders; s++) if (Atomics.load(control, 1 + s) === 0) finished = false
-        if (finished && !segment.hasData()) break
-        if (Date.now() > deadline) throw new Error(`no progress for 20 s: received ${next.join(',')} of ${run.count}`)
+      } catch (error) {
+        Atomics.store(control, STOP, 1)
+        receiverError = error
       }
-      const results = await Promise.all(replies)
-      for (const [r] of results) expect(r, r.error).toMatchObject({ ok: true })
-      expect(problems).toEqual([])
-      expect(next).toEqual(new Array(run.senders).fill(run.count))
-      expect(all.subarray(64, CHANNEL_AT).every((b) => b === GUARD) && all.subarray(CHANNEL_AT + size).every((b) => b === GUARD)).toBe(true)
+      const results = await settle(replies, 10_000)
+      if (receiverError !== undefined) throw receiverError
+      const failed = results.find((r) => !r.ok)
+      if (problems.length > 0 || failed !== undefined) {
+        const first = problems[0] ?? 'a sender failed'
+        expect.fail(`${first}${failed !== undefined ? `\n${failed.error}` : ''}\nrun: ${JSON.stringify(run)}`)
+      }
+      expect(next, 'every message delivered exactly once').toEqual(new Array(run.senders).fill(run.count))
+      expect(all.subarray(64, CHANNEL_AT).every((b) => b === GUARD) && all.subarray(CHANNEL_AT + size).every((b) => b === GUARD), 'guard bytes around the segment untouched').toBe(true)
       delivered += run.count * run.senders
-    }), params(Number(process.env.CORE_THREAD_RUNS ?? 1500)))
+    }), params(Number(process.env.CORE_THREAD_RUNS ?? 1500), { endOnFailure: true }))
     console.log(`lanes under concurrency: ${delivered} messages delivered and checked`)
   }, 110_000)
 })
