@@ -59,9 +59,12 @@ describe('1. the doorbell of the receiving instance', () => {
       await sleep(150) // it parks again between messages: each one needs a ring
     }
     const r = await done
+    // Node reports death by a real-time signal as code 0, signal null: the
+    // script's own last line is what proves it finished.
     expect(r.signal).toBeNull()
     expect(r.code).toBe(0)
     expect(lines(r.stdout)).toContainEqual([1, 2, 3])
+    expect(lines(r.stdout).at(-1)).toEqual({ result: null })
   })
 
   test('a worker thread receiving with the pipe doorbell while its main thread holds a default bus is woken by the worker\'s own FIFO', async () => {
@@ -89,6 +92,7 @@ describe('1. the doorbell of the receiving instance', () => {
     const r = await done
     expect(r.signal).toBeNull()
     expect(lines(r.stdout)).toContainEqual([1, 2, 3])
+    expect(lines(r.stdout).at(-1)).toEqual({ result: null })
   })
 
   test('two bus instances in one process cannot both receive on a channel (ChannelBusy), and the second takes over after the first stops', async () => {
@@ -249,13 +253,14 @@ describe('6. accepted messages outlive their writers', () => {
 
   test('the last member\'s close removes the named bus and its channel segments', async () => {
     const name = uniqueName('last')
+    const before = countSegments()
     const bus = trackBus(await Bus.create(name))
     bus.channel('a').trySend(1)
     bus.channel('b').trySend(2)
-    const ids = bus.stats().channels.map((c) => c.name)
-    expect(ids).toEqual(['a', 'b'])
+    expect(countSegments()).toBe(before + 3) // the directory and two channels, which outlive their writers
     await bus.close()
     expect(() => shmget(busKey(name), 0, 0)).toThrow(expect.objectContaining({ code: 'ENOENT' }))
+    expect(countSegments()).toBe(before)
   })
 })
 
@@ -266,6 +271,7 @@ describe('7. a failed claim is rolled back', () => {
     const ch = a.channel<number>('rb')
     expect(() => ch.on('message', () => {})).toThrow(expect.objectContaining({ code: 'ENOENT' }))
     expect(ch.isReceiving).toBe(false)
+    expect(ch.receiverPid).toBeNull() // no claim left behind for other processes to trip on
     ch.trySend(5)
     expect(await collect(b.channel<number>('rb'), 1)).toEqual([5])
   })
@@ -278,7 +284,7 @@ describe('7. a failed claim is rolled back', () => {
         import(workerData.url).then(async ({ Bus }) => {
           const b = await Bus.create()
           try { b.channel('c').on('message', () => {}); parentPort.postMessage('no error') }
-          catch (e) { parentPort.postMessage({ code: e.code, message: e.message, receiving: b.channel('c').isReceiving }) }
+          catch (e) { parentPort.postMessage({ code: e.code, message: e.message, receiving: b.channel('c').isReceiving, receiverPid: b.channel('c').receiverPid }) }
           await b.close()
         })\`, { eval: true, workerData: { url: imports.busUrl } })
       const [m] = await imports.events.once(w, 'message')
@@ -289,6 +295,7 @@ describe('7. a failed claim is rolled back', () => {
     expect(res.code).toBe('ERR_NOT_MAIN_THREAD')
     expect(res.message).toContain("doorbell: 'pipe'")
     expect(res.receiving).toBe(false)
+    expect(res.receiverPid).toBeNull()
   })
 })
 
