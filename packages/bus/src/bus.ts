@@ -36,9 +36,9 @@ import {
 } from './options.js'
 import { reclaimChannelSlot, removeChannelSegments } from './reclaim.js'
 import { attachSegment, createSegment, detachSegment, isRemoved, lookupKey, removeSegment, type Segment } from './segments.js'
-import type { DropEvent } from './patterns.js'
-import { PubSub, type PubSubStats, type SubscribeOptions, type Subscription } from './pubsub.js'
-import { Rpc, type Handler, type RequestOptions, type RpcStats, type ServeOptions, type Server } from './rpc.js'
+import type { DropEvent } from './patterns/host.js'
+import { PubSub, type PubSubStats, type SubscribeOptions, type Subscription } from './patterns/pubsub.js'
+import { Rpc, type Handler, type RequestOptions, type RpcStats, type ServeOptions, type Server } from './patterns/rpc/index.js'
 
 /** Is the process that created segment id still running? (cpid only: a directory being built is seconds old at most.) */
 function creatorAlive(id: number): boolean {

@@ -2,7 +2,7 @@
  * Pub/sub on the bus: `bus.publish(topic, value)` and `bus.subscribe(topic, ...)`.
  *
  * Design. Every subscription receives on a channel of its own,
- * `t:<topic>:<pid>.<n><b|d>` (see patterns.ts); the directory's channel
+ * `t:<topic>:<pid>.<n><b|d>` (see names.ts); the directory's channel
  * table is the list of subscribers. A publisher keeps, per topic, the
  * subscriber channels it found and lists them again only when the
  * directory's channel generation changed (one shared-memory load per
@@ -27,25 +27,17 @@
  * killed between releasing and removing it) is removed too: publishing
  * never hangs on a subscriber that is gone.
  */
-import type { Channel } from './channel.js'
-import { Closed, InvalidArgType, PeerGone } from './errors.js'
-import { checkSubscribeOptions, type ChannelOptions } from './options.js'
-import { checkPatternName, freshName, parseSuffix, report, type PatternHost } from './patterns.js'
+import type { Channel } from '../channel.js'
+import { Closed, InvalidArgType, PeerGone } from '../errors.js'
+import { checkSubscribeOptions, type ChannelOptions } from '../options.js'
+import type { PatternHost } from './host.js'
+import { checkPatternName, newSubscriberName, parseSubscriber, subscriberPrefix } from './names.js'
+import type { SlowPolicy, SubscribeOptions } from './options.js'
+import { reportError } from './report.js'
+import { Subscription } from './subscription.js'
 
-export type SlowPolicy = 'block' | 'drop'
-
-export interface SubscribeOptions {
-  /** What a publisher does when this subscriber's ring is full: 'block' (wait, default) or 'drop' (skip and count). */
-  policy?: SlowPolicy
-  /** Unsubscribes when aborted (an iterator then ends). */
-  signal?: AbortSignal
-  /** Ring of each publisher's lane into this subscriber. Default: the bus's ringBytes. */
-  ringBytes?: number | string
-  /** Most publishing processes at once. Default: the bus's maxSenders. */
-  maxSenders?: number
-  /** For `for await`: values buffered before the ring is left to fill (then 'block' publishers wait). Default 1024. */
-  highWaterMark?: number
-}
+export { Subscription }
+export type { SlowPolicy, SubscribeOptions }
 
 export interface PubSubStats {
   /** publish() calls made by this process. */
@@ -84,86 +76,6 @@ const WATCH_MS = 250
 /** A listed subscriber channel with no receiver for this long is an orphan. */
 const ORPHAN_MS = 1000
 
-/**
- * Using an object in a way its state does not allow: a TypeError with
- * Node's code ERR_INVALID_STATE (what a locked ReadableStream's getReader()
- * throws), printed like Node's errors and errors.ts's argument errors.
- * Not exported: test `err.code`.
- */
-class InvalidState extends TypeError {
-  readonly code = 'ERR_INVALID_STATE'
-  constructor(detail: string) {
-    super(`Invalid state: ${detail}`)
-    this.name = `TypeError [${this.code}]`
-    void this.stack // V8 formats the stack's first line on first access
-    delete (this as { name?: string }).name // back to the prototype's 'TypeError'
-  }
-  override toString(): string { return `${this.name} [${this.code}]: ${this.message}` }
-}
-
-export class Subscription<T = unknown> implements AsyncIterable<T>, Disposable, AsyncDisposable {
-  readonly topic: string
-  /** The channel this subscription receives on. */
-  readonly channelName: string
-  readonly policy: SlowPolicy
-  private iterator: AsyncIterator<T> | null
-  /** Made without a handler (so `for await` is how it is consumed). */
-  private readonly iterable: boolean
-  private closed = false
-  private readonly onAbort: () => void
-
-  /** @internal Made by bus.subscribe(). */
-  constructor(private readonly owner: PubSub, private readonly channel: Channel<T>, topic: string, policy: SlowPolicy, iterate: boolean, private readonly signal: AbortSignal | undefined) {
-    this.topic = topic
-    this.channelName = channel.name
-    this.policy = policy
-    this.iterable = iterate
-    // Claim the receiver now: from here on, publishers see a live subscriber.
-    this.iterator = iterate ? channel[Symbol.asyncIterator]() : null
-    this.onAbort = () => this.unsubscribe()
-    signal?.addEventListener('abort', this.onAbort, { once: true })
-  }
-
-  get active(): boolean {
-    return !this.closed
-  }
-
-  /** Stops receiving and removes the subscriber channel (values still in its ring are discarded). Idempotent. */
-  unsubscribe(): void {
-    if (this.closed) return
-    this.closed = true
-    this.signal?.removeEventListener('abort', this.onAbort)
-    this.channel.close() // ends a for-await loop; releases the receiver
-    this.owner.forget(this)
-  }
-
-  [Symbol.dispose](): void {
-    this.unsubscribe()
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    this.unsubscribe()
-  }
-
-  /** Values in publish order (per publisher); ends on unsubscribe or abort. Breaking out of the loop unsubscribes. */
-  [Symbol.asyncIterator](): AsyncIterator<T> {
-    const it = this.iterator
-    if (it === null) {
-      throw new InvalidState(this.iterable
-        ? `subscription to '${this.topic}' has been iterated already (one consumer per subscription)`
-        : `subscription to '${this.topic}' has a handler; subscribe without one to iterate`)
-    }
-    this.iterator = null // one consumer
-    return {
-      next: () => it.next(),
-      return: async () => {
-        this.unsubscribe()
-        return { value: undefined, done: true }
-      },
-    }
-  }
-}
-
 export class PubSub {
   private readonly topics = new Map<string, TopicState>()
   private readonly subscriptions = new Set<Subscription<any>>()
@@ -181,7 +93,7 @@ export class PubSub {
 
   /**
    * Everything is checked, on every call, before anything is created: the
-   * options (InvalidArgType / InvalidArgValue / OutOfRange, see options.ts),
+   * options (InvalidArgType / InvalidArgValue / OutOfRange, see ../options.ts),
    * the topic, the handler; then the channel's sizes against the bus's
    * (bus.channel() checks them before it creates anything).
    */
@@ -191,7 +103,7 @@ export class PubSub {
     if (handler !== undefined && typeof handler !== 'function') throw new InvalidArgType('handler', 'of type function', handler)
     const policy = options.policy ?? 'block'
     if (options.signal?.aborted) throw options.signal.reason
-    const name = freshName(this.host, `t:${topic}:`, policy === 'drop' ? 'd' : 'b')
+    const name = newSubscriberName(this.host, topic, policy)
     const channelOptions: ChannelOptions = { ringBytes: options.ringBytes, maxSenders: options.maxSenders, highWaterMark: options.highWaterMark }
     const channel = this.host.channel<T>(name, channelOptions)
     try {
@@ -200,14 +112,14 @@ export class PubSub {
           try {
             const r = handler(value) as { then?: unknown } | undefined
             if (r !== null && typeof r === 'object' && typeof r.then === 'function') {
-              (r as Promise<unknown>).then(undefined, (err: unknown) => report(this.host, `a subscriber of '${topic}'`, err))
+              (r as Promise<unknown>).then(undefined, (err: unknown) => reportError(this.host, `a subscriber of '${topic}' threw`, err))
             }
           } catch (err) {
-            report(this.host, `a subscriber of '${topic}'`, err)
+            reportError(this.host, `a subscriber of '${topic}' threw`, err)
           }
         })
       }
-      const sub = new Subscription<T>(this, channel, topic, policy, handler === undefined, options.signal)
+      const sub: Subscription<T> = new Subscription<T>(channel, topic, policy, handler === undefined, options.signal, () => this.forget(sub))
       this.subscriptions.add(sub)
       return sub
     } catch (err) {
@@ -217,8 +129,8 @@ export class PubSub {
     }
   }
 
-  /** @internal A subscription ended (its channel is closed): remove the channel from the directory. */
-  forget(sub: Subscription<any>): void {
+  /** A subscription ended (its channel is closed): remove the channel from the directory. */
+  private forget(sub: Subscription<any>): void {
     if (!this.subscriptions.delete(sub)) return
     try {
       this.host.dropChannel(sub.channelName, { force: true })
@@ -307,19 +219,18 @@ export class PubSub {
     let state = this.topics.get(topic)
     if (state !== undefined && state.generation === generation) return state.targets
     checkPatternName('topic', topic)
-    const prefix = `t:${topic}:`
     const old = new Map((state?.targets ?? []).map((t) => [t.name, t]))
     const targets: Target[] = []
     const now = performance.now()
-    for (const name of this.host.channelNames(prefix)) {
-      const suffix = parseSuffix(name.slice(prefix.length))
-      if (suffix === null || suffix.flag === '') continue
+    for (const name of this.host.channelNames(subscriberPrefix(topic))) {
+      const parsed = parseSubscriber(name, topic)
+      if (parsed === null) continue
       let target = old.get(name)
       old.delete(name)
       if (target === undefined) {
         const channel = this.host.existingChannel(name)
         if (channel === null) continue // unsubscribed since we listed it
-        target = { name, pid: suffix.pid, drop: suffix.flag === 'd', channel, abort: new AbortController(), blocked: 0, orphanSince: -1 }
+        target = { name, pid: parsed.pid, drop: parsed.drop, channel, abort: new AbortController(), blocked: 0, orphanSince: -1 }
       }
       // A subscriber claims its channel in the same turn it creates it; one
       // that stays without a receiver across a second is an orphan (its
