@@ -12,10 +12,11 @@ export {
 export { FLAG_PADDING, MAX_CAPACITY, MIN_CAPACITY, RECORD_HEADER, maxMessageLimit, recordBytes } from './ring/layout.js'
 export { AWAKE, PARKED, park, shouldRing, type DataSource } from './ring/park.js'
 export { ChannelSegment, ChannelSender, channelBytes, initializeChannel, type ChannelOptions } from './channel/segment.js'
-export { MAX_LANES, OWNERS as CHANNEL_OWNERS, RECEIVER as CHANNEL_RECEIVER } from './channel/layout.js'
+export { MAX_LANES, OWNERS as CHANNEL_OWNERS, RECEIVER as CHANNEL_RECEIVER, TYPE_BYTES, TYPE_VALUE } from './channel/layout.js'
 export { DOORBELL_NONE, DOORBELL_PIPE, DOORBELL_SIGNAL, MAX_BELL_THREAD, bellWord, readBell, type BellAddress } from './doorbell.js'
 export {
-  DIRECTORY_DEFAULTS, Directory, StructureRegion, directorySize, initializeDirectory,
+  DIRECTORY_DEFAULTS, Directory, directorySize, initializeDirectory,
   type ChannelEntry, type DirectoryOptions, type MemberEntry,
 } from './directory/directory.js'
-export { DIRECTORY_MAGIC, MAX_NAME_BYTES, SLOT_FREE, SLOT_READY } from './directory/layout.js'
+export { StructureRegion } from './directory/structures.js'
+export { DIRECTORY_MAGIC, MAX_NAME_BYTES, MAX_SLOTS, SLOT_FREE, SLOT_READY } from './directory/layout.js'

@@ -50,6 +50,12 @@ export const CHANNEL_VERSION = 3
 /** Most lanes one channel may have. */
 export const MAX_LANES = 1024
 
+// ---- record types: the u16 type (REC_TYPE, ../ring/layout.ts) of every record in a lane
+/** The payload is one value encoded by the bus's codec; the receiver decodes it. */
+export const TYPE_VALUE = 0
+/** The payload is raw bytes (sendBytes); the receiver gets them as they are. */
+export const TYPE_BYTES = 1
+
 let offset = 0
 // ---- line 0: configuration, written once ---------------------------------
 /** u32 CHANNEL_MAGIC, written last by initializeChannel. */

@@ -1,11 +1,9 @@
 /**
  * The bus directory over memory laid out by ./layout.ts: the bus name, a
  * table of channels (name -> segment), a table of members, and the region
- * where msgpackr shared structures live (see StructureRegion). Every value
+ * where msgpackr shared structures live (see ./structures.ts). Every value
  * read back is validated; impossible ones throw CorruptSegment.
  */
-import { Packr } from 'msgpackr'
-import { StructuresDoNotFit, type StructureStore } from '../codec.js'
 import { CorruptSegment, NotABus } from '../errors.js'
 import { identityWord, readIdentity, type Identity, type IsAlive } from '../identity.js'
 import { MAX_DOORBELL } from '../doorbell.js'
@@ -13,9 +11,10 @@ import {
   CHANNELS, CHANNEL_ENTRY, CHANNEL_SLOTS, CH_CAPACITY, CH_KIND, CH_LANES, CH_NAME, CH_NAME_LENGTH, CH_OWNER, CH_SEGMENT,
   CHANNEL_GENERATION, CH_STATE, DIRECTORY_MAGIC, DIRECTORY_VERSION, INITIALISED, INITIALISED_DONE, MAGIC, MAX_KIND, MAX_NAME_BYTES,
   MAX_SLOTS, MAX_STRUCTURE_BYTES, MEMBER_ENTRY, MEMBER_SLOTS, M_DOORBELL, M_HEARTBEAT, M_IDENTITY, M_SIGNAL, M_STATE,
-  NAME, NAME_LENGTH, SLOT_CLAIMED, SLOT_FREE, SLOT_READY, STRUCTURE_BYTES, STRUCT_GENERATION, STRUCT_LENGTHS,
-  STRUCT_WRITER, VERSION, directoryBytes, membersOffset, structureOffset,
+  NAME, NAME_LENGTH, SLOT_CLAIMED, SLOT_READY, STRUCTURE_BYTES, VERSION, directoryBytes, membersOffset,
 } from './layout.js'
+import { Slots } from './slots.js'
+import { StructureRegion } from './structures.js'
 
 export interface DirectoryOptions {
   /** Bus name, 1..64 UTF-8 bytes. */
@@ -95,6 +94,7 @@ export class Directory {
   private readonly i64: BigInt64Array
   private readonly f64: Float64Array
   private readonly membersAt: number
+  private readonly slots: Slots
 
   /**
    * Wraps an initialized directory. Throws NotABus when the magic or version
@@ -124,6 +124,7 @@ export class Directory {
     this.i32 = new Int32Array(buffer, byteOffset, size / 4)
     this.i64 = new BigInt64Array(buffer, byteOffset, size / 8)
     this.f64 = new Float64Array(buffer, byteOffset, size / 8)
+    this.slots = new Slots(this.i32, this.i64)
     this.channelSlots = channels
     this.memberSlots = members
     this.membersAt = membersOffset(channels)
@@ -157,14 +158,14 @@ export class Directory {
     for (let attempt = 0; attempt < 1000; attempt++) {
       const existing = this.findChannel(entry.name)
       if (existing) return { entry: existing, created: false }
-      const slot = this.claimSlot(CHANNELS, CHANNEL_ENTRY, this.channelSlots, CH_OWNER, owner)
+      const slot = this.slots.claim(CHANNELS, CHANNEL_ENTRY, this.channelSlots, CH_OWNER, owner)
       if (slot < 0) throw new RangeError(`all ${this.channelSlots} channel slots of bus "${this.name}" are taken`)
       const at = CHANNELS + slot * CHANNEL_ENTRY
       this.bytes.set(name, at + CH_NAME)
       this.i32[(at + CH_NAME_LENGTH) >> 2] = name.length
       Atomics.store(this.i32, (at + CH_STATE) >> 2, SLOT_CLAIMED)
       if (this.nameTakenElsewhere(slot, name)) {
-        this.freeSlot(at, CH_STATE, CH_OWNER)
+        this.slots.free(at, CH_STATE, CH_OWNER)
         continue
       }
       this.i32[(at + CH_SEGMENT) >> 2] = entry.segmentId
@@ -203,7 +204,7 @@ export class Directory {
       const entry = this.readChannel(index)
       if (entry === null || entry.segmentId !== segmentId) return false
     }
-    this.freeSlot(at, CH_STATE, CH_OWNER)
+    this.slots.free(at, CH_STATE, CH_OWNER)
     Atomics.add(this.i32, CHANNEL_GENERATION >> 2, 1)
     return true
   }
@@ -217,7 +218,7 @@ export class Directory {
   readChannel(index: number): ChannelEntry | null {
     const at = CHANNELS + this.checkIndex(index, this.channelSlots) * CHANNEL_ENTRY
     const where = `directory channel ${index}`
-    return this.stableRead(at, CH_STATE, CH_OWNER, where, (owner) => {
+    return this.slots.stableRead(at, CH_STATE, CH_OWNER, where, (owner) => {
       const kind = this.i32[(at + CH_KIND) >> 2]!
       if (kind < 0 || kind > MAX_KIND) throw new CorruptSegment(`${where} kind`, kind, `is not 0..${MAX_KIND}`)
       const segmentId = this.i32[(at + CH_SEGMENT) >> 2]!
@@ -237,7 +238,7 @@ export class Directory {
   addMember(member: Identity & { doorbellKind: number; signal: number; heartbeat?: number }): number {
     if (!(member.doorbellKind >= 0 && member.doorbellKind <= MAX_DOORBELL)) throw new RangeError(`doorbellKind must be 0..${MAX_DOORBELL}, got ${member.doorbellKind}`)
     if (!(Number.isInteger(member.signal) && member.signal >= 0 && member.signal <= 64)) throw new RangeError(`signal must be 0..64, got ${member.signal}`)
-    const slot = this.claimSlot(this.membersAt, MEMBER_ENTRY, this.memberSlots, M_IDENTITY, identityWord(member))
+    const slot = this.slots.claim(this.membersAt, MEMBER_ENTRY, this.memberSlots, M_IDENTITY, identityWord(member))
     if (slot < 0) throw new RangeError(`all ${this.memberSlots} member slots of bus "${this.name}" are taken`)
     const at = this.membersAt + slot * MEMBER_ENTRY
     this.i32[(at + M_DOORBELL) >> 2] = member.doorbellKind
@@ -263,13 +264,13 @@ export class Directory {
   }
 
   removeMember(index: number): void {
-    this.freeSlot(this.membersAt + this.checkIndex(index, this.memberSlots) * MEMBER_ENTRY, M_STATE, M_IDENTITY)
+    this.slots.free(this.membersAt + this.checkIndex(index, this.memberSlots) * MEMBER_ENTRY, M_STATE, M_IDENTITY)
   }
 
   readMember(index: number): MemberEntry | null {
     const at = this.membersAt + this.checkIndex(index, this.memberSlots) * MEMBER_ENTRY
     const where = `directory member ${index}`
-    return this.stableRead(at, M_STATE, M_IDENTITY, where, (id) => {
+    return this.slots.stableRead(at, M_STATE, M_IDENTITY, where, (id) => {
       const doorbellKind = this.i32[(at + M_DOORBELL) >> 2]!
       if (doorbellKind < 0 || doorbellKind > MAX_DOORBELL) throw new CorruptSegment(`${where} doorbell`, doorbellKind, 'is not a doorbell kind')
       const signal = this.i32[(at + M_SIGNAL) >> 2]!
@@ -295,9 +296,9 @@ export class Directory {
         const word = Atomics.load(this.i64, (at + idAt) >> 3)
         const id = readIdentity(word, `directory slot ${i} owner`)
         if (id === null || isAlive(id.pid, id.startTime)) continue
-        const state = this.slotState(at + stateAt, `directory slot ${i} state`)
+        const state = this.slots.state(at + stateAt, `directory slot ${i} state`)
         if (state === SLOT_READY && !freeReady) continue
-        this.freeSlot(at, stateAt, idAt)
+        this.slots.free(at, stateAt, idAt)
         freed++
       }
     }
@@ -307,49 +308,6 @@ export class Directory {
   }
 
   // ---- helpers ---------------------------------------------------------------------
-
-  /**
-   * Reads a slot that other processes may free or refill meanwhile: the
-   * state and owner words are read before and after the fields, and the
-   * fields count only if neither changed (else read again, a bounded number
-   * of times). Returns null for a slot that is not READY.
-   */
-  private stableRead<T>(at: number, stateAt: number, ownerAt: number, where: string, fields: (owner: Identity) => T): T | null {
-    const ownerWord = (at + ownerAt) >> 3
-    for (let attempt = 0; attempt < 1000; attempt++) {
-      const state = this.slotState(at + stateAt, `${where} state`)
-      const word = Atomics.load(this.i64, ownerWord)
-      if (state !== SLOT_READY) return null
-      const owner = readIdentity(word, `${where} owner`)
-      let value: T | null = null
-      let failure: unknown = null
-      try {
-        if (owner !== null) value = fields(owner)
-      } catch (error) {
-        failure = error
-      }
-      if (Atomics.load(this.i32, (at + stateAt) >> 2) !== state || Atomics.load(this.i64, ownerWord) !== word) continue // changed under us
-      if (failure !== null) throw failure
-      if (owner === null) throw new CorruptSegment(`${where} owner`, 0, 'is empty in a ready slot')
-      return value
-    }
-    return null
-  }
-
-  /** CAS the owner word of the first free slot 0 -> owner; returns its index or -1. */
-  private claimSlot(base: number, entry: number, slots: number, ownerAt: number, owner: bigint): number {
-    for (let i = 0; i < slots; i++) {
-      const w = (base + i * entry + ownerAt) >> 3
-      if (Atomics.load(this.i64, w) === 0n && Atomics.compareExchange(this.i64, w, 0n, owner) === 0n) return i
-    }
-    return -1
-  }
-
-  /** State FREE first, then the owner word: a slot is never READY without an owner. */
-  private freeSlot(at: number, stateAt: number, ownerAt: number): void {
-    Atomics.store(this.i32, (at + stateAt) >> 2, SLOT_FREE)
-    Atomics.store(this.i64, (at + ownerAt) >> 3, 0n)
-  }
 
   private nameTakenElsewhere(slot: number, name: Uint8Array): boolean {
     for (let i = 0; i < this.channelSlots; i++) {
@@ -365,12 +323,6 @@ export class Directory {
     return false
   }
 
-  private slotState(at: number, where: string): number {
-    const state = Atomics.load(this.i32, at >> 2)
-    if (state !== SLOT_FREE && state !== SLOT_CLAIMED && state !== SLOT_READY) throw new CorruptSegment(where, state, 'is not a slot state')
-    return state
-  }
-
   private readName(at: number, length: number, where: string): string {
     if (!(length >= 1 && length <= MAX_NAME_BYTES)) throw new CorruptSegment(`${where} length`, length, `is not 1..${MAX_NAME_BYTES}`)
     try {
@@ -384,212 +336,6 @@ export class Directory {
     if (!(Number.isInteger(index) && index >= 0 && index < slots)) throw new RangeError(`slot index must be 0..${slots - 1}, got ${index}`)
     return index
   }
-}
-
-/**
- * msgpackr's shared structures, kept in two copies so that readers never
- * wait: the generation word says which copy is current; a writer takes the
- * region by CAS even -> odd, fills the other copy, and publishes by CAS
- * odd -> odd + 1 (which flips the current copy). save() succeeds only if the
- * generation is still the one this process last loaded, so concurrent
- * writers are detected and msgpackr reloads and retries. A reader accepts a
- * copy when at most one publish happened while it read (only the second
- * writer after it could touch its copy).
- *
- * Each list load() returns carries the generation it was read at, its
- * encoded size and its entry count (non-enumerable symbol keys, invisible to
- * msgpackr and to equality checks): save() compares against the generation
- * that list was loaded at (so two codecs over one region stay independent),
- * and fits() knows how many bytes the list grown by new keys would take
- * without encoding anything.
- */
-export class StructureRegion implements StructureStore {
-  /** Generation of the copy last loaded by this process (even); for lists that carry none. */
-  private seen = 0
-  private readonly plain = new Packr({ useRecords: false, moreTypes: false })
-
-  constructor(
-    private readonly i32: Int32Array,
-    private readonly i64: BigInt64Array,
-    private readonly bytes: Uint8Array,
-    private readonly channelSlots: number,
-    private readonly memberSlots: number,
-    /** Bytes of each copy. */
-    readonly capacity: number,
-    private readonly isAlive: IsAlive | undefined,
-    /** This process's identity word, recorded while it holds the region (0 = unknown). */
-    private readonly self: bigint,
-    /** How long a writer may hold the region before it counts as stuck. */
-    private readonly stuckMs = 200,
-  ) {}
-
-  /** Current generation (even = stable); bumps by 2 per successful save. */
-  get generation(): number {
-    return Atomics.load(this.i32, STRUCT_GENERATION >> 2) >>> 0
-  }
-
-  load(): unknown[] {
-    for (let attempt = 0; attempt < 10_000; attempt++) {
-      const g1 = Atomics.load(this.i32, STRUCT_GENERATION >> 2) >>> 0
-      const stable = (g1 & ~1) >>> 0
-      const copy = (g1 >>> 1) & 1
-      const length = Atomics.load(this.i32, (STRUCT_LENGTHS >> 2) + copy) >>> 0
-      const at = structureOffset(this.channelSlots, this.memberSlots, this.capacity, copy)
-      const snapshot = length <= this.capacity ? this.bytes.slice(at, at + length) : null
-      const g2 = Atomics.load(this.i32, STRUCT_GENERATION >> 2) >>> 0
-      if (((g2 - stable) >>> 0) > 2) continue // a writer may have reused our copy: read again
-      if (snapshot === null) throw new CorruptSegment('directory structures length', length, `exceeds the ${this.capacity}-byte copy`)
-      this.seen = stable
-      const list = snapshot.length === 0 ? [] : this.decode(snapshot)
-      return tag(list, stable, snapshot.length === 0 ? EMPTY_LIST_BYTES : snapshot.length, list.length)
-    }
-    throw new CorruptSegment('directory structures generation', this.generation, 'kept changing for 10000 reads')
-  }
-
-  /**
-   * Whether the first `count` entries of `structures` and `keys` fit in a
-   * copy. Exact for lists load() returned (and fits() grew); false for any
-   * other list, so its shapes are not shared. Encodes nothing (see
-   * StructureStore.fits).
-   */
-  fits(structures: readonly unknown[], count: number, keys: readonly string[]): boolean {
-    const tagged = structures as TaggedList
-    if (tagged[COUNT] !== count || tagged[BYTES] === undefined) return false
-    const keysBytes = keyListBytes(keys)
-    if (keysBytes < 0) return false
-    const bytes = tagged[BYTES] - arrayHeaderBytes(count) + arrayHeaderBytes(count + 1) + keysBytes
-    if (bytes > this.capacity) return false
-    tagged[COUNT] = count + 1 // msgpackr shares the keys as entry `count` next
-    tagged[BYTES] = bytes
-    return true
-  }
-
-  save(structures: unknown[]): boolean {
-    const encoded = this.plain.pack(Array.from(structures))
-    if (encoded.length > this.capacity) {
-      throw new StructuresDoNotFit(`shared structures need ${encoded.length} bytes, more than the ${this.capacity} the bus directory keeps for them`)
-    }
-    const gen = STRUCT_GENERATION >> 2
-    const seen = (structures as TaggedList)[GENERATION] ?? this.seen
-    const current = Atomics.compareExchange(this.i32, gen, seen | 0, (seen + 1) | 0) >>> 0
-    if (current !== seen) {
-      if (current & 1) this.waitOrSteal(current)
-      return false // somebody else saved: msgpackr reloads and retries
-    }
-    const writer = STRUCT_WRITER >> 3
-    Atomics.store(this.i64, writer, this.self)
-    const copy = 1 - ((seen >>> 1) & 1)
-    this.bytes.set(encoded, structureOffset(this.channelSlots, this.memberSlots, this.capacity, copy))
-    Atomics.store(this.i32, (STRUCT_LENGTHS >> 2) + copy, encoded.length)
-    Atomics.store(this.i64, writer, 0n)
-    // publish: the other copy becomes current (fails only if our hold was stolen)
-    if (Atomics.compareExchange(this.i32, gen, (seen + 1) | 0, (seen + 2) | 0) >>> 0 !== ((seen + 1) >>> 0)) return false
-    this.seen = (seen + 2) >>> 0
-    tag(structures, this.seen, encoded.length, structures.length) // msgpackr goes on with this list: it is now current
-    return true
-  }
-
-  /**
-   * Another writer holds the region: wait up to stuckMs for it; a holder that
-   * never finishes and is not known to be alive has its hold broken by moving
-   * the generation to the next even value with the same current copy.
-   */
-  private waitOrSteal(held: number): void {
-    const gen = STRUCT_GENERATION >> 2
-    const deadline = Date.now() + this.stuckMs
-    while (Date.now() < deadline) {
-      if ((Atomics.load(this.i32, gen) >>> 0) !== held) return
-    }
-    const id = readIdentity(Atomics.load(this.i64, STRUCT_WRITER >> 3), 'directory structures writer')
-    if (id !== null && this.isAlive?.(id.pid, id.startTime)) {
-      throw new CorruptSegment('directory structures generation', held, `is held by live process ${id.pid} for over ${this.stuckMs} ms`)
-    }
-    Atomics.compareExchange(this.i32, gen, held | 0, (held + 3) | 0)
-  }
-
-  private decode(bytes: Uint8Array): unknown[] {
-    let value: unknown
-    try {
-      value = this.plain.unpack(bytes)
-    } catch (error) {
-      throw new CorruptSegment('directory structures', `${bytes.length} bytes`, 'do not decode', { cause: error })
-    }
-    if (!Array.isArray(value) || value.length > 8160) throw new CorruptSegment('directory structures', typeof value, 'is not a list of at most 8160 structures')
-    for (const keys of value) {
-      if (keys === null || keys === undefined) continue
-      if (!Array.isArray(keys) || keys.some((k) => typeof k !== 'string' && typeof k !== 'number')) {
-        throw new CorruptSegment('directory structures', JSON.stringify(keys)?.slice(0, 80), 'is not a list of keys')
-      }
-    }
-    return value
-  }
-}
-
-const GENERATION = Symbol('structures generation')
-const BYTES = Symbol('structures bytes')
-const COUNT = Symbol('structures count')
-/** A structure list with what StructureRegion knows about it. */
-interface TaggedList extends Array<unknown> { [GENERATION]?: number; [BYTES]?: number; [COUNT]?: number }
-/** msgpack of [] (an empty copy holds 0 bytes, but saving [] would write this). */
-const EMPTY_LIST_BYTES = 1
-
-/** Sets the tags, non-enumerable (a tagged list still equals its entries). */
-function tag(list: unknown[], generation: number, bytes: number, count: number): unknown[] {
-  return Object.defineProperties(list, {
-    [GENERATION]: { value: generation, writable: true, configurable: true, enumerable: false },
-    [BYTES]: { value: bytes, writable: true, configurable: true, enumerable: false },
-    [COUNT]: { value: count, writable: true, configurable: true, enumerable: false },
-  })
-}
-
-/** Bytes of a msgpack array header for `length` entries. */
-function arrayHeaderBytes(length: number): number {
-  return length < 0x10 ? 1 : length < 0x10000 ? 3 : 5
-}
-
-/**
- * keyListBytes() of key lists seen before: msgpackr hands fits() the same
- * array for a shape each time (its transition's __keys__), and a shape that
- * did not fit is asked about in every message that carries it.
- */
-const keyListSizes = new WeakMap<readonly string[], number>()
-
-/**
- * Bytes msgpackr writes for a list of string keys: it picks a string's
- * header by its UTF-8 length, and writes a lone surrogate as 3 bytes (as
- * below); -1 if a key is not a string.
- */
-function keyListBytes(keys: readonly string[]): number {
-  let bytes = keyListSizes.get(keys)
-  if (bytes === undefined) {
-    bytes = countKeyListBytes(keys)
-    keyListSizes.set(keys, bytes)
-  }
-  return bytes
-}
-
-function countKeyListBytes(keys: readonly string[]): number {
-  let bytes = arrayHeaderBytes(keys.length)
-  for (const key of keys) {
-    if (typeof key !== 'string') return -1
-    const length = utf8Length(key)
-    bytes += length + (length < 0x20 ? 1 : length < 0x100 ? 2 : length < 0x10000 ? 3 : 5)
-  }
-  return bytes
-}
-
-function utf8Length(text: string): number {
-  let length = 0
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i)
-    if (c < 0x80) length += 1
-    else if (c < 0x800) length += 2
-    else if ((c & 0xfc00) === 0xd800 && i + 1 < text.length && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
-      length += 4
-      i++
-    } else length += 3
-  }
-  return length
 }
 
 /** The non-null results of read(0..slots-1). */

@@ -110,7 +110,7 @@ export const MAX_KIND = 255
  */
 /** i32 SLOT_* state. */
 export const M_STATE = 0
-/** u32 doorbell kind (see ../channel/layout.ts). */
+/** u32 doorbell kind: DOORBELL_NONE, DOORBELL_SIGNAL or DOORBELL_PIPE (../doorbell.ts). */
 export const M_DOORBELL = 4
 /** u32 doorbell signal number. */
 export const M_SIGNAL = 8

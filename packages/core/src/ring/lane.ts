@@ -15,8 +15,7 @@ import { defaultCodec, type Codec } from '../codec.js'
 import {
   BYTES_READ, BYTES_WRITTEN, CAPACITY, DOORBELLS_RUNG, FLAG_PADDING, FULL_EVENTS, LANE_HEADER_BYTES, LANE_MAGIC,
   LANE_VERSION, MAGIC, MAX_MESSAGE, MESSAGES_READ, MESSAGES_WRITTEN, READ, RECORD_HEADER, VERSION, WRITE,
-  isValidCapacity, laneBytes, maxMessageLimit,
-  ROOM_WANTED,
+  ROOM_WANTED, isValidCapacity, laneBytes, maxMessageLimit, recordBytes,
 } from './layout.js'
 
 export interface LaneOptions {
@@ -312,7 +311,6 @@ export class LaneProducer extends LaneBase {
     this.counters[DOORBELLS_RUNG >> 3]! += 1
   }
 
-  /** Bytes that could be written now (a lower bound: the consumer may have freed more). */
   /**
    * The producer's half of waiting for room (see ROOM_WANTED in layout.ts).
    * Call when a write of `length` payload bytes found the lane full: it
@@ -323,7 +321,7 @@ export class LaneProducer extends LaneBase {
   waitForRoom(length: number): boolean {
     Atomics.store(this.words, ROOM_I, 1)
     this.readCache = this.loadRead()
-    const size = (RECORD_HEADER + length + 7) & ~7
+    const size = recordBytes(length)
     const at = this.pending & this.mask
     const need = size <= this.capacity - at ? size : this.capacity - at + size
     if (((this.pending - this.readCache) >>> 0) + need > this.capacity) return true
@@ -346,6 +344,7 @@ export class LaneProducer extends LaneBase {
     return (Atomics.load(this.words, READ_I) >>> 0) === this.write
   }
 
+  /** Bytes that could be written now (a lower bound: the consumer may have freed more). */
   freeBytes(): number {
     this.readCache = this.loadRead()
     return this.capacity - ((this.pending - this.readCache) >>> 0)
@@ -384,7 +383,7 @@ export class LaneProducer extends LaneBase {
    */
   private reserve(length: number): number {
     const capacity = this.capacity
-    const size = (RECORD_HEADER + length + 7) & ~7
+    const size = recordBytes(length)
     const pos = this.pending
     const at = pos & this.mask
     const tail = capacity - at
@@ -409,7 +408,7 @@ export class LaneProducer extends LaneBase {
     const i = at >> 2
     this.records[i] = length
     this.records[i + 1] = type
-    this.pending = (this.pending + ((RECORD_HEADER + length + 7) & ~7)) >>> 0
+    this.pending = (this.pending + recordBytes(length)) >>> 0
     this.stagedMessages++
     this.stagedBytes += length
   }
@@ -473,7 +472,7 @@ export class LaneConsumer extends LaneBase {
         }
         if (flags !== 0) throw new CorruptSegment(`lane record flags at ${at}`, flags, 'has unknown bits')
         if (length > maxMessageBytes) throw new CorruptSegment(`lane record length at ${at}`, length, `exceeds maxMessageBytes=${maxMessageBytes}`)
-        const size = (RECORD_HEADER + length + 7) & ~7
+        const size = recordBytes(length)
         if (size > available || size > tail) {
           throw new CorruptSegment(`lane record length at ${at}`, length, `overruns the ${Math.min(available, tail)} committed bytes`)
         }
