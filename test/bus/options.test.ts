@@ -87,7 +87,7 @@ const BAD_BUS_OPTIONS: Array<[Record<string, unknown>, Code, string | RegExp]> =
   [{ ringBytes: '3 GiB' }, 'ERR_OUT_OF_RANGE', '"options.ringBytes" is out of range'],
   [{ ringBytes: -4096 }, 'ERR_OUT_OF_RANGE', '"options.ringBytes" is out of range'],
   [{ ringBytes: 4096.5 }, 'ERR_OUT_OF_RANGE', '"options.ringBytes" is out of range'],
-  [{ ringBytes: 4096, maxMessageBytes: 4096 }, 'ERR_OUT_OF_RANGE', 'It must be from 1 to 2032'],
+  [{ ringBytes: 4096, maxMessageBytes: 4096 }, 'ERR_OUT_OF_RANGE', 'It must be from 1 to 2040'],
   [{ maxMessageBytes: 0 }, 'ERR_OUT_OF_RANGE', '"options.maxMessageBytes"'],
   [{ maxSenders: 0 }, 'ERR_OUT_OF_RANGE', 'The value of "options.maxSenders" is out of range. It must be >= 1 && <= 1024. Received 0'],
   [{ maxSenders: 2.5 }, 'ERR_OUT_OF_RANGE', 'It must be an integer. Received 2.5'],
@@ -195,6 +195,8 @@ describe('channel options', () => {
       .toMatchObject({ ringBytes: 4096, maxMessageBytes: 1000 })
     expect(resolveChannelOptions({ maxMessageBytes: 1000 }, { ringBytes: 4096, maxMessageBytes: 100, maxSenders: 1 }))
       .toMatchObject({ ringBytes: 4096, maxMessageBytes: 100, maxSenders: 1 })
+    // The largest message is what a lane accepts (core's maxMessageLimit): half the ring less a record header.
+    expect(resolveChannelOptions({}, { ringBytes: 4096, maxMessageBytes: 2040 })).toMatchObject({ maxMessageBytes: 2040 })
     // The bus's maxMessageBytes does not fit this channel's smaller ring: said so.
     refused(() => resolveChannelOptions({ maxMessageBytes: '100 KiB' }, { ringBytes: 4096 }), 'ERR_OUT_OF_RANGE', "this is the bus's maxMessageBytes")
   })

@@ -5,15 +5,14 @@
  * collide, so the directory also stores the full name and Bus.open checks
  * it: a foreign segment at our key is reported as NotABus, never used.
  */
+import { MAX_NAME_BYTES } from '@ipc/core'
 import { InvalidArgType, InvalidArgValue, OutOfRange } from './errors.js'
-
-/** Longest bus or channel name in UTF-8 bytes (the directory's limit). */
-export const MAX_NAME_BYTES = 64
 
 /**
  * Returns name if it is a non-empty string of at most `maxBytes` (default
- * 64) UTF-8 bytes without NUL; else throws InvalidArgType (not a string),
- * InvalidArgValue (empty, NUL) or OutOfRange (too long).
+ * MAX_NAME_BYTES, the directory's limit) UTF-8 bytes without NUL; else
+ * throws InvalidArgType (not a string), InvalidArgValue (empty, NUL) or
+ * OutOfRange (too long).
  */
 export function checkName(what: string, name: unknown, maxBytes = MAX_NAME_BYTES): string {
   if (typeof name !== 'string') throw new InvalidArgType(what, 'of type string', name)

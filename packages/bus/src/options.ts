@@ -8,7 +8,7 @@
  * valid one ('ringbytes' -> 'ringBytes').
  */
 import { tmpdir } from 'node:os'
-import { MAX_CAPACITY, MIN_CAPACITY } from '@ipc/core'
+import { MAX_CAPACITY, MAX_LANES, MAX_SLOTS, MIN_CAPACITY, maxMessageLimit } from '@ipc/core'
 import { signalNumber, SIGRTMAX, SIGRTMIN, type Signal } from '@ipc/native'
 import { InvalidArgType, InvalidArgValue, NotABus, OutOfRange } from './errors.js'
 import type { RequestOptions, ServeOptions, SubscribeOptions } from './patterns/options.js'
@@ -195,7 +195,7 @@ function ringSize(what: string, value: number | string): number {
 
 function messageSize(what: string, value: number | string, ringBytes: number, whose = ''): number {
   const bytes = parseBytes(what, value)
-  const most = ringBytes / 2 - 16
+  const most = maxMessageLimit(ringBytes)
   if (bytes < 1 || bytes > most) throw new OutOfRange(what, `from 1 to ${most} (half the ${ringBytes}-byte ring less a record header)${whose}`, value)
   return bytes
 }
@@ -325,9 +325,9 @@ export function resolveOptions(options?: BusOptions, inherited?: BusOptions): Re
   return {
     ringBytes,
     maxMessageBytes,
-    maxSenders: int('options.maxSenders', or(o.maxSenders, DEFAULTS.maxSenders), 1, 1024),
-    maxChannels: int('options.maxChannels', or(o.maxChannels, DEFAULTS.maxChannels), 1, 4096),
-    maxMembers: int('options.maxMembers', or(o.maxMembers, DEFAULTS.maxMembers), 2, 4096),
+    maxSenders: int('options.maxSenders', or(o.maxSenders, DEFAULTS.maxSenders), 1, MAX_LANES),
+    maxChannels: int('options.maxChannels', or(o.maxChannels, DEFAULTS.maxChannels), 1, MAX_SLOTS),
+    maxMembers: int('options.maxMembers', or(o.maxMembers, DEFAULTS.maxMembers), 2, MAX_SLOTS),
     mode: int('options.mode', or(o.mode, DEFAULTS.mode), 0, 0o777),
     doorbell: oneOf('options.doorbell', or(o.doorbell, DEFAULTS.doorbell), ['signal', 'pipe']),
     doorbellSignal,
@@ -360,7 +360,7 @@ export function resolveChannelOptions(busOptions: BusOptions, options?: ChannelO
   return {
     ringBytes,
     maxMessageBytes,
-    maxSenders: int('options.maxSenders', or(o.maxSenders, or(busOptions.maxSenders, DEFAULTS.maxSenders)), 1, 1024),
+    maxSenders: int('options.maxSenders', or(o.maxSenders, or(busOptions.maxSenders, DEFAULTS.maxSenders)), 1, MAX_LANES),
     highWaterMark: int('options.highWaterMark', or(o.highWaterMark, DEFAULTS.highWaterMark), 1, Number.MAX_SAFE_INTEGER),
     zeroCopy: o.zeroCopy === undefined ? false : bool('options.zeroCopy', o.zeroCopy),
   }
@@ -388,7 +388,7 @@ export function checkSubscribeOptions(options?: SubscribeOptions): SubscribeOpti
   if (o.policy !== undefined) oneOf('options.policy', o.policy, ['block', 'drop'])
   if (o.signal !== undefined) abortSignal('options.signal', o.signal)
   if (o.ringBytes !== undefined) ringSize('options.ringBytes', o.ringBytes)
-  if (o.maxSenders !== undefined) int('options.maxSenders', o.maxSenders, 1, 1024)
+  if (o.maxSenders !== undefined) int('options.maxSenders', o.maxSenders, 1, MAX_LANES)
   if (o.highWaterMark !== undefined) int('options.highWaterMark', o.highWaterMark, 1, Number.MAX_SAFE_INTEGER)
   return o
 }
@@ -401,7 +401,7 @@ export function checkServeOptions(options?: ServeOptions): ServeOptions {
   if (o.concurrency !== undefined) int('options.concurrency', o.concurrency, 1, Number.MAX_SAFE_INTEGER)
   if (o.signal !== undefined) abortSignal('options.signal', o.signal)
   if (o.ringBytes !== undefined) ringSize('options.ringBytes', o.ringBytes)
-  if (o.maxSenders !== undefined) int('options.maxSenders', o.maxSenders, 1, 1024)
+  if (o.maxSenders !== undefined) int('options.maxSenders', o.maxSenders, 1, MAX_LANES)
   if (o.rememberIds !== undefined) int('options.rememberIds', o.rememberIds, 1, Number.MAX_SAFE_INTEGER)
   if (o.rememberClients !== undefined) int('options.rememberClients', o.rememberClients, 1, Number.MAX_SAFE_INTEGER)
   if (o.rememberMs !== undefined) ms('options.rememberMs', o.rememberMs)
