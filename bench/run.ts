@@ -3,7 +3,8 @@
  *
  *   node dist/run.js [--quick] [--pin] [--runs=N] [--only=w1,w2] [--systems=s1,s2] [--readme]
  *       the suite (issue 6): every workload on every system, each between
- *       separate processes; writes results/latest.json (+ results/runs/<date>.json),
+ *       separate processes; writes results/latest.json (and a copy in
+ *       results/runs/<date>.json: local history, not committed),
  *       results/latest.svg and the README table. --quick: a ~1 minute smoke
  *       run (results/quick.*); --only/--systems: a partial run
  *       (results/partial.*); neither touches the README unless --readme.
