@@ -49,8 +49,12 @@ describe('1. the doorbell of the receiving instance', () => {
       const a = await Bus.open(args[0])
       const b = await Bus.open(args[0], { doorbell: 'pipe' })
       const got = []
-      b.channel('c').on('message', (v) => { got.push(v); if (got.length === 3) { out(got); a.close(); b.close() } })
+      const all = new Promise((resolve) => b.channel('c').on('message', (v) => { got.push(v); if (got.length === 3) resolve() }))
       setTimeout(() => out('ready'), 100) // the receiver has parked by then
+      await all
+      await a.close()
+      await b.close()
+      return got
     `, [name])
     await waitForLine(child, /"ready"/)
     const ch = bus.channel<number>('c')
@@ -63,8 +67,7 @@ describe('1. the doorbell of the receiving instance', () => {
     // script's own last line is what proves it finished.
     expect(r.signal).toBeNull()
     expect(r.code).toBe(0)
-    expect(lines(r.stdout)).toContainEqual([1, 2, 3])
-    expect(lines(r.stdout).at(-1)).toEqual({ result: null })
+    expect(lines(r.stdout).at(-1)).toEqual({ result: [1, 2, 3] })
   })
 
   test('a worker thread receiving with the pipe doorbell while its main thread holds a default bus is woken by the worker\'s own FIFO', async () => {
@@ -81,7 +84,10 @@ describe('1. the doorbell of the receiving instance', () => {
           b.channel('w').on('message', (v) => { got.push(v); if (got.length === 3) { parentPort.postMessage(got); b.close() } })
           setTimeout(() => parentPort.postMessage('ready'), 100)
         })\`, { eval: true, workerData: { url: imports.busUrl, name: args[0] } })
-      w.on('message', (m) => { out(m); if (Array.isArray(m)) { w.terminate(); main.close() } })
+      const got = await new Promise((resolve) => w.on('message', (m) => { if (m === 'ready') out(m); else resolve(m) }))
+      await w.terminate()
+      await main.close()
+      return got
     `, [name])
     await waitForLine(child, /"ready"/)
     const ch = bus.channel<number>('w')
@@ -91,8 +97,7 @@ describe('1. the doorbell of the receiving instance', () => {
     }
     const r = await done
     expect(r.signal).toBeNull()
-    expect(lines(r.stdout)).toContainEqual([1, 2, 3])
-    expect(lines(r.stdout).at(-1)).toEqual({ result: null })
+    expect(lines(r.stdout).at(-1)).toEqual({ result: [1, 2, 3] })
   })
 
   test('two bus instances in one process cannot both receive on a channel (ChannelBusy), and the second takes over after the first stops', async () => {

@@ -25,7 +25,8 @@ import {
   identityWord, initializeChannel, initializeDirectory, type ChannelEntry,
 } from '@ipc/core'
 import { IPC_PRIVATE, shmctl } from '@ipc/native'
-import { Channel, type ChannelHost, type ChannelStats } from './channel.js'
+import { Channel, type ChannelStats } from './channel/channel.js'
+import type { ChannelContext } from './channel/context.js'
 import { BusExists, BusFull, Closed, CorruptSegment, NoSuchBus, NotABus, NotForked, PermissionDenied, TooManyChannels } from './errors.js'
 import { cancelRelease, forgetOnExit, leaveOnExit, releaseOnTerminate } from './exit.js'
 import { isAlive, processStartTime, selfIdentity } from './liveness.js'
@@ -100,7 +101,7 @@ const STRUCTURE_BYTES = 16 * 1024
 const PEER_SWEEP_MS = 250
 let privateCounter = 0
 
-export class Bus extends EventEmitter<BusEvents> implements AsyncDisposable, ChannelHost {
+export class Bus extends EventEmitter<BusEvents> implements AsyncDisposable {
   /** The bus's name, or null for a private bus. */
   readonly name: string | null
   readonly doorbell: DoorbellKind
@@ -116,6 +117,8 @@ export class Bus extends EventEmitter<BusEvents> implements AsyncDisposable, Cha
   private readonly member: number
   /** In a worker thread: the native exit actions that free the member slot if the thread is terminated. */
   private readonly memberRelease: Array<number | null>
+  /** What every channel of this bus gets from it (see channel/context.ts): a private object, not the bus. */
+  private readonly channelContext: ChannelContext
   private readonly channels = new Map<string, { channel: Channel<any>; segment: Segment }>()
   private readonly children = new Set<ChildProcess>()
   private closing: Promise<void> | null = null
@@ -140,6 +143,15 @@ export class Bus extends EventEmitter<BusEvents> implements AsyncDisposable, Cha
     this.spinMicros = options.spinMicros
     this.runtimeDir = options.runtimeDir
     this.codec = new Codec({ structures: directory.structures })
+    this.channelContext = {
+      doorbell: options.doorbell,
+      doorbellSignal: options.doorbellSignal,
+      spinMicros: options.spinMicros,
+      runtimeDir: options.runtimeDir,
+      retain: () => this.retain(),
+      release: () => this.release(),
+      forget: (channel) => this.forget(channel),
+    }
     this.member = Bus.join(name, directory, options)
     const words = directory.memberWords(this.member)
     const me = identityWord(selfIdentity())
@@ -378,7 +390,7 @@ export class Bus extends EventEmitter<BusEvents> implements AsyncDisposable, Cha
     const known = this.channels.get(name)
     if (known !== undefined) return known.channel as Channel<T>
     const { segment, core } = this.openChannel(name, co)
-    const channel = new Channel<T>(name, core, segment.id, this.codec, this, co.highWaterMark, co.zeroCopy)
+    const channel = new Channel<T>(name, core, segment.id, this.codec, this.channelContext, co.highWaterMark, co.zeroCopy)
     this.channels.set(name, { channel, segment })
     return channel
   }
@@ -528,7 +540,7 @@ export class Bus extends EventEmitter<BusEvents> implements AsyncDisposable, Cha
   }
 
   /**
-   * @internal (ChannelHost) While a channel receives, a never-firing timer
+   * @internal (PatternHost) While a channel receives, a never-firing timer
    * keeps the event loop alive, as a listening server would: the doorbells
    * themselves (signal pipe, FIFO) are unref'd. It costs no CPU.
    */
@@ -536,7 +548,7 @@ export class Bus extends EventEmitter<BusEvents> implements AsyncDisposable, Cha
     if (this.receivers++ === 0) this.keepAlive = setInterval(() => {}, 0x7fffffff)
   }
 
-  /** @internal (ChannelHost) */
+  /** @internal (PatternHost) */
   release(): void {
     if (--this.receivers === 0 && this.keepAlive !== null) {
       clearInterval(this.keepAlive)
@@ -550,8 +562,8 @@ export class Bus extends EventEmitter<BusEvents> implements AsyncDisposable, Cha
     return scratch.subarray(this.codec.encodedStart, this.codec.encodedEnd)
   }
 
-  /** @internal (ChannelHost) a channel closed itself. */
-  forget(name: string): void {
+  /** A channel closed itself. */
+  private forget(name: string): void {
     const known = this.channels.get(name)
     if (known === undefined) return
     this.channels.delete(name)

@@ -3,7 +3,8 @@
  * System V shared memory, with race-free signal- or pipe-notified delivery.
  */
 export { Bus, ATTACH_ENV, type ChannelOptions, type PeerExit, type BusStats, type BusEvents } from './bus.js'
-export { Channel, type SendOptions, type ChannelStats } from './channel.js'
+export { Channel, type ChannelStats } from './channel/channel.js'
+export type { SendOptions } from './options.js'
 export { DEFAULTS, parseBytes, type BusOptions, type DoorbellKind } from './options.js'
 export * from './errors.js'
 export { busKey } from './naming.js'

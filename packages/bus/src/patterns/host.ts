@@ -3,9 +3,9 @@
  * the PatternHost interface, and the events they emit on it. The bus hands
  * them an object of this shape; they never see the Bus class.
  */
-import type { Channel } from '../channel.js'
+import type { Channel } from '../channel/channel.js'
 import type { ChannelOptions } from '../options.js'
-import type { ErrorEmitter } from './report.js'
+import type { ErrorEmitter } from '../report.js'
 
 /** What the patterns use of a bus. */
 export interface PatternHost extends ErrorEmitter {

@@ -27,13 +27,13 @@
  * killed between releasing and removing it) is removed too: publishing
  * never hangs on a subscriber that is gone.
  */
-import type { Channel } from '../channel.js'
+import type { Channel } from '../channel/channel.js'
 import { Closed, InvalidArgType, PeerGone } from '../errors.js'
 import { checkSubscribeOptions, type ChannelOptions } from '../options.js'
 import type { PatternHost } from './host.js'
 import { checkPatternName, newSubscriberName, parseSubscriber, subscriberPrefix } from './names.js'
 import type { SlowPolicy, SubscribeOptions } from './options.js'
-import { reportError } from './report.js'
+import { reportError } from '../report.js'
 import { Subscription } from './subscription.js'
 
 export { Subscription }

@@ -4,7 +4,7 @@
  * see it at once), ends on unsubscribe(), abort or dispose, and without a
  * handler is consumed with `for await` by one consumer.
  */
-import type { Channel } from '../channel.js'
+import type { Channel } from '../channel/channel.js'
 import type { SlowPolicy } from './options.js'
 
 /**

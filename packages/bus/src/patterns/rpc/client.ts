@@ -35,7 +35,7 @@
  * server remembers is in server.ts.
  */
 import { randomBytes } from 'node:crypto'
-import type { Channel } from '../../channel.js'
+import type { Channel } from '../../channel/channel.js'
 import { ChannelFull, Closed, NoServer, PeerGone, RemoteError, RequestTimeout } from '../../errors.js'
 import { checkRequestOptions } from '../../options.js'
 import type { PatternHost } from '../host.js'

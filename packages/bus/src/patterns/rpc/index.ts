@@ -13,13 +13,13 @@
  * The directory's channel table is the registry of servers (see
  * ../names.ts): there is no other shared state.
  */
-import type { Channel } from '../../channel.js'
+import type { Channel } from '../../channel/channel.js'
 import { InvalidArgType } from '../../errors.js'
 import { checkServeOptions, type ChannelOptions } from '../../options.js'
 import type { PatternHost } from '../host.js'
 import { checkPatternName, newServerName } from '../names.js'
 import type { RequestOptions, ServeOptions } from '../options.js'
-import { reportError } from '../report.js'
+import { reportError } from '../../report.js'
 import { Client, type ClientStats } from './client.js'
 import { Replies } from './replies.js'
 import { Server, type Handler, type RequestContext, type ServerContext, type ServerStats } from './server.js'

@@ -9,11 +9,11 @@
  * request's deadline; a client that died or left is forgotten; anything
  * else is reported (see ../report.ts), never thrown at a handler.
  */
-import type { Channel } from '../../channel.js'
+import type { Channel } from '../../channel/channel.js'
 import { ChannelFull, Closed, MessageTooLarge, PeerGone, Unserializable } from '../../errors.js'
 import type { PatternHost } from '../host.js'
 import { REPLY_PREFIX } from '../names.js'
-import { reportError } from '../report.js'
+import { reportError } from '../../report.js'
 import { errorInfo, type Reply } from './wire.js'
 
 /** Reply channels a process keeps open to send replies on. */

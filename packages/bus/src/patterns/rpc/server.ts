@@ -16,7 +16,7 @@
  * forgotten and a retry would run the handler again: keep
  * `timeout * (retries + 1)` well under rememberMs.
  */
-import type { Channel } from '../../channel.js'
+import type { Channel } from '../../channel/channel.js'
 import type { ServeOptions } from '../options.js'
 import { errorInfo, isRequest, type Reply, type Request } from './wire.js'
 

@@ -1,0 +1,103 @@
+/**
+ * How a receiver waits when it finds nothing: the idle strategy (after
+ * agrona's IdleStrategy: waiting is a policy, not inlined in the loop).
+ *
+ *   drained something  -> continue: a microtask while spinning is hot
+ *                         (at most HOT_RUNS runs or MAX_PER_RUN records in
+ *                         a row), else the next event-loop turn
+ *   found nothing      -> spin for spinMicros polling the lanes, then park
+ *   parked             -> sleep until a doorbell; the backstop looks at the
+ *                         lanes 250 ms after parking, doubling to 2 s
+ *
+ * A spinning receiver continues as a microtask because a full event-loop
+ * turn (epoll and the timers phase) costs more than a whole round trip.
+ * The backstop covers the one hole of the parking protocol, a sender killed
+ * between winning the right to ring and ringing (docs/design.md).
+ */
+import { performance } from 'node:perf_hooks'
+import type { DataSource } from '@ipc/core'
+
+/** Runs of a spinning receiver in a row that skip the event loop. */
+export const HOT_RUNS = 64
+/** Most records one run delivers before yielding (also the hot-run budget). */
+export const MAX_PER_RUN = 4096
+/** When a parked receiver first looks at its lanes, and the longest interval it backs off to (ms). */
+export const PARKED_CHECK_MS = 250
+export const PARKED_CHECK_MAX_MS = 2000
+
+/** A settled promise: its then() queues a microtask without queueMicrotask()'s per-call AsyncResource. */
+const resolved = Promise.resolve()
+
+/** Busy-polls `source` for `micros` microseconds; true when data arrived. The clock is read every 16 polls. */
+export function spinFor(source: DataSource, micros: number): boolean {
+  if (micros === 0) return false
+  const deadline = performance.now() + micros / 1000
+  for (;;) {
+    for (let i = 0; i < 16; i++) if (source.hasData()) return true
+    if (performance.now() >= deadline) return false
+  }
+}
+
+/** Chooses how a receiver that delivered records runs again (see the header). */
+export class Continuation {
+  private hotRuns = 0
+  private hotRecords = 0
+
+  constructor(private readonly spinMicros: number) {}
+
+  /** Schedules `run` after a run that delivered `delivered` records. */
+  next(delivered: number, run: () => void): void {
+    this.hotRecords += delivered
+    if (this.spinMicros > 0 && ++this.hotRuns < HOT_RUNS && this.hotRecords < MAX_PER_RUN) {
+      void resolved.then(run)
+    } else {
+      this.hotRuns = 0
+      this.hotRecords = 0
+      setImmediate(run)
+    }
+  }
+}
+
+/**
+ * The parked receiver's backstop: calls `rescue` when the lanes hold data
+ * while parked (a lost ring), looking PARKED_CHECK_MS after parking, then
+ * at doubling intervals up to PARKED_CHECK_MAX_MS. The timer is unref'd.
+ */
+export class Backstop {
+  private timer: NodeJS.Timeout | null = null
+  private ms = 0
+
+  constructor(private readonly source: DataSource, private readonly rescue: () => void) {}
+
+  /** Called on every park. */
+  arm(): void {
+    if (this.timer !== null && this.ms === PARKED_CHECK_MS) {
+      this.timer.refresh()
+      return
+    }
+    this.schedule(PARKED_CHECK_MS)
+  }
+
+  disarm(): void {
+    if (this.timer !== null) clearTimeout(this.timer)
+    this.timer = null
+  }
+
+  /** The current interval (ms), 0 when disarmed: for tests. */
+  get interval(): number {
+    return this.timer === null ? 0 : this.ms
+  }
+
+  private schedule(ms: number): void {
+    if (this.timer !== null) clearTimeout(this.timer)
+    this.ms = ms
+    this.timer = setTimeout(this.check, ms)
+    this.timer.unref()
+  }
+
+  private readonly check = (): void => {
+    this.timer = null
+    if (this.source.hasData()) this.rescue()
+    else this.schedule(Math.min(this.ms * 2, PARKED_CHECK_MAX_MS))
+  }
+}

@@ -1,0 +1,329 @@
+/**
+ * The receiving side of a channel in this process: the receiver claim, the
+ * run loop that drains the lanes into the consumers ('message' listeners, a
+ * `for await` iterator), and the rule that keeps delivery lossless: never
+ * take a record off the ring that no consumer will get (docs/design.md,
+ * "Receiving"). Waiting is the idle strategy's (idle.ts).
+ */
+import { performance } from 'node:perf_hooks'
+import { CHANNEL_RECEIVER, identityWord, type ChannelSegment, type Codec, type Identity } from '@ipc/core'
+import { ownBell, registerSleeper, ring, roomToken, unregisterSleeper, type Sleeper, type Target } from '../doorbell.js'
+import { ChannelBusy, Closed } from '../errors.js'
+import { cancelRelease, releaseOnTerminate } from '../exit.js'
+import { isAlive, selfIdentity } from '../liveness.js'
+import type { ChannelContext } from './context.js'
+import { Backstop, Continuation, MAX_PER_RUN, spinFor } from './idle.js'
+import { TYPE_BYTES } from './writer.js'
+
+/** Most records one drain takes from one lane, so a busy lane cannot starve the others. */
+const MAX_PER_LANE = 256
+
+/** The channel's consumers, as the reader sees them. */
+export interface Consumers<T> {
+  /** The 'message' listeners as stored (once-wrappers included). */
+  listeners(): ReadonlyArray<(value: T) => void>
+  /** Calls a listener (with the channel as `this`). */
+  call(listener: (value: T) => void, value: T): void
+  report(what: string, err: unknown): void
+}
+
+/**
+ * The parked receiver's backstop is on unless IPC_BUS_BACKSTOP=off
+ * (internal, read at each park): tests turn it off so that a lost wakeup
+ * shows as a stall instead of a 250 ms delay.
+ */
+function backstopOn(): boolean {
+  return process.env.IPC_BUS_BACKSTOP !== 'off'
+}
+
+type Pull<T> = { resolve: (r: IteratorResult<T>) => void; reject: (e: unknown) => void }
+
+export class ChannelReader<T> {
+  private receiving = false
+  private closed = false
+  private scheduled = false
+  private paused = false
+  private parked = false
+  /** True while segment.drain() runs (consumers may stop receiving from inside it). */
+  private draining = false
+  /** Stopped during a drain: give the claim back once the drain has stored its read positions. */
+  private releasePending = false
+  private iterating = false
+  private readonly queue: T[] = []
+  private readonly pulls: Array<Pull<T>> = []
+  private readonly sleeper: Sleeper = { wake: () => this.wake() }
+  private readonly continuation: Continuation
+  private readonly backstop: Backstop
+  /** In a worker thread: the native exit action that gives the claim back if the thread is terminated. */
+  private receiverRelease: number | null = null
+  /**
+   * Decodes values in place; raw bytes are copied out of the ring, or, with
+   * zeroCopy, handed over as a view of it. Bound once: no closure per drain.
+   */
+  private readonly deliver = (data: Buffer, start: number, end: number, type: number): void => {
+    if (type !== TYPE_BYTES) this.onRecord(this.codec.decode(data, start, end) as T)
+    else this.onRecord((this.zeroCopy && !this.iterating ? data.subarray(start, end) : Buffer.from(data.subarray(start, end))) as T)
+  }
+
+  constructor(
+    private readonly name: string,
+    private readonly segment: ChannelSegment,
+    private readonly token: number,
+    private readonly codec: Codec,
+    private readonly ctx: ChannelContext,
+    private readonly consumers: Consumers<T>,
+    private readonly highWaterMark: number,
+    private readonly zeroCopy: boolean,
+  ) {
+    this.continuation = new Continuation(ctx.spinMicros)
+    this.backstop = new Backstop(segment, () => {
+      if (!this.parked || !this.receiving) return
+      segment.countRescue() // a wakeup the doorbell did not deliver
+      this.wake()
+    })
+  }
+
+  get isReceiving(): boolean {
+    return this.receiving
+  }
+
+  get isPaused(): boolean {
+    return this.paused
+  }
+
+  /**
+   * Starts receiving (on the first 'message' listener or iterator): makes
+   * sure this instance can be woken (signal handler or FIFO), then claims
+   * the receiver and publishes its doorbell address with the claim. Throws
+   * ChannelBusy if another live receiver holds it (another process, or
+   * another bus instance or thread of this one), NotMainThread for the
+   * 'signal' doorbell in a worker, or the doorbell's error; nothing stays
+   * claimed or registered when it throws.
+   */
+  start(): void {
+    if (this.closed) throw new Closed(`channel '${this.name}'`)
+    if (this.receiving) return
+    const bell = ownBell(this.ctx.doorbell, this.ctx.doorbellSignal, 'receive')
+    registerSleeper(this.sleeper, this.token, bell, this.ctx.runtimeDir)
+    let holder: Identity | null
+    try {
+      holder = this.segment.claimReceiverWithBell(selfIdentity(), bell, isAlive)
+    } catch (err) {
+      unregisterSleeper(this.token, this.sleeper)
+      throw err
+    }
+    if (holder !== null) {
+      unregisterSleeper(this.token, this.sleeper)
+      throw new ChannelBusy(this.name, holder.pid)
+    }
+    this.receiving = true
+    this.releasePending = false
+    this.parked = false
+    this.receiverRelease = releaseOnTerminate(this.token, CHANNEL_RECEIVER, 8, identityWord(selfIdentity()), 0n)
+    this.ctx.retain()
+    this.schedule()
+  }
+
+  /**
+   * Stops receiving (the last consumer went, close(), or a failure): no
+   * record is taken off the ring any more, and the receiver claim is given
+   * back, so that another process, or a later listener here, gets every
+   * message not yet delivered, in order.
+   */
+  stop(): void {
+    if (!this.receiving) return
+    this.receiving = false
+    this.parked = false
+    unregisterSleeper(this.token, this.sleeper)
+    cancelRelease(this.receiverRelease)
+    this.receiverRelease = null
+    this.backstop.disarm()
+    if (this.draining) {
+      this.segment.haltDrain()
+      this.releasePending = true // after the drain has stored its read positions
+    } else {
+      this.segment.releaseReceiver(selfIdentity())
+    }
+    this.ctx.release()
+  }
+
+  /** The consumers changed (a listener added or removed): stop when none is left, else take what waits. */
+  consumersChanged(): void {
+    if (this.consumers.listeners().length === 0 && !this.iterating) this.stop()
+    else if (this.draining) { if (!this.canTake()) this.segment.haltDrain() }
+    else this.schedule()
+  }
+
+  /**
+   * Whether a record taken off the ring now would reach a consumer: a
+   * 'message' listener, or a pending next() of an iterator. An iterator
+   * alongside listeners keeps a copy of each message, up to highWaterMark.
+   */
+  private canTake(): boolean {
+    if (!this.receiving || this.closed || this.paused) return false
+    const listeners = this.consumers.listeners().length
+    if (!this.iterating) return listeners > 0
+    return this.pulls.length > 0 || (listeners > 0 && this.queue.length < this.highWaterMark)
+  }
+
+  private schedule(): void {
+    if (this.scheduled || !this.receiving) return
+    this.scheduled = true
+    setImmediate(this.run)
+  }
+
+  private readonly run = (): void => {
+    this.scheduled = false
+    if (!this.canTake()) return // a new consumer, resume() or close() take it from here
+    // Passes over the lanes until they come back short or MAX_PER_RUN
+    // records were delivered: a fast lone sender costs one event-loop turn
+    // per MAX_PER_RUN records, not per MAX_PER_LANE.
+    let n = 0
+    for (;;) {
+      const got = this.drainOnce(MAX_PER_RUN - n)
+      n += got
+      if (got < MAX_PER_LANE || n >= MAX_PER_RUN || !this.canTake()) break
+    }
+    if (!this.canTake()) return // stopped, closed, paused or no consumer: records stay in the ring
+    if (n > 0) return this.continueSoon(n)
+    if (spinFor(this.segment, this.ctx.spinMicros)) return this.continueSoon(this.drainOnce())
+    if (this.segment.park()) {
+      this.parked = true
+      if (backstopOn()) this.backstop.arm()
+      return
+    }
+    this.schedule()
+  }
+
+  private continueSoon(delivered: number): void {
+    if (this.scheduled || !this.receiving || this.closed || this.paused) return
+    this.scheduled = true
+    this.continuation.next(delivered, this.run)
+  }
+
+  private drainOnce(max = MAX_PER_RUN): number {
+    let n: number
+    this.draining = true
+    try {
+      n = this.segment.drain(this.deliver, MAX_PER_LANE, max)
+    } catch (err) {
+      this.fail(err)
+      return 0
+    } finally {
+      this.draining = false
+      if (this.releasePending) {
+        this.releasePending = false
+        this.segment.releaseReceiver(selfIdentity())
+      }
+    }
+    if (this.segment.roomWanted.length > 0) this.ringForRoom()
+    return n
+  }
+
+  /** Wakes the senders waiting for the room the last drain freed. */
+  private ringForRoom(): void {
+    const lanes = this.segment.roomWanted
+    const now = performance.now()
+    const token = roomToken(this.token)
+    for (const lane of lanes) {
+      const owner = this.segment.laneOwnerBell(lane)
+      if (owner === null || owner.bell === null) continue // gone, or not wakeable: it polls
+      try {
+        ring(owner as Target, token, this.ctx.runtimeDir, now)
+      } catch {
+        // It looks again every few hundred ms anyway; a failed ring only delays it.
+      }
+    }
+    lanes.length = 0
+  }
+
+  pause(): void {
+    this.paused = true
+    if (this.draining) this.segment.haltDrain()
+  }
+
+  resume(): void {
+    if (!this.paused) return
+    this.paused = false
+    if (!this.parked) this.schedule() // parked: a doorbell wakes us when there is data
+  }
+
+  private wake(): void {
+    if (!this.parked) return // a late or spurious ring: we are already running
+    this.parked = false
+    // Doorbells arrive from an event-loop callback: drain right here.
+    if (!this.scheduled) this.run()
+  }
+
+  private onRecord(v: T): void {
+    if (this.iterating) {
+      const pull = this.pulls.shift()
+      if (pull !== undefined) pull.resolve({ value: v, done: false })
+      else this.queue.push(v)
+    }
+    const listeners = this.consumers.listeners()
+    if (listeners.length > 0) {
+      try {
+        if (listeners.length === 1) this.consumers.call(listeners[0]!, v)
+        else for (const listener of listeners.slice()) this.consumers.call(listener, v)
+      } catch (err) {
+        // A throwing listener must not stop delivery (nor make the ring
+        // deliver the batch twice): report it and go on.
+        this.consumers.report(`a 'message' listener of channel '${this.name}' threw`, err)
+      }
+    }
+    // Never take a record nobody will get: it stays in the ring.
+    if (!this.canTake()) this.segment.haltDrain()
+  }
+
+  private fail(err: unknown): void {
+    this.stop()
+    for (const p of this.pulls.splice(0)) p.reject(err)
+    this.consumers.report(`channel '${this.name}' stopped receiving`, err)
+  }
+
+  /** See Channel[Symbol.asyncIterator]. */
+  iterator(): AsyncIterator<T> {
+    this.start()
+    this.iterating = true
+    let ended = false
+    const end = (): Promise<IteratorResult<T>> => {
+      if (!ended) {
+        ended = true
+        this.iterating = false
+        this.queue.length = 0 // copies of what listeners got
+        for (const p of this.pulls.splice(0)) p.resolve({ value: undefined, done: true })
+        this.consumersChanged()
+      }
+      return Promise.resolve({ value: undefined, done: true })
+    }
+    return {
+      next: () => {
+        if (ended) return Promise.resolve({ value: undefined, done: true })
+        if (this.queue.length > 0) {
+          const value = this.queue.shift()!
+          if (!this.draining) this.schedule()
+          return Promise.resolve({ value, done: false })
+        }
+        if (this.closed || !this.receiving) return end()
+        return new Promise((resolve, reject) => {
+          this.pulls.push({ resolve, reject })
+          if (this.draining || this.parked) return // the drain in progress, or the doorbell, delivers
+          // Pure iterator: take the next record right here (one drain of at
+          // most one record) instead of waiting for an event-loop turn.
+          if (this.consumers.listeners().length === 0 && this.canTake()) this.drainOnce(1)
+          if (this.pulls.length > 0) this.schedule()
+        })
+      },
+      return: end,
+      throw: end,
+    }
+  }
+
+  /** Stops receiving for good; pending iterations end. */
+  close(): void {
+    this.closed = true
+    this.stop()
+    for (const p of this.pulls.splice(0)) p.resolve({ value: undefined, done: true })
+  }
+}

@@ -1,0 +1,372 @@
+/**
+ * The sending side of a channel in this process: its lane (claimed on first
+ * send), batched publishing, the ring that wakes a parked receiver, and the
+ * queue of sends waiting for room (backpressure), which sleep on the room
+ * doorbell. See docs/design.md ("Batched commits", "Room doorbell").
+ */
+import { availableParallelism } from 'node:os'
+import { performance } from 'node:perf_hooks'
+import { CHANNEL_OWNERS, identityWord, type ChannelSegment, type ChannelSender, type Codec, type Identity } from '@ipc/core'
+import { checkCanRing, ownBell, receiverAlive, registerSleeper, ring, roomToken, unregisterSleeper, type Sleeper, type Target } from '../doorbell.js'
+import { ChannelFull, Closed, MessageTooLarge, PeerGone, TooManySenders } from '../errors.js'
+import { cancelRelease, releaseOnTerminate } from '../exit.js'
+import { SELF_PID, isAlive, selfIdentity } from '../liveness.js'
+import type { SendOptions } from '../options.js'
+import type { ChannelContext } from './context.js'
+
+/** Record types on the wire. */
+export const TYPE_VALUE = 0
+export const TYPE_BYTES = 1
+
+/**
+ * Writers holding staged, unpublished messages. If the process exits before
+ * the microtask that publishes them runs (a process.exit() in the same
+ * synchronous code), they are published on the way out.
+ */
+const unpublished = new Set<ChannelWriter<unknown>>()
+process.on('exit', () => {
+  for (const writer of [...unpublished]) writer.publishSoon()
+})
+
+/**
+ * How long a confirmed receiver is trusted before the next liveness check,
+ * and how often a sender sleeping for room looks again (ms). Tests may set
+ * IPC_BUS_ROOM_RECHECK_MS (internal) so that only the room doorbell can wake
+ * a blocked sender in time.
+ */
+const RECHECK_MS = 200
+const ROOM_RECHECK_MS = Number(process.env.IPC_BUS_ROOM_RECHECK_MS ?? RECHECK_MS) || RECHECK_MS
+/** Event-loop turns a blocked sender looks again before it sleeps, when there is a core to spare (see flush()). */
+const SPIN_TURNS = 32
+const CORES = availableParallelism()
+/** Most messages a burst writes before publishing them (see staged()). */
+const PUBLISH_EVERY = 64
+/** A settled promise: its then() queues a microtask without queueMicrotask()'s per-call AsyncResource. */
+const resolved = Promise.resolve()
+
+interface Waiter {
+  bytes: Buffer
+  type: number
+  resolve: () => void
+  reject: (err: unknown) => void
+  deadline: number
+  timeout: number
+  signal: AbortSignal | undefined
+}
+
+export class ChannelWriter<T> {
+  private closed = false
+  private sender: ChannelSender | null = null
+  private receiverSeen: Target | null = null
+  /** The receiver we found dead: sends fail fast until another takes over. */
+  private gone: Identity | null = null
+  private receiverCheckedAt = -Infinity
+  /** True from the first send of an event-loop turn until the turn ends. */
+  private fresh = false
+  private readonly clearFresh = (): void => { this.fresh = false }
+  /** Messages written but not yet published (see staged()). */
+  private stagedCount = 0
+  private publishQueued = false
+  private readonly waiters: Waiter[] = []
+  private flushing = false
+  /** Waiting for room: the sleeper the receiver's room doorbell wakes, and the pending wait. */
+  private roomRegistered = false
+  private roomWake: (() => void) | null = null
+  private readonly roomSleeper: Sleeper = { wake: () => this.roomWake?.() }
+  /** In a worker thread: the native exit action that gives the lane back if the thread is terminated. */
+  private laneRelease: number | null = null
+
+  constructor(
+    private readonly name: string,
+    private readonly segment: ChannelSegment,
+    /** The channel's doorbell token: its segment id. */
+    private readonly token: number,
+    private readonly codec: Codec,
+    private readonly ctx: ChannelContext,
+    /** Reports what cannot be thrown to a caller (a failed ring after a burst). */
+    private readonly report: (what: string, err: unknown) => void,
+  ) {}
+
+  get active(): boolean {
+    return this.sender !== null
+  }
+
+  /** See Channel.trySend. */
+  trySend(value: T): boolean {
+    const sender = this.senderLane()
+    if (this.waiters.length > 0) {
+      this.codec.encode(value) // still report bad input at once
+      return false
+    }
+    if (!sender.trySend(value, TYPE_VALUE, false)) {
+      this.publishStaged() // full: let the receiver see what is already written
+      return false
+    }
+    this.staged()
+    return true
+  }
+
+  /** Writes one record of ready bytes (raw bytes, or a value encoded with this bus's codec). */
+  tryPut(bytes: Uint8Array, type: number): boolean {
+    const sender = this.senderLane()
+    if (this.waiters.length > 0) {
+      this.checkSize(bytes.length) // still report bad input at once
+      return false
+    }
+    if (!sender.tryWrite(bytes, type, false)) {
+      this.publishStaged()
+      return false
+    }
+    this.staged()
+    return true
+  }
+
+  /** See Channel.send: `options` are checked already. */
+  send(value: T, options: SendOptions): Promise<void> {
+    if (this.trySend(value)) return Promise.resolve()
+    return this.enqueue(this.encodeCopy(value), TYPE_VALUE, options)
+  }
+
+  put(bytes: Uint8Array, type: number, options: SendOptions): Promise<void> {
+    if (this.tryPut(bytes, type)) return Promise.resolve()
+    return this.enqueue(Buffer.from(bytes), type, options)
+  }
+
+  /** See Channel.sendMany: every value is encoded (checked) before the first is written. */
+  sendMany(values: readonly T[], options: SendOptions): Promise<void> {
+    const sender = this.senderLane()
+    let written = 0
+    if (this.waiters.length === 0) {
+      written = sender.trySendMany(values, TYPE_VALUE)
+      if (written > 0) this.afterWrite(sender)
+      if (written === values.length) return Promise.resolve()
+    }
+    const rest = values.slice(written).map((v) => this.encodeCopy(v))
+    return Promise.all(rest.map((bytes) => this.enqueue(bytes, TYPE_VALUE, options))).then(() => undefined)
+  }
+
+  private encodeCopy(value: T): Buffer {
+    const src = this.codec.encode(value)
+    const bytes = Buffer.from(src.subarray(this.codec.encodedStart, this.codec.encodedEnd))
+    this.checkSize(bytes.length)
+    return bytes
+  }
+
+  private checkSize(length: number): void {
+    if (length > this.segment.maxMessageBytes) throw new MessageTooLarge(length, this.segment.maxMessageBytes)
+  }
+
+  private enqueue(bytes: Buffer, type: number, options: SendOptions): Promise<void> {
+    const { timeout, signal } = options
+    if (signal?.aborted) return Promise.reject(signal.reason)
+    return new Promise<void>((resolve, reject) => {
+      this.waiters.push({ bytes, type, resolve, reject, deadline: timeout === undefined ? Infinity : performance.now() + timeout, timeout: timeout ?? Infinity, signal })
+      if (!this.flushing) void this.flush()
+    })
+  }
+
+  /** Writes queued sends in order as room appears; checks deadlines, aborts and the receiver. */
+  private async flush(): Promise<void> {
+    this.flushing = true
+    let turns = 0
+    try {
+      while (this.waiters.length > 0) {
+        const now = performance.now()
+        const head = this.waiters[0]!
+        if (this.closed) return this.failAll(new Closed(`channel '${this.name}'`))
+        if (head.signal?.aborted) { this.waiters.shift(); head.reject(head.signal.reason); continue }
+        if (now >= head.deadline) { this.waiters.shift(); head.reject(new ChannelFull(this.name, head.timeout)); continue }
+        try {
+          this.checkReceiver(now, false) // at most every RECHECK_MS
+        } catch (err) {
+          return this.failAll(err)
+        }
+        const sender = this.sender!
+        if (sender.tryWrite(head.bytes, head.type)) {
+          this.waiters.shift()
+          this.afterWrite(sender)
+          head.resolve()
+          turns = 0
+          continue
+        }
+        // Full. A draining receiver frees room within microseconds: look
+        // again for a few event-loop turns, but only while senders and
+        // receiver fit the cores (else polling takes CPU from the receiver
+        // that frees the room). Then ask it to ring us once an eighth of the
+        // lane is free, and sleep; wake every ROOM_RECHECK_MS anyway to
+        // notice deadlines, aborts and a dead receiver.
+        if (turns++ < (this.segment.lanesInUse + 1 <= CORES ? SPIN_TURNS : 0)) {
+          await new Promise((r) => setImmediate(r))
+          continue
+        }
+        turns = 0
+        this.ensureRoomSleeper()
+        if (!sender.waitForRoom(head.bytes.length)) continue // room appeared meanwhile
+        await this.sleepForRoom(Math.max(0, Math.min(head.deadline - now, ROOM_RECHECK_MS)), head.signal)
+        sender.cancelRoomWait()
+      }
+    } finally {
+      this.flushing = false
+    }
+  }
+
+  /**
+   * Makes this sender wakeable by the receiver's room doorbell: registers
+   * the sleeper (installing the signal handler or FIFO), then publishes the
+   * lane's doorbell address, in that order, so nobody rings us before we
+   * can take it. In a worker thread a 'signal' bus uses the thread's FIFO.
+   */
+  private ensureRoomSleeper(): void {
+    if (this.roomRegistered) return
+    const bell = ownBell(this.ctx.doorbell, this.ctx.doorbellSignal, 'room')
+    registerSleeper(this.roomSleeper, roomToken(this.token), bell, this.ctx.runtimeDir)
+    this.roomRegistered = true
+    this.segment.setLaneBell(this.sender!.lane, selfIdentity(), bell)
+  }
+
+  /** Resolves when the receiver rings for room, after `ms`, or on abort. */
+  private sleepForRoom(ms: number, signal: AbortSignal | undefined): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer)
+        signal?.removeEventListener('abort', done)
+        this.roomWake = null
+        resolve()
+      }
+      const timer = setTimeout(done, ms)
+      signal?.addEventListener('abort', done, { once: true })
+      this.roomWake = done
+    })
+  }
+
+  private failAll(err: unknown): void {
+    for (const w of this.waiters.splice(0)) w.reject(err)
+  }
+
+  /**
+   * The sender's lane, claimed on first use. Also where a dead receiver is
+   * noticed: its liveness is re-checked at most every RECHECK_MS, and only
+   * on the first send of each event-loop turn (`fresh`), so a burst of
+   * sends in one turn pays for no clock reads at all. A burst into a dead
+   * receiver ends at the latest when its lane fills, and a full lane always
+   * re-checks.
+   */
+  private senderLane(): ChannelSender {
+    if (this.closed) throw new Closed(`channel '${this.name}'`)
+    if (!this.fresh || this.gone !== null) {
+      this.fresh = true
+      setImmediate(this.clearFresh)
+      const now = performance.now()
+      if (this.gone !== null || now - this.receiverCheckedAt > RECHECK_MS) this.checkReceiver(now, this.gone !== null)
+    }
+    if (this.sender !== null) return this.sender
+    const lane = this.segment.claimLane(selfIdentity(), isAlive)
+    if (lane === null) throw new TooManySenders(this.name, this.segment.lanes)
+    this.sender = lane
+    this.laneRelease = releaseOnTerminate(this.token, CHANNEL_OWNERS + 8 * lane.lane, 8, identityWord(selfIdentity()), 0n)
+    return lane
+  }
+
+  /**
+   * Reads the receiver from the channel header (it may have changed by a
+   * takeover) and throws PeerGone if it died. No receiver yet is fine:
+   * messages wait in the ring for the first one.
+   */
+  private checkReceiver(now: number, force: boolean): void {
+    if (!force && now - this.receiverCheckedAt <= RECHECK_MS) return
+    this.receiverCheckedAt = now
+    const r = this.segment.receiver()
+    if (r === null) { this.receiverSeen = null; this.gone = null; return }
+    const gone = this.gone
+    if (gone !== null && gone.pid === r.pid && gone.startTime === r.startTime) throw new PeerGone(r.pid, `receiver of channel '${this.name}'`)
+    this.gone = null
+    if (!receiverAlive(r, now)) {
+      this.gone = r
+      throw new PeerGone(r.pid, `receiver of channel '${this.name}'`)
+    }
+    if (r.bell === null) return // its claim is in flight: it drains once set up
+    const seen = this.receiverSeen
+    if (seen === null || seen.pid !== r.pid || seen.startTime !== r.startTime || seen.bell.kind !== r.bell.kind || seen.bell.thread !== r.bell.thread) {
+      const target = r as Target
+      if (r.pid !== SELF_PID) checkCanRing(target, this.ctx.runtimeDir)
+      this.receiverSeen = target
+    }
+  }
+
+  /**
+   * Batched commits (docs/design.md): a record is published at once when the
+   * receiver has read everything (it waits), else at the end of the current
+   * synchronous burst (a microtask) or every PUBLISH_EVERY messages, so a
+   * stream costs one store and one cache-line handover per batch.
+   */
+  private staged(): void {
+    if (++this.stagedCount === 1 && this.sender!.consumerCaughtUp()) {
+      this.publishStaged()
+      return
+    }
+    if (this.stagedCount >= PUBLISH_EVERY) this.publishStaged()
+    else if (!this.publishQueued) {
+      this.publishQueued = true
+      void resolved.then(this.publishSoon)
+      unpublished.add(this as ChannelWriter<unknown>) // so that process.exit() in this same burst loses nothing
+    }
+  }
+
+  /** Publishes what a burst staged (also at process exit). */
+  readonly publishSoon = (): void => {
+    this.publishQueued = false
+    unpublished.delete(this as ChannelWriter<unknown>)
+    if (this.sender === null || this.closed) return
+    try {
+      this.publishStaged()
+    } catch (err) {
+      // Ringing the receiver failed unexpectedly (the messages are published
+      // and stay in the ring): report it where a caller can see it.
+      this.report(`channel '${this.name}' could not ring its receiver`, err)
+    }
+  }
+
+  private publishStaged(): void {
+    if (this.stagedCount === 0) return
+    this.stagedCount = 0
+    const sender = this.sender!
+    sender.publish()
+    this.afterWrite(sender)
+  }
+
+  private afterWrite(sender: ChannelSender): void {
+    if (!sender.shouldRing()) return
+    // The receiver parked and we won the right to wake it. Ring the instance
+    // that receives now, by the address it published with its claim.
+    const now = performance.now()
+    if (now - this.receiverCheckedAt > RECHECK_MS) this.checkReceiver(now, true)
+    const r = this.segment.receiver()
+    // No receiver, or one whose claim is in flight: a new receiver drains
+    // once it is set up, so nothing waits on this ring.
+    if (r === null || r.bell === null) return
+    if (!ring(r as Target, this.token, this.ctx.runtimeDir, now)) {
+      // The message is committed and stays in the ring for a receiver that
+      // takes over; this sender learns of the death on its next send.
+      this.receiverCheckedAt = -Infinity
+    }
+  }
+
+  /** Publishes what was accepted, fails waiting sends with Closed, gives the lane back (what it wrote is still delivered). */
+  close(): void {
+    if (this.closed) return
+    if (this.sender !== null) this.publishStaged() // what trySend accepted is delivered
+    this.closed = true
+    this.failAll(new Closed(`channel '${this.name}'`))
+    if (this.roomRegistered) {
+      unregisterSleeper(roomToken(this.token), this.roomSleeper)
+      this.roomRegistered = false
+      this.roomWake?.()
+    }
+    if (this.sender !== null) {
+      this.segment.releaseLane(this.sender, selfIdentity())
+      this.sender = null
+      cancelRelease(this.laneRelease)
+      this.laneRelease = null
+    }
+  }
+}

@@ -1,0 +1,86 @@
+/**
+ * The receiver's idle strategy (packages/bus/src/channel/idle.ts) on its
+ * own: the backstop's schedule and rescue, the hot-run budget of a spinning
+ * receiver, and the spin's deadline.
+ */
+import { afterEach, describe, expect, test, vi } from 'vitest'
+import { Backstop, Continuation, HOT_RUNS, PARKED_CHECK_MAX_MS, PARKED_CHECK_MS, spinFor } from '../../packages/bus/dist/channel/idle.js'
+
+afterEach(() => { vi.useRealTimers() })
+
+describe('Backstop', () => {
+  test('looks 250 ms after parking, then at doubling intervals up to 2 s, and rescues once data is there', () => {
+    vi.useFakeTimers()
+    let data = false
+    let rescues = 0
+    const b = new Backstop({ hasData: () => data }, () => { rescues++ })
+    b.arm()
+    expect(b.interval).toBe(PARKED_CHECK_MS)
+    const seen: number[] = []
+    for (let i = 0; i < 6; i++) {
+      vi.advanceTimersByTime(b.interval)
+      seen.push(b.interval)
+    }
+    expect(seen).toEqual([500, 1000, 2000, 2000, 2000, 2000].map((ms) => Math.min(ms, PARKED_CHECK_MAX_MS)))
+    expect(rescues).toBe(0)
+    data = true
+    vi.advanceTimersByTime(PARKED_CHECK_MAX_MS)
+    expect(rescues).toBe(1)
+    expect(b.interval).toBe(0) // a rescue ends the watch until the next park
+  })
+
+  test('parking again restarts at 250 ms; disarm stops it', () => {
+    vi.useFakeTimers()
+    let rescues = 0
+    const b = new Backstop({ hasData: () => true }, () => { rescues++ })
+    b.arm()
+    vi.advanceTimersByTime(200)
+    b.arm() // parked again: the first look is 250 ms after this park
+    vi.advanceTimersByTime(200)
+    expect(rescues).toBe(0)
+    vi.advanceTimersByTime(50)
+    expect(rescues).toBe(1)
+    b.arm()
+    b.disarm()
+    vi.advanceTimersByTime(5000)
+    expect(rescues).toBe(1)
+  })
+})
+
+describe('Continuation', () => {
+  test('a receiver that does not spin always yields the event-loop turn', async () => {
+    const c = new Continuation(0)
+    let ran = false
+    c.next(1, () => { ran = true })
+    await Promise.resolve()
+    expect(ran).toBe(false) // not a microtask
+    await new Promise((r) => setImmediate(r))
+    expect(ran).toBe(true)
+  })
+
+  test('a spinning receiver continues as microtasks for at most HOT_RUNS runs, then one full turn', async () => {
+    const c = new Continuation(10)
+    let microtasks = 0
+    for (let i = 0; i < HOT_RUNS; i++) {
+      let ran = false
+      c.next(1, () => { ran = true })
+      await Promise.resolve()
+      if (ran) microtasks++
+    }
+    expect(microtasks).toBe(HOT_RUNS - 1)
+  })
+})
+
+describe('spinFor', () => {
+  test('returns true as soon as data shows, false after the deadline, and at once for 0 µs', () => {
+    let polls = 0
+    expect(spinFor({ hasData: () => ++polls > 100 }, 1_000_000)).toBe(true)
+    expect(polls).toBe(101)
+    const t0 = performance.now()
+    expect(spinFor({ hasData: () => false }, 2000)).toBe(false)
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(2)
+    polls = 0
+    expect(spinFor({ hasData: () => { polls++; return true } }, 0)).toBe(false)
+    expect(polls).toBe(0)
+  })
+})
