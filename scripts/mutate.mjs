@@ -101,31 +101,38 @@ const MUTANTS = [
   // ---- bus (search strings follow packages/bus/src as it is; update them when it moves on) ----
   {
     id: 'bus-liveness-pid-only', pkg: 'bus', file: 'packages/bus/src/liveness.ts',
-    description: 'isAlive() by pid only: a recycled pid with another start time counts as alive',
+    description: 'isAlive() by pid only: a live pid with another start time counts as alive (claims, lanes, members)',
     search: 'return pid > 0 && processStartTime(pid) === startTime',
     replace: 'return pid > 0 && processStartTime(pid) >= 0',
-    tests: ['test/bus/trust.test.ts', 'test/bus/model.test.ts'],
+    tests: ['test/bus/wakeups.test.ts'],
   },
   {
-    id: 'bus-no-room-ring', pkg: 'bus', file: 'packages/bus/src/channel.ts',
+    id: 'bus-receiver-alive-pid-only', pkg: 'bus', file: 'packages/bus/src/doorbell.ts',
+    description: "receiverAlive() by pid only: a sender keeps writing to (and signalling) a pid that is another process now",
+    search: 'if (start !== who.startTime) {',
+    replace: 'if (start < 0) {',
+    tests: ['test/bus/wakeups.test.ts'],
+  },
+  {
+    id: 'bus-no-room-ring', pkg: 'bus', file: 'packages/bus/src/channel/reader.ts',
     description: 'the receiver never rings a sender waiting for room (only its re-check interval wakes it)',
     search: 'if (this.segment.roomWanted.length > 0) this.ringForRoom()',
     replace: 'if (this.segment.roomWanted.length > 0) this.segment.roomWanted.length = 0',
-    tests: ['test/bus/trust.test.ts', 'test/bus/model.test.ts'],
+    tests: ['test/bus/wakeups.test.ts'],
   },
   {
-    id: 'bus-winner-no-ring', pkg: 'bus', file: 'packages/bus/src/channel.ts',
+    id: 'bus-winner-no-ring', pkg: 'bus', file: 'packages/bus/src/channel/writer.ts',
     description: 'the sender that wins the parked word (CAS) does not ring the receiver',
     search: 'if (!sender.shouldRing()) return',
     replace: 'if (!sender.shouldRing() || SELF_PID > 0) return',
-    tests: ['test/bus/trust.test.ts', 'test/bus/model.test.ts'],
+    tests: ['test/bus/wakeups.test.ts'],
   },
   {
-    id: 'bus-no-backstop', pkg: 'bus', file: 'packages/bus/src/channel.ts',
+    id: 'bus-no-backstop', pkg: 'bus', file: 'packages/bus/src/channel/reader.ts',
     description: "backstop timer off: a parked receiver never re-checks its lanes (a winner killed before ringing stalls it)",
     search: "return process.env.IPC_BUS_BACKSTOP !== 'off'",
     replace: 'return false',
-    tests: ['test/bus/trust.test.ts', 'test/bus/model.test.ts'],
+    tests: ['test/bus/bus.test.ts'],
   },
 ]
 

@@ -71,3 +71,27 @@ describe('the room doorbell wakes a blocked sender', () => {
     expect((await done).code).toBe(0)
   })
 })
+
+describe('the sender that wins the parked word rings', () => {
+  test('a receiver parked in another process gets each message within 2 s (the backstop is off: only the ring can wake it)', async () => {
+    const bus = await privateBus()
+    const ch = bus.channel<number>('ring')
+    const child = startFixture('bus/script', [`
+      const bus = await Bus.attach(args[0])
+      const got = []
+      const all = new Promise((resolve) => bus.channel('ring').on('message', (v) => { got.push(v); out({ got: v }); if (got.length === 3) resolve() }))
+      setTimeout(() => out('ready'), 100)
+      await all
+      await bus.close()
+    `, JSON.stringify([bus.address])])
+    const done = finish(child, 20_000)
+    await waitForLine(child, /"ready"/)
+    for (const i of [1, 2, 3]) {
+      await new Promise((r) => setTimeout(r, 100)) // parked again
+      expect(ch.trySend(i)).toBe(true)
+      await within(waitForLine(child, new RegExp(`"got":${i}`), 20_000), 2000, `channel 'ring': the sender's ring waking the parked receiver for message ${i}`)
+    }
+    expect((await done).code).toBe(0)
+  })
+})
+
