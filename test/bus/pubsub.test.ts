@@ -58,11 +58,14 @@ describe('pub/sub property', () => {
             })
             const subs = await Promise.all(subscribing)
             const published = await Promise.all(publishing)
-            // Quiet for 300 ms means nothing more is coming: longer than a
-            // parked receiver's first backstop check (250 ms after it parks) and than the stalls a
-            // starved process sees on a loaded 2-vCPU machine (60 ms was not:
-            // with two CPU hogs beside the suite it flagged late messages as lost).
-            const collected = await Promise.all(subs.map((s, j) => agents[sc.subscribers[j]!.agent]!.call<Collected>('collect', { key: s.key, quietMs: 300 })))
+            // Each subscriber waits until everything that must reach it has
+            // (up to 20 s, then what is missing is reported below), then 50 ms
+            // more for anything extra: no fixed quiet window decides "lost".
+            const counts = sc.publishers.map((p) => p.count)
+            const collected = await Promise.all(subs.map((s, j) => agents[sc.subscribers[j]!.agent]!.call<Collected>('collect', {
+              key: s.key, quietMs: 50, counts,
+              dropped: published.map((pub) => pub.drops.filter(([name]) => name === s.channel).map(([, i]) => i)),
+            })))
             const errors: string[] = []
             collected.forEach((c, j) => {
               const sub = sc.subscribers[j]!
