@@ -171,6 +171,7 @@ function fail(message) {
   process.exit(2)
 }
 
+// eslint-disable-next-line no-control-regex -- ESC starts the colour codes this strips
 const stripAnsi = (s) => s.replace(/\u001b\[[0-9;]*[A-Za-z]/g, '')
 const seconds = (ms) => `${(ms / 1000).toFixed(1)} s`
 const logDir = mkdtempSync(join(tmpdir(), 'ipc-mutate-'))
