@@ -7,7 +7,7 @@
 import { Codec, defaultCodec } from '../codec.js'
 import { CorruptSegment, NotABus } from '../errors.js'
 import { identityWord, readIdentity, type Identity, type IsAlive } from '../identity.js'
-import { LaneConsumer, LaneProducer, initializeLane, type RecordHandler, type ValueHandler } from '../ring/lane.js'
+import { LaneConsumer, LaneProducer, initializeLane, type RecordHandler } from '../ring/lane.js'
 import { isValidCapacity } from '../ring/layout.js'
 import { park, shouldRing } from '../ring/park.js'
 import { bellWord, readBell, type BellAddress } from '../doorbell.js'
@@ -252,15 +252,6 @@ export class ChannelSegment {
    * is favoured. Returns how many records were handed to `handler`.
    */
   drain(handler: RecordHandler, maxPerLane = 256, maxTotal = Infinity): number {
-    return this.roundRobin(handler, false, maxPerLane, maxTotal)
-  }
-
-  /** drain() decoding each payload with the codec. */
-  receive(onValue: ValueHandler, maxPerLane = 256, maxTotal = Infinity): number {
-    return this.roundRobin(onValue, true, maxPerLane, maxTotal)
-  }
-
-  private roundRobin(handler: RecordHandler | ValueHandler, decode: boolean, maxPerLane: number, maxTotal: number): number {
     const consumers = this.consumers
     const k = this.lanesInUse
     if (k === 0) return 0
@@ -272,7 +263,7 @@ export class ChannelSegment {
     for (let visited = 0; visited < k && total < maxTotal && !halt.halted; visited++) {
       const lane = consumers[i]!
       const n = Math.min(maxPerLane, maxTotal - total)
-      total += decode ? lane.receive(handler as ValueHandler, n) : lane.drain(handler as RecordHandler, n)
+      total += lane.drain(handler, n)
       if (lane.takeRoomWanted()) this.roomWanted.push(i)
       i = i + 1 === k ? 0 : i + 1
     }
