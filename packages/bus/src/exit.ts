@@ -19,22 +19,21 @@
 import { isMainThread } from 'node:worker_threads'
 import { addExitStore, cancelExit } from '@ipc/native'
 
-interface Leaver {
-  leaveNow(): void
-}
+/** Leaves one bus instance synchronously (each bus registers a private closure). */
+type Leave = () => void
 
-const open = new Set<Leaver>()
+const open = new Set<Leave>()
 let hooked = false
 
-/** Makes `bus` leave at the thread's exit unless forgotten first. */
-export function leaveOnExit(bus: Leaver): void {
-  open.add(bus)
+/** Calls `leave` at the thread's exit unless forgotten first. */
+export function leaveOnExit(leave: Leave): void {
+  open.add(leave)
   if (hooked) return
   hooked = true
   process.on('exit', () => {
-    for (const b of [...open]) {
+    for (const l of [...open]) {
       try {
-        b.leaveNow()
+        l()
       } catch {
         // Exiting: nothing to report to, and the rest must still leave.
       }
@@ -43,8 +42,8 @@ export function leaveOnExit(bus: Leaver): void {
   })
 }
 
-export function forgetOnExit(bus: Leaver): void {
-  open.delete(bus)
+export function forgetOnExit(leave: Leave): void {
+  open.delete(leave)
 }
 
 /**

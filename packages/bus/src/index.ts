@@ -2,7 +2,7 @@
  * @ipc/bus: a message bus for Node.js processes on one Linux host, over
  * System V shared memory, with race-free signal- or pipe-notified delivery.
  */
-export { Bus, ATTACH_ENV, type ChannelOptions, type PeerExit, type BusStats, type BusEvents } from './bus.js'
+export { Bus, ATTACH_ENV, type ChannelOptions, type PeerExit, type BusStats, type BusEvents } from './bus/bus.js'
 export { Channel, type ChannelStats } from './channel/channel.js'
 export type { SendOptions } from './options.js'
 export { DEFAULTS, parseBytes, type BusOptions, type DoorbellKind } from './options.js'
