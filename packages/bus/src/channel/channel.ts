@@ -15,14 +15,14 @@
  * not yet delivered still in the ring.
  */
 import { EventEmitter } from 'node:events'
-import type { ChannelSegment, Codec } from '@ipc/core'
+import { TYPE_BYTES, TYPE_VALUE, type ChannelSegment, type Codec } from '@ipc/core'
 import { InvalidArgType } from '../errors.js'
 import { isAlive } from '../liveness.js'
 import { checkSendOptions, type SendOptions } from '../options.js'
 import { reportError } from '../report.js'
 import type { ChannelContext } from './context.js'
 import { ChannelReader } from './reader.js'
-import { ChannelWriter, TYPE_BYTES, TYPE_VALUE } from './writer.js'
+import { ChannelWriter } from './writer.js'
 
 export interface ChannelStats {
   name: string

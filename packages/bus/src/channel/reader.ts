@@ -6,14 +6,13 @@
  * "Receiving"). Waiting is the idle strategy's (idle.ts).
  */
 import { performance } from 'node:perf_hooks'
-import { CHANNEL_RECEIVER, identityWord, type ChannelSegment, type Codec, type Identity } from '@ipc/core'
+import { CHANNEL_RECEIVER, TYPE_BYTES, identityWord, type ChannelSegment, type Codec, type Identity } from '@ipc/core'
 import { ownBell, registerSleeper, ring, roomToken, unregisterSleeper, type Sleeper, type Target } from '../doorbell.js'
 import { ChannelBusy, Closed } from '../errors.js'
 import { cancelRelease, releaseOnTerminate } from '../exit.js'
 import { isAlive, selfIdentity } from '../liveness.js'
 import type { ChannelContext } from './context.js'
 import { Backstop, Continuation, MAX_PER_RUN, spinFor } from './idle.js'
-import { TYPE_BYTES } from './writer.js'
 
 /** Most records one drain takes from one lane, so a busy lane cannot starve the others. */
 const MAX_PER_LANE = 256

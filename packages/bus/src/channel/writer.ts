@@ -6,17 +6,13 @@
  */
 import { availableParallelism } from 'node:os'
 import { performance } from 'node:perf_hooks'
-import { CHANNEL_OWNERS, identityWord, type ChannelSegment, type ChannelSender, type Codec, type Identity } from '@ipc/core'
+import { CHANNEL_OWNERS, TYPE_VALUE, identityWord, type ChannelSegment, type ChannelSender, type Codec, type Identity } from '@ipc/core'
 import { checkCanRing, ownBell, receiverAlive, registerSleeper, ring, roomToken, unregisterSleeper, type Sleeper, type Target } from '../doorbell.js'
 import { ChannelFull, Closed, MessageTooLarge, PeerGone, TooManySenders } from '../errors.js'
 import { cancelRelease, releaseOnTerminate } from '../exit.js'
 import { SELF_PID, isAlive, selfIdentity } from '../liveness.js'
 import type { SendOptions } from '../options.js'
 import type { ChannelContext } from './context.js'
-
-/** Record types on the wire. */
-export const TYPE_VALUE = 0
-export const TYPE_BYTES = 1
 
 /**
  * Writers holding staged, unpublished messages. If the process exits before
