@@ -19,7 +19,7 @@ import {
   checkRequestOptions, checkSendOptions, checkServeOptions, checkSubscribeOptions, nearestKey, parseAttachAddress, resolveChannelOptions, resolveOptions,
 } from '../../packages/bus/dist/options.js'
 import { checkName } from '../../packages/bus/dist/naming.js'
-import { attachSegment } from '../../packages/bus/dist/segments.js'
+import { attachSegment } from '../../packages/bus/dist/sysv.js'
 import { listSegments } from '../support/leaks.js'
 import { uniqueName } from '../support/buses.js'
 import { makeSegment } from '../support/segments.js'

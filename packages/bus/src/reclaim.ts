@@ -11,7 +11,7 @@
  */
 import { ChannelSegment, Directory, type Codec } from '@ipc/core'
 import { shmctl } from '@ipc/native'
-import { attachSegment, detachSegment, isGone, removeSegment } from './segments.js'
+import { attachSegment, detachSegment, isGone, removeSegment } from './sysv.js'
 
 /** Removes every channel segment listed in a named bus's directory (segment `dirId`, or `directory` if attached already). */
 export function removeChannelSegments(dirId: number, directory?: Directory): void {

@@ -11,7 +11,7 @@ export {
 } from './ring/lane.js'
 export { FLAG_PADDING, MAX_CAPACITY, MIN_CAPACITY, RECORD_HEADER, maxMessageLimit, recordBytes } from './ring/layout.js'
 export { AWAKE, PARKED, park, shouldRing, type DataSource } from './ring/park.js'
-export { ChannelSegment, ChannelSender, channelBytes, initializeChannel, type ChannelOptions } from './channel/segment.js'
+export { ChannelSegment, ChannelSender, channelBytes, initializeChannel, type ChannelLayoutOptions } from './channel/segment.js'
 export { MAX_LANES, OWNERS as CHANNEL_OWNERS, RECEIVER as CHANNEL_RECEIVER, TYPE_BYTES, TYPE_VALUE } from './channel/layout.js'
 export { DOORBELL_NONE, DOORBELL_PIPE, DOORBELL_SIGNAL, MAX_BELL_THREAD, bellWord, readBell, type BellAddress } from './doorbell.js'
 export {

@@ -18,7 +18,7 @@ import type { AttachInfo, BusOptions, ChannelOptions, DoorbellKind } from '../op
 import type { DropEvent, PatternHost } from '../patterns/host.js'
 import { PubSub, type PubSubStats, type SubscribeOptions, type Subscription } from '../patterns/pubsub.js'
 import { Rpc, type Handler, type RequestOptions, type RpcStats, type ServeOptions, type Server } from '../patterns/rpc/index.js'
-import { detachSegment } from '../segments.js'
+import { detachSegment } from '../sysv.js'
 import { ChannelTable } from './channels.js'
 import { ATTACH_ENV, attachBus, createBus, joinMembers, leaveMembers, openBus, type Joined, type Membership } from './join.js'
 import { Peers, type PeerExit } from './peers.js'

@@ -16,7 +16,7 @@ import { isAlive, selfIdentity } from '../liveness.js'
 import { checkName } from '../naming.js'
 import { resolveChannelOptions, type ChannelOptions, type ResolvedBusOptions, type ResolvedChannelOptions } from '../options.js'
 import { reclaimChannelSlot } from '../reclaim.js'
-import { attachSegment, createSegment, detachSegment, isRemoved, removeSegment, type Segment } from '../segments.js'
+import { attachSegment, createSegment, detachSegment, isRemoved, removeSegment, type Segment } from '../sysv.js'
 
 interface Open {
   channel: Channel<any>
@@ -48,7 +48,7 @@ export class ChannelTable {
       runtimeDir: options.runtimeDir,
       retain: () => keepAlive.retain(),
       release: () => keepAlive.release(),
-      forget: (channel) => this.forget(channel),
+      closed: (channel) => this.forget(channel),
     }
   }
 

@@ -26,7 +26,7 @@ import { isAlive, processStartTime, selfIdentity } from '../liveness.js'
 import { busKey, checkName } from '../naming.js'
 import { abortSignalOf, parseAttachAddress, resolveOptions, type AttachInfo, type BusOptions, type ResolvedBusOptions } from '../options.js'
 import { removeChannelSegments } from '../reclaim.js'
-import { attachSegment, createSegment, detachSegment, isRemoved, lookupKey, removeSegment, type Segment } from '../segments.js'
+import { attachSegment, createSegment, detachSegment, isRemoved, lookupKey, removeSegment, type Segment } from '../sysv.js'
 
 /** Environment variable through which bus.fork() tells a child where the bus is. */
 export const ATTACH_ENV = 'IPC_BUS_ATTACH'

@@ -272,6 +272,6 @@ export class Channel<T = unknown> extends EventEmitter {
     this.closed = true
     this.writer.close()
     this.reader.close()
-    this.ctx.forget(this.name)
+    this.ctx.closed(this.name)
   }
 }

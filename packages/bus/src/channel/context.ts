@@ -13,6 +13,6 @@ export interface ChannelContext {
   /** A receiving channel keeps the process alive (like a listening server) until it stops. */
   retain(): void
   release(): void
-  /** The channel closed: the bus forgets it (and detaches its segment). */
-  forget(name: string): void
+  /** The channel closed itself: the bus drops it from its table (and detaches its segment). */
+  closed(name: string): void
 }

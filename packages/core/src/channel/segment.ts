@@ -16,7 +16,7 @@ import {
   RECEIVER, RECEIVER_BELL, RESCUES, VERSION, channelBytes, laneBellsOffset, laneOffset,
 } from './layout.js'
 
-export interface ChannelOptions {
+export interface ChannelLayoutOptions {
   /** Number of lanes K (senders that can attach at once), 1..1024. */
   lanes: number
   /** Data bytes per lane, a power of two from 64 B to 1 GiB. */
@@ -30,7 +30,7 @@ export interface ChannelOptions {
 export { channelBytes }
 
 /** Writes a fresh channel segment (header, empty owner table, K empty lanes) at `byteOffset`. */
-export function initializeChannel(buffer: ArrayBufferLike, byteOffset: number, options: ChannelOptions): void {
+export function initializeChannel(buffer: ArrayBufferLike, byteOffset: number, options: ChannelLayoutOptions): void {
   const { lanes, laneCapacity } = options
   if (!Number.isInteger(lanes) || lanes < 1 || lanes > MAX_LANES) throw new RangeError(`options.lanes must be an integer from 1 to ${MAX_LANES}, got ${lanes}`)
   if (!isValidCapacity(laneCapacity)) throw new RangeError(`options.laneCapacity must be a power of two from 64 to 2^30, got ${laneCapacity}`)
