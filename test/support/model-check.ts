@@ -152,7 +152,7 @@ export async function finish(w: World): Promise<void> {
  */
 export async function shutdown(w: World): Promise<void> {
   w.step++
-  for (let a = 0; a < w.agents.length; a++) if (w.agents[a]?.alive) await w.exit(a, true)
+  await Promise.all(w.agents.map((agent, a) => (agent?.alive ? w.exit(a, true) : undefined)))
   if (w.crashed) {
     const janitor = w.agents[0] = w.spawn('janitor')
     await w.open(0, 0, 'pipe')
