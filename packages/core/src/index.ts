@@ -5,10 +5,9 @@
 export * from './errors.js'
 export { Codec, defaultCodec, type CodecOptions, type StructureStore } from './codec.js'
 export { identityWord, readIdentity, type Identity, type IsAlive } from './identity.js'
-export {
-  LaneConsumer, LaneProducer, initializeLane, laneBytes,
-  type LaneOptions, type LaneStats, type RecordHandler, type ValueHandler,
-} from './ring/lane.js'
+export { initializeLane, laneBytes, type LaneOptions, type LaneStats, type RecordHandler, type ValueHandler } from './ring/lane.js'
+export { LaneProducer } from './ring/producer.js'
+export { LaneConsumer } from './ring/consumer.js'
 export { FLAG_PADDING, MAX_CAPACITY, MIN_CAPACITY, RECORD_HEADER, maxMessageLimit, recordBytes } from './ring/layout.js'
 export { AWAKE, PARKED, park, shouldRing, type DataSource } from './ring/park.js'
 export { ChannelSegment, ChannelSender, channelBytes, initializeChannel, type ChannelLayoutOptions } from './channel/segment.js'
