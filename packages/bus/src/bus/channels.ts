@@ -89,13 +89,18 @@ export class ChannelTable {
     } catch {
       return this.directory.removeChannel(entry.index, entry.segmentId)
     }
+    // The entry goes, and so does the segment (a named bus's channels are
+    // not marked for removal at creation): processes still attached keep
+    // their mapping; the kernel frees it when the last one detaches.
     try {
       const receiver = new ChannelSegment(segment.buffer, 0, this.codec).receiverIdentity()
       const abandoned = receiver === null ? options.force === true : !isAlive(receiver.pid, receiver.startTime)
       if (!abandoned) return false
       const known = this.channels.get(name)
       if (known !== undefined) known.channel.close()
-      return this.directory.removeChannel(entry.index, entry.segmentId)
+      if (!this.directory.removeChannel(entry.index, entry.segmentId)) return false
+      removeSegment(entry.segmentId)
+      return true
     } finally {
       detachSegment(segment)
     }
