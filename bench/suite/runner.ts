@@ -116,13 +116,18 @@ function metric(w: Workload, r: RunResult): number {
 }
 
 /** Segment ids and creator pids from /proc/sysvipc/shm. */
-function segments(): Map<number, number> {
+/**
+ * Segments (shmid -> creator pid); with `unattachedOnly`, those nobody has
+ * attached: a segment some live process still has attached is in use (a
+ * private bus's segment goes with its last attachment), not left behind.
+ */
+function segments(unattachedOnly = false): Map<number, number> {
   const out = new Map<number, number>()
   try {
     const lines = readFileSync('/proc/sysvipc/shm', 'utf8').trim().split('\n').slice(1)
     for (const line of lines) {
-      const f = line.trim().split(/\s+/)
-      out.set(Number(f[1]), Number(f[4]))
+      const f = line.trim().split(/\s+/) // key shmid perms size cpid lpid nattch ...
+      if (!unattachedOnly || Number(f[6]) === 0) out.set(Number(f[1]), Number(f[4]))
     }
   } catch { /* no procfs */ }
   return out
@@ -170,7 +175,7 @@ export async function runSuite(o: SuiteOptions, log: (line: string) => void = co
     }
   }
   await new Promise((r) => setTimeout(r, 200)) // let the kernel reap the last group
-  const after = segments()
+  const after = segments(true)
   const leaked = [...after].filter(([id, cpid]) => !before.has(id) && !alive(cpid)).map(([id]) => id)
   if (leaked.length > 0) log(`WARNING: shared-memory segments left behind: ${leaked.join(', ')}`)
   return {
