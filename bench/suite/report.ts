@@ -133,7 +133,7 @@ export function markdown(r: Results): string {
       out.push(`| ${escape(label)} | ${cells.join(' | ')} |`)
     }
   }
-  out.push('', '**Targets (issue 6), computed from this run:**', '', '| target | measured | required | verdict |', '| --- | --- | --- | --- |')
+  out.push('', '**Targets, computed from this run:**', '', '| target | measured | required | verdict |', '| --- | --- | --- | --- |')
   for (const t of targets(r)) out.push(`| ${escape(t.label)} | ${escape(t.measured)} | ${escape(t.required)} | ${verdict(t)} |`)
   out.push('', 'Systems:', '')
   for (const s of systems) out.push(`- **${s.label}**: ${s.note}.`)

@@ -8,9 +8,14 @@
  * valid one ('ringbytes' -> 'ringBytes').
  */
 import { tmpdir } from 'node:os'
-import { MAX_CAPACITY, MAX_LANES, MAX_SLOTS, MIN_CAPACITY, maxMessageLimit } from '@ipc/core'
-import { signalNumber, SIGRTMAX, SIGRTMIN, type Signal } from '@ipc/native'
-import { InvalidArgType, InvalidArgValue, NotABus, OutOfRange } from './errors.js'
+import { MAX_LANES, MAX_SLOTS } from '@ipc/core'
+import type { Signal } from '@ipc/native'
+import { InvalidArgType, InvalidArgValue, NotABus } from './errors.js'
+import {
+  abortSignal, bool, checkKeys, directory, int, messageSize, ms, oneOf, or, realTimeSignal, ringSize,
+} from './validate.js'
+
+export { nearestKey, parseBytes } from './validate.js'
 import type { RequestOptions, ServeOptions, SubscribeOptions } from './patterns/options.js'
 
 export type DoorbellKind = 'signal' | 'pipe'
@@ -126,152 +131,6 @@ export const DEFAULTS = {
   spinMicros: 0,
   highWaterMark: 1024,
 } as const
-
-// ============================================================ validators
-
-const UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kb: 1024, kib: 1024, m: 1 << 20, mb: 1 << 20, mib: 1 << 20, g: 1 << 30, gb: 1 << 30, gib: 1 << 30 }
-
-/** Parses 4096, '4096', '64 KiB', '4 MiB', '1g' (binary units). */
-export function parseBytes(what: string, value: number | string): number {
-  if (typeof value === 'number') {
-    if (!Number.isSafeInteger(value) || value < 0) throw new OutOfRange(what, 'a whole number of bytes (an integer >= 0)', value)
-    return value
-  }
-  if (typeof value !== 'string') throw new InvalidArgType(what, 'of type number or string', value)
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(value)
-  const unit = m ? UNITS[m[2]!.toLowerCase()] : undefined
-  if (!m || unit === undefined) throw new InvalidArgValue(what, value, "must be a number of bytes or a string like '64 KiB' or '4 MiB'")
-  const bytes = Number(m[1]) * unit
-  if (!Number.isSafeInteger(bytes)) throw new OutOfRange(what, 'a whole number of bytes', value)
-  return bytes
-}
-
-/** `value`, or `fallback` when it is undefined (null is a value: a wrong one). */
-function or<T>(value: T | undefined, fallback: T): T {
-  return value === undefined ? fallback : value
-}
-
-function int(what: string, value: unknown, min: number, max: number): number {
-  if (typeof value !== 'number') throw new InvalidArgType(what, 'of type number', value)
-  if (!Number.isInteger(value)) throw new OutOfRange(what, 'an integer', value)
-  if (value < min || value > max) throw new OutOfRange(what, max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `>= ${min} && <= ${max}`, value)
-  return value
-}
-
-/** Milliseconds: a number >= 0 (at most `max` unless Infinity). */
-function ms(what: string, value: unknown, max = Infinity): number {
-  if (typeof value !== 'number') throw new InvalidArgType(what, 'of type number', value)
-  if (!(value >= 0) || (value > max && value !== Infinity)) {
-    throw new OutOfRange(what, max === Infinity ? '>= 0 (ms), or Infinity' : `>= 0 && <= ${max} (ms), or Infinity`, value)
-  }
-  return value
-}
-
-function bool(what: string, value: unknown): boolean {
-  if (typeof value !== 'boolean') throw new InvalidArgType(what, 'of type boolean', value)
-  return value
-}
-
-function oneOf<T extends string>(what: string, value: unknown, allowed: readonly T[]): T {
-  if (!allowed.includes(value as T)) throw new InvalidArgValue(what, value, `must be one of: ${allowed.map((a) => `'${a}'`).join(', ')}`)
-  return value as T
-}
-
-/** Duck-typed like Node's validateAbortSignal (AbortSignals from other realms pass). */
-function abortSignal(what: string, value: unknown): AbortSignal {
-  if (value === null || typeof value !== 'object' || !('aborted' in value) || typeof (value as AbortSignal).addEventListener !== 'function') {
-    throw new InvalidArgType(what, 'an instance of AbortSignal', value)
-  }
-  return value as AbortSignal
-}
-
-function ringSize(what: string, value: number | string): number {
-  const bytes = parseBytes(what, value)
-  if (bytes < MIN_CAPACITY || bytes > MAX_CAPACITY || (bytes & (bytes - 1)) !== 0) {
-    throw new OutOfRange(what, `a power of two from ${MIN_CAPACITY} to ${MAX_CAPACITY}`, value)
-  }
-  return bytes
-}
-
-function messageSize(what: string, value: number | string, ringBytes: number, whose = ''): number {
-  const bytes = parseBytes(what, value)
-  const most = maxMessageLimit(ringBytes)
-  if (bytes < 1 || bytes > most) throw new OutOfRange(what, `from 1 to ${most} (half the ${ringBytes}-byte ring less a record header)${whose}`, value)
-  return bytes
-}
-
-function realTimeSignal(what: string, value: unknown): number {
-  const range = `a real-time signal, SIGRTMIN (${SIGRTMIN}) to SIGRTMAX (${SIGRTMAX}): standard signals coalesce and some are Node's`
-  if (typeof value === 'number') {
-    if (!Number.isInteger(value) || value < SIGRTMIN || value > SIGRTMAX) throw new OutOfRange(what, range, value)
-    return value
-  }
-  if (typeof value !== 'string') throw new InvalidArgType(what, 'of type string or number', value)
-  let n: number
-  try {
-    n = signalNumber(value as Signal)
-  } catch (err) {
-    if (err instanceof RangeError) throw new OutOfRange(what, range, value)
-    throw new InvalidArgValue(what, value, "must be a signal name like 'SIGRTMIN+4'")
-  }
-  if (n < SIGRTMIN || n > SIGRTMAX) throw new OutOfRange(what, range, value)
-  return n
-}
-
-function directory(what: string, value: unknown): string {
-  if (typeof value !== 'string') throw new InvalidArgType(what, 'of type string', value)
-  if (value.length === 0 || value.includes('\0')) throw new InvalidArgValue(what, value, 'must be a directory path (non-empty, without NUL)')
-  return value
-}
-
-// ============================================================ option keys
-
-/** Edit distance, for 'did you mean'. */
-function distance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j)
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i]
-    for (let j = 1; j <= b.length; j++) {
-      row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1))
-    }
-    prev = row
-  }
-  return prev[b.length]!
-}
-
-/** The valid key closest to `key` (case ignored), if it is close enough to be a likely typo (2 edits; 1 for short keys). */
-export function nearestKey(key: string, valid: readonly string[]): string | undefined {
-  const k = key.toLowerCase()
-  let best: string | undefined
-  let bestDistance = Infinity
-  for (const candidate of valid) {
-    const d = distance(k, candidate.toLowerCase())
-    if (d < bestDistance) {
-      best = candidate
-      bestDistance = d
-    }
-  }
-  return best !== undefined && bestDistance <= (best.length >= 6 ? 2 : 1) ? best : undefined
-}
-
-/**
- * Checks that `options` is an object (undefined counts as {}) whose every
- * own key is in `valid`; an unknown key throws InvalidArgValue naming the
- * nearest valid key (or, if none is near, all of them). `aliases` are
- * accepted keys never suggested (deprecated names), mapped to what to
- * suggest instead.
- */
-function checkKeys<T extends object>(options: T | undefined, valid: readonly string[], whose: string, aliases: Record<string, string> = {}): T {
-  if (options === undefined) return {} as T
-  if (options === null || typeof options !== 'object' || Array.isArray(options)) throw new InvalidArgType('options', 'of type object', options)
-  for (const key of Object.keys(options)) {
-    if (valid.includes(key) || Object.hasOwn(aliases, key)) continue
-    const near = nearestKey(key, [...valid, ...Object.keys(aliases)])
-    const suggestion = near === undefined ? `one of ${valid.join(', ')}` : `did you mean '${Object.hasOwn(aliases, near) ? aliases[near] : near}'?`
-    throw new InvalidArgValue(`options.${key}`, (options as Record<string, unknown>)[key], `is not ${whose} option (${suggestion})`)
-  }
-  return options
-}
 
 // ============================================================ Bus
 
