@@ -73,8 +73,9 @@ export class Channel<T = unknown> extends EventEmitter {
     this.segment = segment
     this.ctx = ctx
     const report = (what: string, err: unknown): void => reportError(this, what, err)
-    this.writer = new ChannelWriter<T>(name, segment, token, codec, ctx, report)
-    this.reader = new ChannelReader<T>(name, segment, token, codec, ctx, {
+    const parts = { name, segment, token, codec, ctx }
+    this.writer = new ChannelWriter<T>(parts, report)
+    this.reader = new ChannelReader<T>(parts, {
       listeners: () => this.currentListeners(),
       call: (listener, value) => { listener.call(this, value) },
       report,

@@ -11,7 +11,7 @@ import { ownBell, registerSleeper, ring, roomToken, unregisterSleeper, type Slee
 import { ChannelBusy, Closed } from '../errors.js'
 import { cancelRelease, releaseOnTerminate } from '../exit.js'
 import { isAlive, selfIdentity } from '../liveness.js'
-import type { ChannelContext } from './context.js'
+import type { ChannelContext, ChannelParts } from './context.js'
 import { Backstop, Continuation, MAX_PER_RUN, spinFor } from './idle.js'
 
 /** Most records one drain takes from one lane, so a busy lane cannot starve the others. */
@@ -64,16 +64,20 @@ export class ChannelReader<T> {
     else this.onRecord((this.zeroCopy && !this.iterating ? data.subarray(start, end) : Buffer.from(data.subarray(start, end))) as T)
   }
 
+  private readonly name: string
+  private readonly segment: ChannelSegment
+  private readonly token: number
+  private readonly codec: Codec
+  private readonly ctx: ChannelContext
+
   constructor(
-    private readonly name: string,
-    private readonly segment: ChannelSegment,
-    private readonly token: number,
-    private readonly codec: Codec,
-    private readonly ctx: ChannelContext,
+    parts: ChannelParts,
     private readonly consumers: Consumers<T>,
     private readonly highWaterMark: number,
     private readonly zeroCopy: boolean,
   ) {
+    ({ name: this.name, segment: this.segment, token: this.token, codec: this.codec, ctx: this.ctx } = parts)
+    const { ctx, segment } = parts
     this.continuation = new Continuation(ctx.spinMicros)
     this.backstop = new Backstop(segment, () => {
       if (!this.parked || !this.receiving) return

@@ -12,7 +12,7 @@ import { ChannelFull, Closed, MessageTooLarge, PeerGone, TooManySenders } from '
 import { cancelRelease, releaseOnTerminate } from '../exit.js'
 import { SELF_PID, isAlive, selfIdentity } from '../liveness.js'
 import type { SendOptions } from '../options.js'
-import type { ChannelContext } from './context.js'
+import type { ChannelContext, ChannelParts } from './context.js'
 
 /**
  * Writers holding staged, unpublished messages. If the process exits before
@@ -72,16 +72,19 @@ export class ChannelWriter<T> {
   /** In a worker thread: the native exit action that gives the lane back if the thread is terminated. */
   private laneRelease: number | null = null
 
+  private readonly name: string
+  private readonly segment: ChannelSegment
+  private readonly token: number
+  private readonly codec: Codec
+  private readonly ctx: ChannelContext
+
   constructor(
-    private readonly name: string,
-    private readonly segment: ChannelSegment,
-    /** The channel's doorbell token: its segment id. */
-    private readonly token: number,
-    private readonly codec: Codec,
-    private readonly ctx: ChannelContext,
+    parts: ChannelParts,
     /** Reports what cannot be thrown to a caller (a failed ring after a burst). */
     private readonly report: (what: string, err: unknown) => void,
-  ) {}
+  ) {
+    ({ name: this.name, segment: this.segment, token: this.token, codec: this.codec, ctx: this.ctx } = parts)
+  }
 
   get active(): boolean {
     return this.sender !== null
