@@ -13,7 +13,7 @@
  * the receiving process, <n> counts per process. Channel names are at most
  * 64 UTF-8 bytes, so topics and service names are at most 40.
  */
-import type { SlowPolicy } from './options.js'
+import type { SlowPolicy } from '../options.js'
 import type { PatternHost } from './host.js'
 import { checkName } from '../naming.js'
 

@@ -29,10 +29,9 @@
  */
 import type { Channel } from '../channel/channel.js'
 import { Closed, InvalidArgType, PeerGone } from '../errors.js'
-import { checkSubscribeOptions, type ChannelOptions } from '../options.js'
+import { checkSubscribeOptions, type ChannelOptions, type SlowPolicy, type SubscribeOptions } from '../options.js'
 import type { PatternHost } from './host.js'
 import { checkPatternName, newSubscriberName, parseSubscriber, subscriberPrefix } from './names.js'
-import type { SlowPolicy, SubscribeOptions } from './options.js'
 import { reportError } from '../report.js'
 import { Subscription } from './subscription.js'
 

@@ -5,7 +5,7 @@
  * handler is consumed with `for await` by one consumer.
  */
 import type { Channel } from '../channel/channel.js'
-import type { SlowPolicy } from './options.js'
+import type { SlowPolicy } from '../options.js'
 
 /**
  * Using an object in a way its state does not allow: a TypeError with

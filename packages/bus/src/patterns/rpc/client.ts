@@ -40,7 +40,7 @@ import { ChannelFull, Closed, NoServer, PeerGone, RemoteError, RequestTimeout } 
 import { checkRequestOptions } from '../../options.js'
 import type { PatternHost } from '../host.js'
 import { checkPatternName, newReplyName, parseServer, serverPrefix } from '../names.js'
-import type { RequestOptions } from '../options.js'
+import type { RequestOptions } from '../../options.js'
 import { isReply, remoteInfo, type Reply, type Request } from './wire.js'
 
 /** What a client counted (bus.stats().rpc). */

@@ -17,7 +17,7 @@
  * `timeout * (retries + 1)` well under rememberMs.
  */
 import type { Channel } from '../../channel/channel.js'
-import type { ServeOptions } from '../options.js'
+import type { ServeOptions } from '../../options.js'
 import { errorInfo, isRequest, type Reply, type Request } from './wire.js'
 
 export interface RequestContext {
