@@ -69,6 +69,9 @@ export class ChannelWriter<T> {
   private roomRegistered = false
   private roomWake: (() => void) | null = null
   private readonly roomSleeper: Sleeper = { wake: () => this.roomWake?.() }
+  /** The receiver last rung, and the claim stamp it was read under (see afterWrite()). */
+  private ringTarget: Target | null = null
+  private ringStamp = 0
   /** In a worker thread: the native exit action that gives the lane back if the thread is terminated. */
   private laneRelease: number | null = null
 
@@ -339,11 +342,20 @@ export class ChannelWriter<T> {
     // that receives now, by the address it published with its claim.
     const now = performance.now()
     if (now - this.receiverCheckedAt > RECHECK_MS) this.checkReceiver(now, true)
-    const r = this.segment.receiver()
+    // The address is read afresh unless the claim's stamp is the one the
+    // cached target was read under (reading it allocates: this is the wake
+    // path of every idle round trip).
+    const stamp = this.segment.receiverStamp()
+    if (stamp !== this.ringStamp || this.ringTarget === null) {
+      const r = this.segment.receiver()
+      this.ringTarget = r === null || r.bell === null ? null : r as Target
+      this.ringStamp = this.ringTarget === null ? stamp ^ 1 : stamp // never trust a miss
+    }
     // No receiver, or one whose claim is in flight: a new receiver drains
     // once it is set up, so nothing waits on this ring.
-    if (r === null || r.bell === null) return
-    if (!ring(r as Target, this.token, this.ctx.runtimeDir, now)) {
+    const r = this.ringTarget
+    if (r === null) return
+    if (!ring(r, this.token, this.ctx.runtimeDir, now)) {
       // The message is committed and stays in the ring for a receiver that
       // takes over; this sender learns of the death on its next send.
       this.receiverCheckedAt = -Infinity

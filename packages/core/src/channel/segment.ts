@@ -219,6 +219,17 @@ export class ChannelSegment {
   }
 
   /**
+   * A cheap stamp of the current receiver claim and its published doorbell
+   * (three 32-bit loads, no allocation): both halves of RECEIVER and
+   * RECEIVER_BELL, mixed. A sender that cached receiver() under one stamp may ring
+   * that cached address while the stamp is unchanged.
+   */
+  receiverStamp(): number {
+    const w = this.words
+    return (Atomics.load(w, RECEIVER >> 2) ^ Math.imul(Atomics.load(w, (RECEIVER >> 2) + 1), 0x85ebca6b) ^ Math.imul(Atomics.load(w, RECEIVER_BELL >> 2), 0x9e3779b1)) | 0
+  }
+
+  /**
    * The receiver's poll: true when any lane holds records it has not read.
    * Looks only at lanes [0, LANES_USED) and compares each WRITE with this
    * process's own read position (one atomic load per lane in use). Only
