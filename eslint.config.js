@@ -6,7 +6,7 @@ import tseslint from 'typescript-eslint'
 
 export default tseslint.config(
   {
-    ignores: ['**/dist/', '**/build/', '**/node_modules/', 'test/dist/', 'bench/results/'],
+    ignores: ['**/dist/', '**/build/', '**/node_modules/', 'bench/results/'],
   },
   js.configs.recommended,
   tseslint.configs.recommended,

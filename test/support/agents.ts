@@ -11,9 +11,9 @@ export class Agent {
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>()
   readonly child: ChildProcess
 
-  /** `fixture`: the agent program (test/fixtures/<fixture>.ts), default the channel agent. */
-  constructor(fixture = 'bus/agent') {
-    this.child = track(fork(fixturePath(fixture), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }))
+  /** `fixture`: the agent program (packages/bus/test/fixtures/<fixture>.ts), default the channel agent. */
+  constructor(fixture = 'agent') {
+    this.child = track(fork(fixturePath('bus', fixture), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }))
     this.child.on('message', (msg: { id: number; ok?: unknown; error?: { code: string; message: string } }) => {
       const p = this.pending.get(msg.id)
       if (p === undefined) return

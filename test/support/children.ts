@@ -1,8 +1,9 @@
 /**
  * Child processes for tests. Every child started here is tracked and killed
  * (SIGKILL, then reaped) after each test, pass or fail, so a failing test
- * never leaves a process behind. Fixtures are the built JS of
- * test/fixtures/*.ts (test/dist/fixtures), run by the same Node.
+ * never leaves a process behind. Fixtures are the built JS of each
+ * package's packages/<pkg>/test/fixtures/*.ts (packages/<pkg>/test/dist/fixtures,
+ * built by the package's `build`), run by the same Node.
  *
  * A fixture started as another user (options.uid / options.gid, e.g. 65534
  * to see what root's privileges hide) runs from a world-readable copy made
@@ -20,8 +21,19 @@ import { afterEach } from 'vitest'
 
 const live = new Set<ChildProcess>()
 
-export function fixturePath(name: string): string {
-  return fileURLToPath(new URL(`../dist/fixtures/${name}.js`, import.meta.url))
+/** The packages whose tests have fixtures (packages/<pkg>/test/fixtures). */
+export type FixturePackage = 'native' | 'core' | 'bus'
+const FIXTURE_PACKAGES: readonly FixturePackage[] = ['native', 'core', 'bus']
+
+const repoDir = fileURLToPath(new URL('../..', import.meta.url))
+
+/** Where fixture `name` of package `pkg` is built: packages/<pkg>/test/dist/fixtures/<name>.js. */
+export function fixturePath(pkg: FixturePackage, name: string): string {
+  return join(builtFixtures(pkg), `${name}.js`)
+}
+
+function builtFixtures(pkg: FixturePackage): string {
+  return join(repoDir, 'packages', pkg, 'test', 'dist', 'fixtures')
 }
 
 export interface FixtureExtras {
@@ -32,14 +44,14 @@ export interface FixtureExtras {
 }
 
 /**
- * Starts `node test/dist/fixtures/<name>.js ...args`, tracked for cleanup.
- * As another user (options.uid/gid), from readableCopy() instead.
+ * Starts `node packages/<pkg>/test/dist/fixtures/<name>.js ...args`, tracked
+ * for cleanup. As another user (options.uid/gid), from readableCopy() instead.
  */
-export function startFixture(name: string, args: readonly string[] = [], options: SpawnOptions = {}, extras: FixtureExtras = {}): ChildProcess {
+export function startFixture(pkg: FixturePackage, name: string, args: readonly string[] = [], options: SpawnOptions = {}, extras: FixtureExtras = {}): ChildProcess {
   const asOtherUser = (options.uid !== undefined && options.uid !== process.getuid?.()) ||
     (options.gid !== undefined && options.gid !== process.getgid?.())
   const root = asOtherUser ? readableCopy() : undefined
-  const script = root === undefined ? fixturePath(name) : join(root, 'fixtures', `${name}.js`)
+  const script = root === undefined ? fixturePath(pkg, name) : join(root, 'fixtures', pkg, `${name}.js`)
   return track(spawn(process.execPath, [...(extras.nodeArgs ?? []), script, ...args], {
     stdio: ['pipe', 'pipe', 'pipe'],
     ...(root === undefined ? {} : { cwd: root }),
@@ -77,13 +89,14 @@ function openUp(dir: string): void {
 }
 
 /**
- * A world-readable copy of what a fixture runs — test/dist/fixtures and the
- * built packages it may import (@ipc/native with its compiled addon,
- * @ipc/core, @ipc/bus, msgpackr) laid out as Node resolves them:
+ * A world-readable copy of what a fixture runs — every package's built
+ * fixtures (packages/<pkg>/test/dist/fixtures) and the built packages they
+ * may import (@ipc/native with its compiled addon, @ipc/core, @ipc/bus,
+ * msgpackr) laid out as Node resolves them:
  *
  *   <tmp>/ipc-test-fixtures-XXXXXX/         0755
  *     package.json                          {"type": "module"}
- *     fixtures/<name>.js
+ *     fixtures/<pkg>/<name>.js
  *     node_modules/@ipc/{native,core,bus}/  package.json, dist/ (native: build/<config>/ipc_native.node)
  *     node_modules/msgpackr/
  *
@@ -99,7 +112,7 @@ export function readableCopy(): string {
   const noMaps = (rel: string): boolean => !/\.(map|d\.ts|d\.cts|md)$/.test(rel)
   const built = (rel: string): boolean => /^(package\.json|dist(\/.*)?)$/.test(rel)
   writeFileSync(join(root, 'package.json'), '{ "type": "module", "private": true }\n')
-  copyTree(join(testDir, 'dist', 'fixtures'), join(root, 'fixtures'), noMaps)
+  for (const pkg of FIXTURE_PACKAGES) copyTree(builtFixtures(pkg), join(root, 'fixtures', pkg), noMaps)
   const core = packageDir('@ipc/core', testDir)
   const packages: Array<[string, string, (rel: string) => boolean]> = [
     ['@ipc/native', packageDir('@ipc/native', testDir), (rel) => noMaps(rel) && (built(rel) || /^build(\/(Release|Debug)(\/ipc_native\.node)?)?$/.test(rel))],
@@ -154,8 +167,8 @@ export async function finish(child: ChildProcess, timeoutMs = 20_000): Promise<F
 }
 
 /** Runs a fixture to completion. */
-export function runFixture(name: string, args: readonly string[] = [], options: SpawnOptions = {}, extras: FixtureExtras = {}): Promise<Finished> {
-  return finish(startFixture(name, args, options, extras), extras.timeoutMs)
+export function runFixture(pkg: FixturePackage, name: string, args: readonly string[] = [], options: SpawnOptions = {}, extras: FixtureExtras = {}): Promise<Finished> {
+  return finish(startFixture(pkg, name, args, options, extras), extras.timeoutMs)
 }
 
 /** Resolves with the first line of stdout that matches, or rejects when the child exits first. */

@@ -1,6 +1,6 @@
 /**
- * Processes of the model-based test (test/bus/model.test.ts): each runs
- * test/fixtures/bus/model-agent.ts, answers JSON-line commands and streams
+ * Processes of the model-based test (packages/bus/test/model.test.ts): each runs
+ * packages/bus/test/fixtures/model-agent.ts, answers JSON-line commands and streams
  * what it delivered. Started with the parked receiver's backstop timer off
  * (IPC_BUS_BACKSTOP=off), so that a lost wakeup shows as a stall.
  */
@@ -37,7 +37,7 @@ export class ModelAgent {
   private readonly pending = new Map<number, { resolve: (r: Reply) => void; reject: (e: Error) => void }>()
 
   constructor() {
-    this.child = startFixture('bus/model-agent', [], { env: { ...process.env, IPC_BUS_BACKSTOP: 'off' } })
+    this.child = startFixture('bus', 'model-agent', [], { env: { ...process.env, IPC_BUS_BACKSTOP: 'off' } })
     this.pid = this.child.pid!
     this.child.stdin!.on('error', () => {}) // EPIPE once it died: reported through `closed`
     this.child.stderr!.setEncoding('utf8').on('data', (d: string) => { this.stderr = (this.stderr + d).slice(-4000) })

@@ -1,5 +1,5 @@
 /**
- * The model of the model-based test (test/bus/model.test.ts) and the real
+ * The model of the model-based test (packages/bus/test/model.test.ts) and the real
  * processes it mirrors. One World per command sequence: one named bus, a
  * fresh runtimeDir, up to SLOTS agent processes (a slot killed or exited is
  * restarted by its next Open: joining after a crash), each with two Bus slots.

@@ -3,7 +3,7 @@
  * everything published after subscribe() returned ('block'), exact drop
  * accounting ('drop'), dead and departed subscribers, and the API's edges.
  *
- * The property uses three long-lived agents (test/fixtures/bus/pattern-agent.ts)
+ * The property uses three long-lived agents (fixtures/pattern-agent.ts)
  * that publish and subscribe; "published after subscribe() returned" is
  * decided with shared-memory counters: a publisher stores i + 1 before it
  * starts publish #i, and a subscriber reads the counters right after
@@ -13,9 +13,9 @@ import fc from 'fast-check'
 import { describe, expect, test } from 'vitest'
 import { Bus, Closed, type DropEvent } from '@ipc/bus'
 import { shmat, shmdt } from '@ipc/native'
-import { Agent } from '../support/agents.js'
-import { trackBus } from '../support/buses.js'
-import { makeSegment } from '../support/segments.js'
+import { Agent } from '../../../test/support/agents.js'
+import { trackBus } from '../../../test/support/buses.js'
+import { makeSegment } from '../../../test/support/segments.js'
 
 const RUNS = Number(process.env['FC_RUNS'] ?? 40)
 const seed = process.env['FC_SEED'] === undefined ? undefined : Number(process.env['FC_SEED'])
@@ -36,7 +36,7 @@ interface Collected { snapshot: number[]; received: Array<[number, number]> }
 
 describe('pub/sub property', () => {
   test('subscribers joining at random times get every later message in per-publisher order; drops are exact', async () => {
-    const agents = [0, 1, 2].map(() => new Agent('bus/pattern-agent'))
+    const agents = [0, 1, 2].map(() => new Agent('pattern-agent'))
     const startedId = makeSegment(4096)
     const startedBuf = shmat(startedId)
     const started = new Int32Array(startedBuf)
@@ -132,7 +132,7 @@ describe('pub/sub', () => {
 
   test('a block subscriber gets everything in order while its publisher waits for room', async () => {
     const bus = trackBus(await Bus.create({ ringBytes: '64 KiB' }))
-    const agent = new Agent('bus/pattern-agent')
+    const agent = new Agent('pattern-agent')
     const got: number[] = []
     let n = 0
     bus.subscribe<{ i: number }>('slow', (m) => {
@@ -148,7 +148,7 @@ describe('pub/sub', () => {
   test('a subscriber killed while its publisher is blocked on it: the publish finishes and its channel is removed', async () => {
     const bus = trackBus(await Bus.create({ ringBytes: '64 KiB' }))
     const segment = makeSegment(4096)
-    const sub = new Agent('bus/pattern-agent')
+    const sub = new Agent('pattern-agent')
     await sub.call('attach', { address: bus.address, shm: segment })
     const { channel } = await sub.call<{ channel: string }>('subscribe', { topic: 'doom', policy: 'block', ringBytes: 4096, slowEvery: 1, slowMs: 1000 })
     const other: number[] = []

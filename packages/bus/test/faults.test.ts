@@ -12,10 +12,10 @@ import fc from 'fast-check'
 import { describe, expect, test, vi } from 'vitest'
 import { Bus } from '@ipc/bus'
 import { shmat, shmdt } from '@ipc/native'
-import { fixturePath, track } from '../support/children.js'
-import { trackBus } from '../support/buses.js'
-import { makeSegment } from '../support/segments.js'
-import { checkMessage, type Message } from '../fixtures/bus/payloads.js'
+import { fixturePath, track } from '../../../test/support/children.js'
+import { trackBus } from '../../../test/support/buses.js'
+import { makeSegment } from '../../../test/support/segments.js'
+import { checkMessage, type Message } from './fixtures/payloads.js'
 
 const TRIALS = Number(process.env['FAULT_TRIALS'] ?? 120)
 const seed = process.env['FC_SEED'] === undefined ? undefined : Number(process.env['FC_SEED'])
@@ -49,7 +49,7 @@ describe('faults', () => {
                 lastFromSurvivor = now
               }
             })
-            const senders = [0, 1].map((s) => track(bus.fork(fixturePath('bus/killable-sender'), [String(s), String(progressId), String(s)], {
+            const senders = [0, 1].map((s) => track(bus.fork(fixturePath('bus', 'killable-sender'), [String(s), String(progressId), String(s)], {
               stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
             })))
             await Promise.all(senders.map((c) => once(c, 'message')))
@@ -103,7 +103,7 @@ describe('faults', () => {
 
   test('a dead receiver makes pending and future sends reject with PeerGone within a second', async () => {
     const bus = trackBus(await Bus.create({ ringBytes: 4096, maxMessageBytes: 256 }))
-    const child = track(bus.fork(fixturePath('bus/idle-receiver'), ['60000'], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] }))
+    const child = track(bus.fork(fixturePath('bus', 'idle-receiver'), ['60000'], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] }))
     const ch = bus.channel<number>('idle')
     // Wait until the child is the receiver (its lane drains), then stop it so the ring fills.
     await ch.send(0)

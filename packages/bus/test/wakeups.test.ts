@@ -9,8 +9,8 @@ import { readFileSync } from 'node:fs'
 import { describe, expect, test } from 'vitest'
 import { Bus, type Channel } from '@ipc/bus'
 import type { ChannelSegment } from '@ipc/core'
-import { finish, startFixture, track, waitForLine } from '../support/children.js'
-import { privateBus, trackBus } from '../support/buses.js'
+import { finish, startFixture, track, waitForLine } from '../../../test/support/children.js'
+import { privateBus, trackBus } from '../../../test/support/buses.js'
 
 function segmentOf(ch: Channel<unknown>): ChannelSegment {
   return (ch as unknown as { segment: ChannelSegment }).segment
@@ -51,7 +51,7 @@ describe('the room doorbell wakes a blocked sender', () => {
     const ch = bus.channel<number>('room')
     ch.pause()
     ch.on('message', () => {})
-    const child = startFixture('bus/script', [`
+    const child = startFixture('bus', 'script', [`
       const bus = await Bus.attach(args[0])
       const ch = bus.channel('room')
       let n = 0
@@ -76,7 +76,7 @@ describe('the sender that wins the parked word rings', () => {
   test('a receiver parked in another process gets each message within 2 s (the backstop is off: only the ring can wake it)', async () => {
     const bus = await privateBus()
     const ch = bus.channel<number>('ring')
-    const child = startFixture('bus/script', [`
+    const child = startFixture('bus', 'script', [`
       const bus = await Bus.attach(args[0])
       const got = []
       const all = new Promise((resolve) => bus.channel('ring').on('message', (v) => { got.push(v); out({ got: v }); if (got.length === 3) resolve() }))

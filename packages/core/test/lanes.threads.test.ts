@@ -17,16 +17,17 @@ import { once } from 'node:events'
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ChannelSegment, channelBytes, initializeChannel, maxMessageLimit } from '@ipc/core'
-import { CANARY_HEAD, CANARY_TAIL, backoff, message } from '../fixtures/core/prng.js'
-import { DONE_BASE, STOP } from '../fixtures/core/lane-control.js'
-import { params } from '../../packages/core/test/support/fc.js'
+import { CANARY_HEAD, CANARY_TAIL, backoff, message } from './fixtures/prng.js'
+import { DONE_BASE, STOP } from './fixtures/lane-control.js'
+import { fixturePath } from '../../../test/support/children.js'
+import { params } from './support/fc.js'
 
 const GUARD = 0xcc
 const CHANNEL_AT = 128
 let workers: Worker[] = []
 
 beforeAll(() => {
-  workers = Array.from({ length: 4 }, () => new Worker(new URL('../dist/fixtures/core/lane-sender.js', import.meta.url)))
+  workers = Array.from({ length: 4 }, () => new Worker(fixturePath('core', 'lane-sender')))
 })
 afterAll(async () => {
   await Promise.all(workers.map((w) => w.terminate()))

@@ -4,13 +4,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, test } from 'vitest'
 import { ftok, IPC_CREAT, IPC_EXCL, IPC_PRIVATE, shmat, shmctl, shmdt, shmget } from '@ipc/native'
-import { runFixture } from '../support/children.js'
-import { makeSegment, randomKey, trackSegment } from '../support/segments.js'
+import { runFixture } from '../../../test/support/children.js'
+import { makeSegment, randomKey, trackSegment } from '../../../test/support/segments.js'
 
 const NOBODY = 65534
 
 function peer(target: string, op = 'rw', options = {}) {
-  return runFixture('native/shm-peer', [target, op], options).then((r) => {
+  return runFixture('native', 'shm-peer', [target, op], options).then((r) => {
     expect(r.stderr).toBe('')
     return JSON.parse(r.stdout) as Record<string, any>
   })
@@ -86,7 +86,7 @@ describe('System V shared memory', () => {
     const buf = shmat(id)
     expect(shmdt(buf)).toBe(true)
     expect(shmdt(buf)).toBe(false)
-    const out = await runFixture('native/gc-finalizer', [String(id)], {}, { nodeArgs: ['--expose-gc'] })
+    const out = await runFixture('native', 'gc-finalizer', [String(id)], {}, { nodeArgs: ['--expose-gc'] })
     expect(out.stderr).toBe('')
     expect(JSON.parse(out.stdout)).toEqual({ start: 0, afterAttach: 1, afterGc: 0, stillAttached: 1, end: 0 })
   })

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, test } from 'vitest'
 import { Doorbell, DoorbellRinger, mkfifo, pipe, shmat, shmdt } from '@ipc/native'
-import { finish, startFixture, waitForLine } from '../support/children.js'
-import { makeSegment } from '../support/segments.js'
+import { finish, startFixture, waitForLine } from '../../../test/support/children.js'
+import { makeSegment } from '../../../test/support/segments.js'
 
 let dir: string
 beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'ipc-pipes-')) })
@@ -18,7 +18,7 @@ function percentile(sorted: number[], p: number): number {
 describe('pipes', () => {
   test('a pipe feeds a child’s stdin', async () => {
     const [r, w] = pipe()
-    const child = startFixture('native/echo-upper', [], { stdio: [r, 'pipe', 'pipe'] })
+    const child = startFixture('native', 'echo-upper', [], { stdio: [r, 'pipe', 'pipe'] })
     closeSync(r) // the child has its own copy
     writeSync(w, 'through the pipe\n')
     closeSync(w) // EOF for the child
@@ -29,7 +29,7 @@ describe('pipes', () => {
   test('two pipes carry a conversation both ways', async () => {
     const [aRead, aWrite] = pipe()
     const [bRead, bWrite] = pipe()
-    const child = startFixture('native/bidi', [], { stdio: ['ignore', 'pipe', 'pipe', aRead, bWrite] })
+    const child = startFixture('native', 'bidi', [], { stdio: ['ignore', 'pipe', 'pipe', aRead, bWrite] })
     closeSync(aRead)
     closeSync(bWrite)
     const { createReadStream } = await import('node:fs')
@@ -47,8 +47,8 @@ describe('pipes', () => {
   test('a FIFO joins two processes started independently', async () => {
     const path = join(dir, 'fifo')
     mkfifo(path, 0o600)
-    const reader = startFixture('native/fifo-end', ['reader', path])
-    const writer = startFixture('native/fifo-end', ['writer', path, 'one', 'two', 'three'])
+    const reader = startFixture('native', 'fifo-end', ['reader', path])
+    const writer = startFixture('native', 'fifo-end', ['writer', path, 'one', 'two', 'three'])
     const [r] = await Promise.all([finish(reader), finish(writer)])
     expect(r.stdout).toBe('got: one\ngot: two\ngot: three\neof\n')
   })
@@ -102,7 +102,7 @@ describe('Doorbell', () => {
     const mine = join(dir, 'parent-bell')
     const theirs = join(dir, 'child-bell')
     using bell = Doorbell.create({ path: mine })
-    const child = startFixture('native/doorbell-peer', ['pingpong', mine, theirs, '10000'])
+    const child = startFixture('native', 'doorbell-peer', ['pingpong', mine, theirs, '10000'])
     await waitForLine(child, /^ready$/)
     const ringer = DoorbellRinger.open(theirs)
     child.stdin!.write('go\n')
@@ -126,7 +126,7 @@ describe('Doorbell', () => {
     const buf = shmat(id)
     const word = new Int32Array(buf)
     try {
-      const child = startFixture('native/doorbell-peer', ['burst', path, String(id), '10000'])
+      const child = startFixture('native', 'doorbell-peer', ['burst', path, String(id), '10000'])
       const done = finish(child)
       let seen = 0
       while (seen < 10_000) {
@@ -141,7 +141,7 @@ describe('Doorbell', () => {
   })
 
   test('an idle owner uses no CPU while it waits', async () => {
-    const child = startFixture('native/doorbell-peer', ['idle', join(dir, 'bell'), '1000'])
+    const child = startFixture('native', 'doorbell-peer', ['idle', join(dir, 'bell'), '1000'])
     const out = await finish(child)
     const { cpuMicros, wallMs, woke } = JSON.parse(out.stdout.trim().split('\n').pop()!) as { cpuMicros: number; wallMs: number; woke: boolean }
     expect(woke).toBe(false)

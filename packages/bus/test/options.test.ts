@@ -17,12 +17,12 @@ import { Bus, busKey, InvalidArgType, InvalidArgValue, IpcError, NoSuchBus, OutO
 import { IPC_PRIVATE, shmctl, shmdt, shmget, SIGRTMIN } from '@ipc/native'
 import {
   checkRequestOptions, checkSendOptions, checkServeOptions, checkSubscribeOptions, nearestKey, parseAttachAddress, resolveChannelOptions, resolveOptions,
-} from '../../packages/bus/dist/options.js'
-import { checkName } from '../../packages/bus/dist/naming.js'
-import { attachSegment } from '../../packages/bus/dist/sysv.js'
-import { listSegments } from '../support/leaks.js'
-import { uniqueName } from '../support/buses.js'
-import { makeSegment } from '../support/segments.js'
+} from '../dist/options.js'
+import { checkName } from '../dist/naming.js'
+import { attachSegment } from '../dist/sysv.js'
+import { listSegments } from '../../../test/support/leaks.js'
+import { uniqueName } from '../../../test/support/buses.js'
+import { makeSegment } from '../../../test/support/segments.js'
 
 type Code = 'ERR_INVALID_ARG_TYPE' | 'ERR_INVALID_ARG_VALUE' | 'ERR_OUT_OF_RANGE'
 const CLASS: Record<Code, new (...args: never[]) => Error> = {
@@ -140,7 +140,7 @@ describe('Bus options', () => {
   })
 
   test('the deprecated `signal` still works, as doorbellSignal, with one DeprecationWarning per process', () => {
-    const options = fileURLToPath(new URL('../../packages/bus/dist/options.js', import.meta.url))
+    const options = fileURLToPath(new URL('../dist/options.js', import.meta.url))
     const script = `
       import { resolveOptions } from ${JSON.stringify(options)}
       const warnings = []

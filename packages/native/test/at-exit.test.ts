@@ -4,8 +4,8 @@ import { join } from 'node:path'
 import { Worker } from 'node:worker_threads'
 import { afterEach, describe, expect, test } from 'vitest'
 import { addExitStore, addExitUnlink, cancelExit, pendingExitActions, shmat, shmctl, shmdt } from '@ipc/native'
-import { finish, fixturePath, startFixture, waitForLine } from '../support/children.js'
-import { makeSegment } from '../support/segments.js'
+import { finish, fixturePath, startFixture, waitForLine } from '../../../test/support/children.js'
+import { makeSegment } from '../../../test/support/segments.js'
 
 type Then = 'loop' | 'await' | 'end' | 'exit'
 interface StoreSpec { shmid: number; offset: number; width: 4 | 8; expected: number | bigint; desired: number | bigint }
@@ -33,7 +33,7 @@ function segment(size = 4096): { id: number; buf: ArrayBuffer } {
 
 /** Starts the at-exit-worker fixture and waits until it has registered its actions. */
 async function startWorker(data: { stores?: StoreSpec[]; unlinks?: string[]; cancel?: boolean; then: Then }): Promise<{ worker: Worker; info: Registered }> {
-  const worker = new Worker(fixturePath('native/at-exit-worker'), { workerData: data })
+  const worker = new Worker(fixturePath('native', 'at-exit-worker'), { workerData: data })
   workers.add(worker)
   const info = await new Promise<Registered>((resolve, reject) => {
     worker.once('message', resolve)
@@ -154,7 +154,7 @@ describe('exit actions in a child process', () => {
     const words = new BigInt64Array(buf)
     words[0] = 0x1234n
     new Int32Array(buf)[2] = 7
-    const proc = startFixture('native/at-exit-child', [String(id), how])
+    const proc = startFixture('native', 'at-exit-child', [String(id), how])
     const done = finish(proc)
     await waitForLine(proc, /^ready$/)
     if (how === 'wait') proc.kill('SIGKILL')

@@ -11,9 +11,9 @@
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { Bus, type BusOptions } from '@ipc/bus'
-import { Agent } from '../support/agents.js'
-import { trackBus } from '../support/buses.js'
-import { checkFrame, checkMessage, type Message } from '../fixtures/bus/payloads.js'
+import { Agent } from '../../../test/support/agents.js'
+import { trackBus } from '../../../test/support/buses.js'
+import { checkFrame, checkMessage, type Message } from './fixtures/payloads.js'
 
 const RUNS = Number(process.env['FC_RUNS'] ?? 150)
 const seed = process.env['FC_SEED'] === undefined ? undefined : Number(process.env['FC_SEED'])

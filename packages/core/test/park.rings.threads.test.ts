@@ -7,7 +7,7 @@
  * sender of the round is done, that its park got exactly one (none is a lost
  * wakeup, two is a double ring). Every other round the senders stall between
  * seeing PARKED and taking it, as a preempted sender would (see
- * ../fixtures/core/park-rounds-peer.ts). Stops at the first bad round.
+ * fixtures/park-rounds-peer.ts). Stops at the first bad round.
  * A run lasts at least 500 rounds, then until CONTENDED of its rounds had
  * two or more senders past their look at PARKED at once (each of them a
  * double ring if shouldRing() is not atomic), or 4 s.
@@ -22,13 +22,14 @@ import { describe, expect, it } from 'vitest'
 import { ChannelSegment, channelBytes, initializeChannel } from '@ipc/core'
 import {
   CHANNEL_AT, CONTROL_WORDS, R_CONTENDED, R_FAIL_KIND, R_FAIL_RINGS, R_FAIL_ROUND, R_ROUNDS,
-} from '../fixtures/core/race.js'
-import { params } from '../../packages/core/test/support/fc.js'
+} from './fixtures/race.js'
+import { fixturePath } from '../../../test/support/children.js'
+import { params } from './support/fc.js'
 
 const RUNS = Number(process.env.FC_RUNS ?? 3)
 const CONTENDED = Number(process.env.CORE_PARK_CONTENDED ?? 300)
 const MIN_ROUNDS = 500
-const url = new URL('../dist/fixtures/core/park-rounds-peer.js', import.meta.url)
+const url = fixturePath('core', 'park-rounds-peer')
 const totals = { rounds: 0, contended: 0 }
 
 describe('parking protocol: rings per park (worker_threads)', () => {

@@ -4,7 +4,7 @@
  * receiver, and the spin's deadline.
  */
 import { afterEach, describe, expect, test, vi } from 'vitest'
-import { Backstop, Continuation, HOT_RUNS, PARKED_CHECK_MAX_MS, PARKED_CHECK_MS, spinFor } from '../../packages/bus/dist/channel/idle.js'
+import { Backstop, Continuation, HOT_RUNS, PARKED_CHECK_MAX_MS, PARKED_CHECK_MS, spinFor } from '../dist/channel/idle.js'
 
 afterEach(() => { vi.useRealTimers() })
 

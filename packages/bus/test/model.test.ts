@@ -2,7 +2,7 @@
  * Model-based test of the public API (issue 10), across real processes.
  *
  * fast-check generates command sequences over up to three agent processes
- * (test/fixtures/bus/model-agent.ts), each holding up to two Bus instances on
+ * (fixtures/model-agent.ts), each holding up to two Bus instances on
  * one named bus, with either doorbell ('signal', 'pipe'; both in one process
  * too): open / close buses, send / trySend / sendMany, on / once / events.once
  * / for await with break, off, pause / resume, channel close, process.exit
@@ -30,9 +30,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import fc from 'fast-check'
 import { describe, expect, test } from 'vitest'
-import { drainPool } from '../support/model-agents.js'
-import { dispose, finish, shutdown } from '../support/model-check.js'
-import { CHANNELS, SLOTS, World, type How, type Instance, type Kind } from '../support/model-world.js'
+import { drainPool } from '../../../test/support/model-agents.js'
+import { dispose, finish, shutdown } from '../../../test/support/model-check.js'
+import { CHANNELS, SLOTS, World, type How, type Instance, type Kind } from '../../../test/support/model-world.js'
 
 const RUNS = Number(process.env['FC_RUNS'] ?? 100)
 const MAX_COMMANDS = Number(process.env['FC_COMMANDS'] ?? 40)
@@ -207,7 +207,7 @@ describe('model-based test of the public API across processes', () => {
       const m = /seed: (-?\d+), path: "([^"]*)"/.exec(String((err as Error).message))
       const hint = /replayPath: "([^"]*)"/.exec(String((err as Error).message))
       if (m) {
-        console.error(`model test failed; replay with: FC_SEED=${m[1]} FC_PATH=${m[2]}${hint ? ` FC_REPLAY_PATH='${hint[1]}'` : ''} npx vitest run test/bus/model.test.ts`)
+        console.error(`model test failed; replay with: FC_SEED=${m[1]} FC_PATH=${m[2]}${hint ? ` FC_REPLAY_PATH='${hint[1]}'` : ''} npx vitest run packages/bus/test/model.test.ts`)
       }
       throw err
     } finally {

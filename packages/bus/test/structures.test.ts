@@ -9,9 +9,9 @@
  */
 import { describe, expect, test } from 'vitest'
 import type { Bus } from '@ipc/bus'
-import { fixturePath, finish, track } from '../support/children.js'
-import { privateBus } from '../support/buses.js'
-import { shapeMessages, type ShapeMessage } from '../fixtures/bus/shapes-sender.js'
+import { fixturePath, finish, track } from '../../../test/support/children.js'
+import { privateBus } from '../../../test/support/buses.js'
+import { shapeMessages, type ShapeMessage } from './fixtures/shapes-sender.js'
 
 const SHAPES = 20
 const SENDERS = 2
@@ -45,7 +45,7 @@ describe('shared structures over a real bus', () => {
     const receiving = receive(bus, SENDERS * expected[0]!.length, 30_000)
     try {
       // children are SIGKILLed and reaped after the test, pass or fail (support/children.ts)
-      const children = Array.from({ length: SENDERS }, (_, s) => track(bus.fork(fixturePath('bus/shapes-sender'), [String(s), String(SHAPES)], {
+      const children = Array.from({ length: SENDERS }, (_, s) => track(bus.fork(fixturePath('bus', 'shapes-sender'), [String(s), String(SHAPES)], {
         stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       })))
       // a sender that fails (say, Unserializable) fails the test at once, with its stderr

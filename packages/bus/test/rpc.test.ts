@@ -13,17 +13,17 @@ import fc from 'fast-check'
 import { describe, expect, test } from 'vitest'
 import { Bus, NoServer, PeerGone, RemoteError, RequestTimeout, type Bus as BusType } from '@ipc/bus'
 import { shmat, shmdt } from '@ipc/native'
-import { Agent } from '../support/agents.js'
-import { trackBus } from '../support/buses.js'
-import { fixturePath, track } from '../support/children.js'
-import { makeSegment } from '../support/segments.js'
+import { Agent } from '../../../test/support/agents.js'
+import { trackBus } from '../../../test/support/buses.js'
+import { fixturePath, track } from '../../../test/support/children.js'
+import { makeSegment } from '../../../test/support/segments.js'
 
 const RUNS = Number(process.env['FC_RUNS'] ?? 20)
 const seed = process.env['FC_SEED'] === undefined ? undefined : Number(process.env['FC_SEED'])
 const path = process.env['FC_PATH']
 
 async function startServers(bus: BusType, shmid: number, n: number, concurrency: number, service = 'calc'): Promise<ChildProcess[]> {
-  const servers = Array.from({ length: n }, () => track(bus.fork(fixturePath('bus/rpc-server'), [String(shmid), service, String(concurrency)], {
+  const servers = Array.from({ length: n }, () => track(bus.fork(fixturePath('bus', 'rpc-server'), [String(shmid), service, String(concurrency)], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   })))
   await Promise.all(servers.map((s) => once(s, 'message')))
@@ -53,7 +53,7 @@ type Outcome = [string, unknown]
 
 describe('request/reply property', () => {
   test('servers killed at random moments: every request settles once, no handler runs twice', async () => {
-    const agents = [0, 1, 2].map(() => new Agent('bus/pattern-agent'))
+    const agents = [0, 1, 2].map(() => new Agent('pattern-agent'))
     const tableId = makeSegment(3 * 1024 * 4)
     const tableBuf = shmat(tableId)
     const executions = new Int32Array(tableBuf)

@@ -4,7 +4,7 @@
  * after round, released together from a spin barrier. claimReceiver() must
  * let exactly one of them win each time (a compare-and-swap on the RECEIVER
  * word), and the word must then name the winner. Stops at the first bad
- * round (see ../fixtures/core/claim-peer.ts). A run lasts at least 500
+ * round (see fixtures/claim-peer.ts). A run lasts at least 500
  * rounds, then until CONTENDED of its rounds had two or more contenders past
  * the liveness check at once (each of them a double win if the claim is not
  * a compare-and-swap), or 4 s.
@@ -17,13 +17,14 @@ import { once } from 'node:events'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { channelBytes, initializeChannel } from '@ipc/core'
-import { CHANNEL_AT, CONTROL_WORDS, C_CONTENDED, C_FAIL_KIND, C_FAIL_ROUND, C_FAIL_WINS, C_ROUNDS } from '../fixtures/core/race.js'
-import { params } from '../../packages/core/test/support/fc.js'
+import { CHANNEL_AT, CONTROL_WORDS, C_CONTENDED, C_FAIL_KIND, C_FAIL_ROUND, C_FAIL_WINS, C_ROUNDS } from './fixtures/race.js'
+import { fixturePath } from '../../../test/support/children.js'
+import { params } from './support/fc.js'
 
 const RUNS = Number(process.env.FC_RUNS ?? 3)
 const CONTENDED = Number(process.env.CORE_CLAIM_CONTENDED ?? 300)
 const MIN_ROUNDS = 500
-const url = new URL('../dist/fixtures/core/claim-peer.js', import.meta.url)
+const url = fixturePath('core', 'claim-peer')
 const totals = { rounds: 0, contended: 0 }
 
 describe('receiver claim race (worker_threads)', () => {

@@ -6,7 +6,7 @@ import {
   block, getpgid, gettid, kill, killpg, onSignal, setpgid, sigpending, signalName, signalNumber,
   signalOverflowCount, sigprocmask, sigqueue, SIGRTMAX, SIGRTMIN, tgkill, tgsigqueue, unblock, type SignalInfo,
 } from '@ipc/native'
-import { runFixture, startFixture, finish } from '../support/children.js'
+import { runFixture, startFixture, finish } from '../../../test/support/children.js'
 
 /** Collects deliveries of sig until `count` arrived (or rejects after timeoutMs). */
 function collect(sig: Parameters<typeof onSignal>[0], count: number, timeoutMs = 10_000) {
@@ -47,7 +47,7 @@ describe('catching signals', () => {
   test('sigqueue from a child reaches the handler with the child pid, uid and value', async () => {
     const c = collect('SIGRTMIN+2', 1)
     try {
-      const child = startFixture('native/signal-sender', ['sigqueue', String(process.pid), 'SIGRTMIN+2', '1'])
+      const child = startFixture('native', 'signal-sender', ['sigqueue', String(process.pid), 'SIGRTMIN+2', '1'])
       const out = await finish(child)
       await c.finished
       expect(out.stdout).toContain('"sent":1')
@@ -62,7 +62,7 @@ describe('catching signals', () => {
   test('1,000 real-time signals aimed at the main thread arrive 1,000 times, in order, with their values', async () => {
     const c = collect('SIGRTMIN+3', 1000)
     try {
-      await runFixture('native/signal-sender', ['tgsigqueue', String(process.pid), 'SIGRTMIN+3', '1000'])
+      await runFixture('native', 'signal-sender', ['tgsigqueue', String(process.pid), 'SIGRTMIN+3', '1000'])
       await c.finished
       expect(c.got.map((i) => i.value)).toEqual(Array.from({ length: 1000 }, (_, i) => i))
       expect(new Set(c.got.map((i) => i.tid))).toEqual(new Set([process.pid])) // all handled on the main thread
@@ -74,7 +74,7 @@ describe('catching signals', () => {
   test('1,000 process-directed real-time signals all arrive (order across threads is not promised)', async () => {
     const c = collect('SIGRTMIN+4', 1000)
     try {
-      await runFixture('native/signal-sender', ['sigqueue', String(process.pid), 'SIGRTMIN+4', '1000'])
+      await runFixture('native', 'signal-sender', ['sigqueue', String(process.pid), 'SIGRTMIN+4', '1000'])
       await c.finished
       expect(c.got.map((i) => i.value).sort((a, b) => a - b)).toEqual(Array.from({ length: 1000 }, (_, i) => i))
     } finally {
@@ -127,7 +127,7 @@ describe('catching signals', () => {
       const fdsBefore = readdirSync('/proc/self/fd').length
       const overflowBefore = signalOverflowCount()
       const rssBefore = process.memoryUsage().rss
-      const out = await runFixture('native/signal-sender', ['storm', String(process.pid), 'SIGRTMIN+6', '100000'], {}, { timeoutMs: 60_000 })
+      const out = await runFixture('native', 'signal-sender', ['storm', String(process.pid), 'SIGRTMIN+6', '100000'], {}, { timeoutMs: 60_000 })
       expect(out.code).toBe(0)
       const { sent, eagain } = JSON.parse(out.stdout) as { sent: number; eagain: number }
       expect(sent + eagain).toBe(100_000)
@@ -215,7 +215,7 @@ describe('catching signals', () => {
   })
 
   test('onSignal in a worker thread throws NotMainThread', async () => {
-    const url = new URL('../../packages/native/dist/index.js', import.meta.url).href
+    const url = new URL('../dist/index.js', import.meta.url).href
     const worker = new Worker(
       `import(${JSON.stringify(url)}).then((n) => { try { n.onSignal('SIGUSR2', () => {}); require('worker_threads').parentPort.postMessage('installed') } catch (e) { require('worker_threads').parentPort.postMessage(e.code) } })`,
       { eval: true },
@@ -232,20 +232,20 @@ describe('sending, groups and masks', () => {
     expect(() => sigqueue(0x3ffffff0, 'SIGRTMIN', 1)).toThrow(expect.objectContaining({ code: 'ESRCH', syscall: 'sigqueue' }))
     expect(() => tgkill(process.pid, 0x3ffffff0, 'SIGUSR2')).toThrow(expect.objectContaining({ code: 'ESRCH', syscall: 'tgkill' }))
     expect(() => tgsigqueue(process.pid, 0x3ffffff0, 'SIGRTMIN', 1)).toThrow(expect.objectContaining({ code: 'ESRCH', syscall: 'rt_tgsigqueueinfo' }))
-    const r = await runFixture('native/probe', ['kill', String(process.pid), '0'], { uid: 65534, gid: 65534 })
+    const r = await runFixture('native', 'probe', ['kill', String(process.pid), '0'], { uid: 65534, gid: 65534 })
     expect(JSON.parse(r.stdout)).toMatchObject({ error: 'EPERM' })
   })
 
   test('a child in its own process group is reached by killpg; getpgid/setpgid report and move groups', async () => {
     expect(getpgid()).toBe(getpgid(process.pid))
-    const child = startFixture('native/probe', ['ids'], { detached: true }) // detached: setsid, a new group
+    const child = startFixture('native', 'probe', ['ids'], { detached: true }) // detached: setsid, a new group
     const out = JSON.parse((await finish(child)).stdout) as { ok: { pgid: number; pid: number } }
     expect(out.ok.pgid).toBe(out.ok.pid)
 
-    const moved = JSON.parse((await runFixture('native/probe', ['setpgid'])).stdout) as { ok: { pgid: number; pid: number } }
+    const moved = JSON.parse((await runFixture('native', 'probe', ['setpgid'])).stdout) as { ok: { pgid: number; pid: number } }
     expect(moved.ok.pgid).toBe(moved.ok.pid) // setpgid(0, 0) in the child: a group of its own
 
-    const sleeper = startFixture('native/doorbell-peer', ['idle', `/tmp/ipc-pg-${process.pid}-${Date.now()}`, '20000'], { detached: true })
+    const sleeper = startFixture('native', 'doorbell-peer', ['idle', `/tmp/ipc-pg-${process.pid}-${Date.now()}`, '20000'], { detached: true })
     await once(sleeper.stdout!, 'data')
     expect(getpgid(sleeper.pid!)).toBe(sleeper.pid)
     // detached means setsid(): it leads a session of its own, and no process

@@ -2,9 +2,9 @@ import { once } from 'node:events'
 import { describe, expect, onTestFinished, test } from 'vitest'
 import { Bus, busKey, type Channel } from '@ipc/bus'
 import { shmat, shmdt } from '@ipc/native'
-import { fixturePath, finish, startFixture, track, waitForLine } from '../support/children.js'
-import { namedBus, privateBus, trackBus, uniqueName } from '../support/buses.js'
-import { makeSegment } from '../support/segments.js'
+import { fixturePath, finish, startFixture, track, waitForLine } from '../../../test/support/children.js'
+import { namedBus, privateBus, trackBus, uniqueName } from '../../../test/support/buses.js'
+import { makeSegment } from '../../../test/support/segments.js'
 
 /** Resolves with the next `n` values received on channel. */
 function take<T>(channel: Channel<T>, n: number, timeoutMs = 10_000): Promise<T[]> {
@@ -33,7 +33,7 @@ describe('a private bus with forked children', () => {
   for (const [mode, doorbell] of [['listen', 'signal'], ['iterate', 'pipe']] as const) {
     test(`values make the round trip byte-identical (child ${mode}s, ${doorbell} doorbell)`, async () => {
       const bus = await privateBus({ doorbell, ringBytes: '64 KiB' })
-      const child = track(bus.fork(fixturePath('bus/echo'), [mode], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }))
+      const child = track(bus.fork(fixturePath('bus', 'echo'), [mode], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }))
       const back = bus.channel('to-parent')
       const received = take(back, VALUES.length)
       const out = bus.channel('to-child')
@@ -51,7 +51,7 @@ describe('a private bus with forked children', () => {
     for (let i = 0; i < 100; i++) expect(out.trySend(i)).toBe(true)
     const back = bus.channel('to-parent')
     const received = take(back, 100)
-    const child = track(bus.fork(fixturePath('bus/echo'), ['listen'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }))
+    const child = track(bus.fork(fixturePath('bus', 'echo'), ['listen'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }))
     expect(await received).toEqual(Array.from({ length: 100 }, (_, i) => i))
     await out.send('bye')
     await once(child, 'exit')
@@ -59,7 +59,7 @@ describe('a private bus with forked children', () => {
 
   test('a child’s exit is reported as peer-exit, with whether it died', async () => {
     const bus = await privateBus()
-    const child = track(bus.fork(fixturePath('bus/echo'), ['listen'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }))
+    const child = track(bus.fork(fixturePath('bus', 'echo'), ['listen'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }))
     const exit = once(bus, 'peer-exit')
     await new Promise((r) => setTimeout(r, 300))
     child.kill('SIGKILL')
@@ -146,10 +146,10 @@ describe('one process: channels, errors and backpressure', () => {
 describe('named buses between unrelated processes', () => {
   test('a server started first, clients started separately, each gets its own replies', async () => {
     const name = uniqueName('addr')
-    const server = startFixture('bus/named-peer', ['server', name, '30'])
+    const server = startFixture('bus', 'named-peer', ['server', name, '30'])
     await waitForLine(server, /^ready$/)
     const serverDone = finish(server) // collect the rest of its output from now on
-    const clients = [0, 1, 2].map(() => startFixture('bus/named-peer', ['client', name, '10']))
+    const clients = [0, 1, 2].map(() => startFixture('bus', 'named-peer', ['client', name, '10']))
     const results = await Promise.all(clients.map((c) => finish(c)))
     for (const r of results) expect(JSON.parse(r.stdout)).toEqual({ replies: Array.from({ length: 10 }, (_, i) => i) })
     const s = await serverDone
@@ -186,7 +186,7 @@ describe('named buses between unrelated processes', () => {
 
   test('a bus whose members were all killed is reclaimed by the next open, then create', async () => {
     const name = uniqueName()
-    const server = startFixture('bus/named-peer', ['server', name, '1000'])
+    const server = startFixture('bus', 'named-peer', ['server', name, '1000'])
     await waitForLine(server, /^ready$/)
     server.kill('SIGKILL')
     await once(server, 'exit')
@@ -198,7 +198,7 @@ describe('named buses between unrelated processes', () => {
   test('a user without access cannot open a 0600 bus: PermissionDenied', async () => {
     const name = uniqueName()
     await namedBus(name, { mode: 0o600 })
-    const r = await finish(startFixture('bus/named-peer', ['open', name], { uid: 65534, gid: 65534 }))
+    const r = await finish(startFixture('bus', 'named-peer', ['open', name], { uid: 65534, gid: 65534 }))
     expect(JSON.parse(r.stdout)).toMatchObject({ error: 'ERR_PERMISSION_DENIED' })
   })
 })
@@ -207,7 +207,7 @@ describe('receivers', () => {
   test('a second live receiver is refused with ChannelBusy; after the receiver dies sends reject with PeerGone and a new receiver takes over what is unread', async () => {
     const name = uniqueName()
     const bus = await namedBus(name)
-    const first = startFixture('bus/named-peer', ['receive', name, 'jobs'])
+    const first = startFixture('bus', 'named-peer', ['receive', name, 'jobs'])
     await waitForLine(first, /^ready$/)
     const jobs = bus.channel<number>('jobs')
     expect(() => jobs.on('message', () => {})).toThrow(expect.objectContaining({ code: 'ERR_CHANNEL_BUSY' }))
@@ -240,7 +240,7 @@ describe('receivers', () => {
 
   test('a parked receiver uses no CPU (under 1% over 2 s, measured in the child)', async () => {
     const bus = await privateBus()
-    const child = track(bus.fork(fixturePath('bus/idle-receiver'), ['2000'], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] }))
+    const child = track(bus.fork(fixturePath('bus', 'idle-receiver'), ['2000'], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] }))
     const out = await finish(child)
     const { cpuMicros, wallMs } = JSON.parse(out.stdout) as { cpuMicros: number; wallMs: number }
     expect(wallMs).toBeGreaterThanOrEqual(1990)
@@ -300,8 +300,8 @@ describe('peer-exit on a named bus', () => {
     const bus = await namedBus(name)
     const exits: Array<{ pid: number; died: boolean }> = []
     bus.on('peer-exit', (e) => exits.push({ pid: e.pid, died: e.died }))
-    const polite = startFixture('bus/named-peer', ['linger', name, '600']) // longer than a sweep (250 ms)
-    const rude = startFixture('bus/named-peer', ['receive', name, 'x'])
+    const polite = startFixture('bus', 'named-peer', ['linger', name, '600']) // longer than a sweep (250 ms)
+    const rude = startFixture('bus', 'named-peer', ['receive', name, 'x'])
     await waitForLine(rude, /^ready$/)
     await finish(polite)
     rude.kill('SIGKILL')
@@ -314,7 +314,7 @@ describe('peer-exit on a named bus', () => {
 
 describe('a private bus leaves nothing behind', () => {
   test('killing every process of the tree with SIGKILL frees every segment it used', async () => {
-    const root = startFixture('bus/private-tree', [], { stdio: ['ignore', 'pipe', 'inherit'] })
+    const root = startFixture('bus', 'private-tree', [], { stdio: ['ignore', 'pipe', 'inherit'] })
     const [line] = await waitForLine(root, /^\{.*\}$/, 15_000)
     const { pids, segments } = JSON.parse(line) as { pids: number[]; segments: number[] }
     const killAll = (): void => {
@@ -345,7 +345,7 @@ describe('batched publishing', () => {
   test('a burst of trySend followed at once by process.exit() is still delivered in full', async () => {
     const bus = await privateBus()
     const got = take(bus.channel<number>('burst'), 51)
-    const child = track(bus.fork(fixturePath('bus/exit-burst'), ['50'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }))
+    const child = track(bus.fork(fixturePath('bus', 'exit-burst'), ['50'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }))
     const [code] = await once(child, 'exit')
     expect(code).toBe(0)
     expect(await got).toEqual([-1, ...Array.from({ length: 50 }, (_, i) => i)])
@@ -397,7 +397,7 @@ describe('a sender blocked on a full lane', () => {
     let got = 0
     stalled.on('message', () => { got++ })
     stalled.pause()
-    const child = track(bus.fork(fixturePath('bus/blocked-sender'), ['1000'], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] }))
+    const child = track(bus.fork(fixturePath('bus', 'blocked-sender'), ['1000'], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] }))
     const out = await finish(child)
     const { cpuMicros, wallMs } = JSON.parse(out.stdout) as { cpuMicros: number; wallMs: number }
     expect(cpuMicros / (wallMs * 1000)).toBeLessThan(0.02)

@@ -11,9 +11,10 @@ import { once } from 'node:events'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { Codec, Directory, directorySize, initializeDirectory } from '@ipc/core'
-import { params } from '../../packages/core/test/support/fc.js'
+import { fixturePath } from '../../../test/support/children.js'
+import { params } from './support/fc.js'
 
-const url = new URL('../dist/fixtures/core/directory-peer.js', import.meta.url)
+const url = fixturePath('core', 'directory-peer')
 
 describe('bus directory under concurrent writers (worker_threads)', () => {
   it('registers each name once and agrees on shared structures', async () => {

@@ -1,7 +1,7 @@
 /**
  * Regression tests for the trust issue: each test is named after what it
  * guards, and each failed on the build before the fix. Cross-process cases
- * run their other side through test/fixtures/bus/script.ts. The parked
+ * run their other side through fixtures/script.ts. The parked
  * receiver's backstop is off (vitest.config.ts), so a lost wakeup stalls
  * here instead of hiding as a 250 ms delay.
  */
@@ -11,12 +11,12 @@ import { Worker } from 'node:worker_threads'
 import { describe, expect, test } from 'vitest'
 import { Bus, busKey, type Channel } from '@ipc/bus'
 import { IPC_CREAT, shmctl, shmget } from '@ipc/native'
-import { finish, startFixture, waitForLine, type Finished } from '../support/children.js'
-import { namedBus, privateBus, trackBus, uniqueName } from '../support/buses.js'
+import { finish, startFixture, waitForLine, type Finished } from '../../../test/support/children.js'
+import { namedBus, privateBus, trackBus, uniqueName } from '../../../test/support/buses.js'
 
-/** Starts a script in a child (see fixtures/bus/script.ts); `done` collects its output. */
+/** Starts a script in a child (see fixtures/script.ts); `done` collects its output. */
 function script(body: string, args: unknown[] = [], env: NodeJS.ProcessEnv = {}): { child: ReturnType<typeof startFixture>; done: Promise<Finished> } {
-  const child = startFixture('bus/script', [body, JSON.stringify(args)], { env: { ...process.env, ...env } })
+  const child = startFixture('bus', 'script', [body, JSON.stringify(args)], { env: { ...process.env, ...env } })
   return { child, done: finish(child, 30_000) }
 }
 
@@ -143,7 +143,7 @@ describe('2. stopping listening loses nothing', () => {
     let n = 0
     for await (const _ of ch) if (++n === 10) break
     await sendRange(ch, 100, 200)
-    const r = await finish(startFixture('bus/script', [`
+    const r = await finish(startFixture('bus', 'script', [`
       const bus = await Bus.open(args[0])
       const got = []
       await new Promise((resolve) => bus.channel('jobs').on('message', (v) => { got.push(v); if (got.length === 190) resolve() }))
@@ -221,7 +221,7 @@ describe('4. dead members are reclaimed', () => {
     const name = uniqueName('restarts')
     const bus = await namedBus(name, { maxMembers: 4 })
     for (let i = 0; i < 6; i++) {
-      const r = await finish(startFixture('bus/script', [`const b = await Bus.open(args[0]); b.channel('x').trySend(${i}); ${i % 2 === 0 ? 'process.exit(0)' : 'setImmediate(() => process.kill(process.pid, "SIGKILL"))'}`, JSON.stringify([name])]))
+      const r = await finish(startFixture('bus', 'script', [`const b = await Bus.open(args[0]); b.channel('x').trySend(${i}); ${i % 2 === 0 ? 'process.exit(0)' : 'setImmediate(() => process.kill(process.pid, "SIGKILL"))'}`, JSON.stringify([name])]))
       expect(r.stderr).toBe('')
     }
     const got = await collect(bus.channel<number>('x'), 6)
@@ -236,8 +236,8 @@ describe('4. dead members are reclaimed', () => {
     const bus = await namedBus(name)
     const exits: Array<{ pid: number; died: boolean }> = []
     bus.on('peer-exit', (e) => exits.push({ pid: e.pid, died: e.died }))
-    const clean = startFixture('bus/script', ['await Bus.open(args[0]); out("in"); setTimeout(() => process.exit(0), 400)', JSON.stringify([name])])
-    const killed = startFixture('bus/script', ['await Bus.open(args[0]); out("in"); setTimeout(() => process.kill(process.pid, "SIGKILL"), 400)', JSON.stringify([name])])
+    const clean = startFixture('bus', 'script', ['await Bus.open(args[0]); out("in"); setTimeout(() => process.exit(0), 400)', JSON.stringify([name])])
+    const killed = startFixture('bus', 'script', ['await Bus.open(args[0]); out("in"); setTimeout(() => process.kill(process.pid, "SIGKILL"), 400)', JSON.stringify([name])])
     await Promise.all([finish(clean), finish(killed)])
     await sleep(600) // two sweeps
     expect(exits).toContainEqual({ pid: clean.pid, died: false })
@@ -249,7 +249,7 @@ describe('6. accepted messages outlive their writers', () => {
   test('a client trySends on a named bus and closes before anyone receives: the server, listening later, gets the message', async () => {
     const name = uniqueName('outlive')
     const bus = await namedBus(name)
-    const r = await finish(startFixture('bus/script', ['const b = await Bus.open(args[0]); const ok = b.channel("jobs0").trySend(42); await b.close(); return ok', JSON.stringify([name])]))
+    const r = await finish(startFixture('bus', 'script', ['const b = await Bus.open(args[0]); const ok = b.channel("jobs0").trySend(42); await b.close(); return ok', JSON.stringify([name])]))
     expect(lines(r.stdout).at(-1).result).toBe(true)
     await sleep(50)
     expect(bus.channelNames()).toContain('jobs0')
@@ -282,7 +282,7 @@ describe('7. a failed claim is rolled back', () => {
   })
 
   test('receiving with the signal doorbell in a worker thread fails at on() with NotMainThread, naming the pipe doorbell', async () => {
-    const r = await finish(startFixture('bus/script', [`
+    const r = await finish(startFixture('bus', 'script', [`
       const { Worker } = imports.workerThreads
       const w = new Worker(\`
         const { parentPort, workerData } = require('node:worker_threads')
@@ -338,7 +338,7 @@ describe('9/10. channel slots are reclaimed; a failed channel() leaves nothing',
     const name = uniqueName('slots')
     const bus = await namedBus(name, { maxChannels: 8, ringBytes: 4096 })
     for (let c = 0; c < 3; c++) {
-      const r = await finish(startFixture('bus/script', [`const b = await Bus.open(args[0]); for (let i = 0; i < 3; i++) { const ch = b.channel('c${c}-' + i); ch.on('message', () => {}); } await b.close()`, JSON.stringify([name])]))
+      const r = await finish(startFixture('bus', 'script', [`const b = await Bus.open(args[0]); for (let i = 0; i < 3; i++) { const ch = b.channel('c${c}-' + i); ch.on('message', () => {}); } await b.close()`, JSON.stringify([name])]))
       expect(r.stderr).toBe('')
     }
     for (let i = 0; i < 8; i++) bus.channel(`fresh${i}`) // every slot is ours now

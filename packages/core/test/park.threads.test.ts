@@ -17,14 +17,15 @@ import { once } from 'node:events'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { ChannelSegment, channelBytes, initializeChannel } from '@ipc/core'
-import { LOST, PARKS, RECEIVED, RINGS, SLEEPS } from '../fixtures/core/park-control.js'
-import { params } from '../../packages/core/test/support/fc.js'
+import { LOST, PARKS, RECEIVED, RINGS, SLEEPS } from './fixtures/park-control.js'
+import { fixturePath } from '../../../test/support/children.js'
+import { params } from './support/fc.js'
 
 const RUNS = Number(process.env.FC_RUNS ?? 3)
 const CYCLES = Number(process.env.CORE_PARK_CYCLES ?? 100_000)
 /** About 10 s per 100k cycles on 2 busy vCPUs, plus room. */
 const TIMEOUT = 30_000 + RUNS * Math.ceil(CYCLES / 100_000) * 20_000
-const url = new URL('../dist/fixtures/core/park-peer.js', import.meta.url)
+const url = fixturePath('core', 'park-peer')
 const totals = { parks: 0, sleeps: 0, rings: 0, messages: 0 }
 
 describe('parking protocol across threads', () => {
