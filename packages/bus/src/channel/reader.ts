@@ -60,8 +60,16 @@ export class ChannelReader<T> {
    * zeroCopy, handed over as a view of it. Bound once: no closure per drain.
    */
   private readonly deliver = (data: Buffer, start: number, end: number, type: number): void => {
-    if (type !== TYPE_BYTES) this.onRecord(this.codec.decode(data, start, end) as T)
-    else this.onRecord((this.zeroCopy && !this.iterating ? data.subarray(start, end) : Buffer.from(data.subarray(start, end))) as T)
+    if (type === TYPE_BYTES && this.zeroCopy && !this.iterating) {
+      this.onRecord(data.subarray(start, end) as T) // a view: the record stays unread until the batch ends
+      return
+    }
+    const value = (type !== TYPE_BYTES ? this.codec.decode(data, start, end) : Buffer.from(data.subarray(start, end))) as T
+    // Copied out: mark it read before user code runs, so that a receiver
+    // killed in a listener loses at most that message and never hands the
+    // next receiver one it already delivered.
+    this.segment.consumeCurrent()
+    this.onRecord(value)
   }
 
   private readonly name: string

@@ -275,6 +275,7 @@ export class ChannelSegment {
     let total = 0
     for (let visited = 0; visited < k && total < maxTotal && !halt.halted; visited++) {
       const lane = consumers[i]!
+      this.draining = lane
       const n = Math.min(maxPerLane, maxTotal - total)
       total += lane.drain(handler, n)
       if (lane.takeRoomWanted()) this.roomWanted.push(i)
@@ -301,6 +302,18 @@ export class ChannelSegment {
   /** Counts a parked-receiver backstop check that found data: a wakeup the doorbell did not deliver. */
   countRescue(): void {
     this.counters[RESCUES >> 3]! += 1
+  }
+
+  /** The lane whose drain is handing records over (see consumeCurrent()). */
+  private draining: LaneConsumer | null = null
+
+  /**
+   * From a drain's handler, once the record's bytes are copied out: marks
+   * it read in the ring at once (see LaneConsumer.consume), so a receiver
+   * killed later in the batch leaves nothing it took to be taken again.
+   */
+  consumeCurrent(): void {
+    this.draining?.consume()
   }
 
   /**

@@ -20,6 +20,8 @@ const ROOM_I = ROOM_WANTED >> 2
  */
 export class LaneConsumer extends LaneBase {
   private read: number
+  /** The read position past the record being handed over (see consume()). */
+  private current = 0
   private readonly codec: Codec
   private onValue: ValueHandler | null = null
   private roomWanted = false
@@ -78,6 +80,7 @@ export class LaneConsumer extends LaneBase {
         read = (read + size) >>> 0
         n++
         bytes += length
+        this.current = read
         handler(data, at + RECORD_HEADER, at + RECORD_HEADER + length, typeFlags & 0xffff)
       }
     } finally {
@@ -95,6 +98,17 @@ export class LaneConsumer extends LaneBase {
           Atomics.compareExchange(words, ROOM_I, 1, 0) === 1) this.roomWanted = true
     }
     return n
+  }
+
+  /**
+   * From a drain's handler, once it has copied what it needs out of the
+   * record it was handed: publishes the read position past that record now,
+   * instead of at the end of the batch. A consumer that dies later in the
+   * batch then leaves no record it has taken behind for the next one to
+   * take again. (The producer may overwrite the record from here on.)
+   */
+  consume(): void {
+    Atomics.store(this.words, READ_I, this.current | 0)
   }
 
   /**
