@@ -245,6 +245,26 @@ describe('4. dead members are reclaimed', () => {
   })
 })
 
+describe('a receiver killed mid-batch', () => {
+  test('the next receiver gets exactly what the dead one had not taken: nothing it delivered comes again', async () => {
+    const name = uniqueName('mid-batch')
+    const bus = await namedBus(name)
+    const ch = bus.channel<number>('jobs')
+    await ch.sendMany(range(0, 50)) // one batch waiting for the first receiver
+    const r = await finish(startFixture('bus', 'script', [`
+      const bus = await Bus.open(args[0])
+      bus.channel('jobs').on('message', (v) => {
+        out({ got: v })
+        if (v === 2) process.kill(process.pid, 'SIGKILL') // in the listener, mid-batch
+      })
+    `, JSON.stringify([name])]))
+    expect(r.signal).toBe('SIGKILL')
+    expect(lines(r.stdout).filter((l) => 'got' in l).map((l) => l.got)).toEqual([0, 1, 2])
+    // 2 was taken off the ring before its listener ran, and went with the process.
+    expect(await collect(ch, 47)).toEqual(range(3, 50))
+  })
+})
+
 describe('6. accepted messages outlive their writers', () => {
   test('a client trySends on a named bus and closes before anyone receives: the server, listening later, gets the message', async () => {
     const name = uniqueName('outlive')
