@@ -300,9 +300,13 @@ Napi::Value Sigprocmask(const Napi::CallbackInfo& info) {
     }
     sigaddset(&set, s);
   }
-  int err = pthread_sigmask(how, &set, &old);
-  if (err != 0) {
-    ThrowErrno(env, err, "pthread_sigmask", "sigprocmask()");
+  // sigprocmask, not pthread_sigmask: glibc 2.32 gave pthread_sigmask a new
+  // symbol version (GLIBC_2.32) and the prebuild must load on glibc 2.28. On
+  // Linux (glibc and musl) sigprocmask sets the calling thread's mask, as
+  // pthread_sigmask does; it returns -1 and sets errno instead of returning it.
+  if (sigprocmask(how, &set, &old) != 0) {
+    int err = errno;
+    ThrowErrno(env, err, "sigprocmask", "sigprocmask()");
     return env.Undefined();
   }
   return SetToArray(env, old);
