@@ -4,7 +4,7 @@
  * not. kill(pid, 0) alone would call a recycled pid alive.
  */
 import { readFileSync } from 'node:fs'
-import type { Identity } from '@ipc/core'
+import type { Directory, Identity } from '@ipc/core'
 
 /** Start time of pid in clock ticks since boot, or -1 when there is no such process (or it is a zombie). */
 export function processStartTime(pid: number): number {
@@ -44,4 +44,9 @@ export function selfIdentity(): Identity {
     self = { pid: SELF_PID, startTime }
   }
   return self
+}
+
+/** Does any member of the bus still run (other than `except`, when given)? */
+export function hasLiveMember(directory: Directory, except?: Identity): boolean {
+  return directory.members().some((m) => (except === undefined || m.pid !== except.pid || m.startTime !== except.startTime) && isAlive(m.pid, m.startTime))
 }

@@ -12,7 +12,7 @@ import { IPC_PRIVATE, shmctl } from '@ipc/native'
 import { Channel, type ChannelStats } from '../channel/channel.js'
 import type { ChannelContext } from '../channel/context.js'
 import { CorruptSegment, TooManyChannels } from '../errors.js'
-import { isAlive, selfIdentity } from '../liveness.js'
+import { hasLiveMember, isAlive, selfIdentity } from '../liveness.js'
 import { checkName } from '../naming.js'
 import { resolveChannelOptions, type ChannelOptions, type ResolvedBusOptions, type ResolvedChannelOptions } from '../options.js'
 import { reclaimChannelSlot } from '../reclaim.js'
@@ -192,7 +192,7 @@ export class ChannelTable {
     // A private bus's channel vanishes with its last attachment: while it
     // holds unread messages, we are the only process attached and another
     // member lives (who may receive them), keep it mapped (see keep()).
-    if (this.busName === null && !this.exiting && this.otherMemberLives() && keepsUnread(known)) {
+    if (this.busName === null && !this.exiting && hasLiveMember(this.directory, selfIdentity()) && keepsUnread(known)) {
       keep(known.segment, known.channel)
       return
     }
@@ -201,11 +201,6 @@ export class ChannelTable {
     setImmediate(() => detachSegment(known.segment))
   }
 
-  /** Does a member other than this process still run? */
-  private otherMemberLives(): boolean {
-    const me = selfIdentity()
-    return this.directory.members().some((m) => (m.pid !== me.pid || m.startTime !== me.startTime) && isAlive(m.pid, m.startTime))
-  }
 }
 
 /** Detaches a segment we created and marks it for removal. */

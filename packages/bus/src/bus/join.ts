@@ -22,7 +22,7 @@ import { Directory, DIRECTORY_MAGIC, DOORBELL_PIPE, DOORBELL_SIGNAL, SLOT_FREE, 
 import { IPC_PRIVATE, shmctl } from '@ipc/native'
 import { BusExists, BusFull, NoSuchBus, NotABus, NotForked, PermissionDenied } from '../errors.js'
 import { cancelRelease, releaseOnTerminate } from '../exit.js'
-import { isAlive, processStartTime, selfIdentity } from '../liveness.js'
+import { hasLiveMember, isAlive, processStartTime, selfIdentity } from '../liveness.js'
 import { busKey, checkName } from '../naming.js'
 import { abortSignalOf, parseAttachAddress, resolveOptions, type AttachInfo, type BusOptions, type ResolvedBusOptions } from '../options.js'
 import { removeChannelSegments } from '../reclaim.js'
@@ -67,10 +67,6 @@ function isForeign(dir: Segment): boolean {
   return magic !== 0 && magic !== DIRECTORY_MAGIC
 }
 
-/** Does any member of the bus still run? */
-function hasLiveMember(directory: Directory): boolean {
-  return directory.members().some((m) => isAlive(m.pid, m.startTime))
-}
 
 function sizes(opts: ResolvedBusOptions): { channels: number; members: number; structureBytes: number } {
   return { channels: opts.maxChannels, members: opts.maxMembers, structureBytes: STRUCTURE_BYTES }

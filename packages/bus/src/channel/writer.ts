@@ -53,7 +53,8 @@ interface Waiter {
 export class ChannelWriter<T> {
   private closed = false
   private sender: ChannelSender | null = null
-  private receiverSeen: Target | null = null
+  /** The claim stamp (see afterWrite()) of the receiver checkCanRing() last approved. */
+  private canRingStamp: number | null = null
   /** The receiver we found dead: sends fail fast until another takes over. */
   private gone: Identity | null = null
   private receiverCheckedAt = -Infinity
@@ -277,8 +278,9 @@ export class ChannelWriter<T> {
   private checkReceiver(now: number, force: boolean): void {
     if (!force && now - this.receiverCheckedAt <= RECHECK_MS) return
     this.receiverCheckedAt = now
+    const stamp = this.segment.receiverStamp() // before the read: a claim that changes in between is checked next time
     const r = this.segment.receiver()
-    if (r === null) { this.receiverSeen = null; this.gone = null; return }
+    if (r === null) { this.canRingStamp = null; this.gone = null; return }
     const gone = this.gone
     if (gone !== null && gone.pid === r.pid && gone.startTime === r.startTime) throw new PeerGone(r.pid, `receiver of channel '${this.name}'`)
     this.gone = null
@@ -286,13 +288,9 @@ export class ChannelWriter<T> {
       this.gone = r
       throw new PeerGone(r.pid, `receiver of channel '${this.name}'`)
     }
-    if (r.bell === null) return // its claim is in flight: it drains once set up
-    const seen = this.receiverSeen
-    if (seen === null || seen.pid !== r.pid || seen.startTime !== r.startTime || seen.bell.kind !== r.bell.kind || seen.bell.thread !== r.bell.thread) {
-      const target = r as Target
-      if (r.pid !== SELF_PID) checkCanRing(target, this.ctx.runtimeDir)
-      this.receiverSeen = target
-    }
+    if (r.bell === null || stamp === this.canRingStamp) return // claim in flight (it drains once set up), or approved already
+    if (r.pid !== SELF_PID) checkCanRing(r as Target, this.ctx.runtimeDir)
+    this.canRingStamp = stamp
   }
 
   /**
