@@ -4,9 +4,9 @@
  *   2. the prebuild for this platform, arch and libc, in prebuildify's layout:
  *      prebuilds/<platform>-<arch>/ipc_native.<libc>.node (libc detected at
  *      run time: glibc when process.report says which glibc runs, else musl).
- *      The package's build makes prebuilds/linux-x64/ipc_native.glibc.node
- *      (static libstdc++/libgcc, no symbol newer than GLIBC_2.28); linux-arm64
- *      and musl prebuilds are remaining work (issue 12), and fall to 3.,
+ *      The package ships prebuilds/linux-x64/ and prebuilds/linux-arm64/
+ *      ipc_native.glibc.node (static libstdc++/libgcc, no symbol newer than
+ *      GLIBC_2.28; see CMakeLists.txt). musl has none and falls to 3.,
  *   3. build/Release/ipc_native.node, 4. build/Debug/ipc_native.node, the
  *      local cmake-js build (all relative to this package).
  * Anything but "not found" is re-thrown as is; "not found" everywhere throws
@@ -64,9 +64,8 @@ function load(): NativeBinding {
   const error = new Error(
     `@ipc/native: no compiled addon for ${process.platform}-${process.arch} (${libc}): ` +
       `no prebuild at prebuilds/${process.platform}-${process.arch}/ipc_native.${libc}.node and no local build ` +
-      `(looked in: ${candidates.join(', ')}). Build it from source in ${packageRoot} ` +
-      '(needs g++, cmake and make): `npx -y cmake-js compile`, or in this repository ' +
-      '`npx -y pnpm@10.34.9 --filter @ipc/native run build`; or point IPC_NATIVE_PATH at an ipc_native.node.',
+      `(looked in: ${candidates.join(', ')}). Build it from source (needs g++, cmake and make${libc === 'musl' ? '; on Alpine: apk add g++ cmake make' : ''}) ` +
+      'by running `npx ipc-native-build` in your project, or point IPC_NATIVE_PATH at an ipc_native.node.',
   ) as NodeJS.ErrnoException
   error.code = 'ERR_IPC_NATIVE_MISSING'
   throw error

@@ -1,4 +1,4 @@
-// GlibcCompat.cc: compiled only into the linux-x64 glibc prebuild
+// GlibcCompat.cc: compiled only into the glibc prebuilds (linux-x64, linux-arm64)
 // (IPC_NATIVE_GLIBC_COMPAT, see CMakeLists.txt). The prebuild links libstdc++
 // and libgcc statically, and the archives built against this glibc (2.36)
 // reference symbols newer than GLIBC_2.28, the oldest glibc the prebuild must
@@ -9,7 +9,8 @@
 //   arc4random (GLIBC_2.36, std::random_device): getrandom (GLIBC_2.25).
 //   _dl_find_object (GLIBC_2.35, libgcc's unwinder): dl_iterate_phdr.
 //   pthread_once, __pthread_key_create (GLIBC_2.34, libstdc++'s gthreads):
-//     the GLIBC_2.2.5 versions, through -Wl,--wrap.
+//     the architecture's base versions (GLIBC_2.2.5 on x86-64, GLIBC_2.17
+//     on aarch64), through -Wl,--wrap.
 #ifdef IPC_NATIVE_GLIBC_COMPAT
 
 #include <dlfcn.h>
@@ -82,16 +83,23 @@ IPC_HIDDEN int _dl_find_object(void* pc, struct dl_find_object* result) noexcept
   return ctx.found ? 0 : -1;
 }
 
-int ipc_pthread_once_2_2_5(pthread_once_t* once, void (*fn)(void));
-int ipc_pthread_key_create_2_2_5(pthread_key_t* key, void (*destructor)(void*));
-__asm__(".symver ipc_pthread_once_2_2_5,pthread_once@GLIBC_2.2.5");
-__asm__(".symver ipc_pthread_key_create_2_2_5,__pthread_key_create@GLIBC_2.2.5");
+int ipc_pthread_once_base(pthread_once_t* once, void (*fn)(void));
+int ipc_pthread_key_create_base(pthread_key_t* key, void (*destructor)(void*));
+#if defined(__x86_64__)
+#define IPC_GLIBC_BASE "GLIBC_2.2.5"
+#elif defined(__aarch64__)
+#define IPC_GLIBC_BASE "GLIBC_2.17"
+#else
+#error "GlibcCompat.cc: no base glibc version known for this architecture"
+#endif
+__asm__(".symver ipc_pthread_once_base,pthread_once@" IPC_GLIBC_BASE);
+__asm__(".symver ipc_pthread_key_create_base,__pthread_key_create@" IPC_GLIBC_BASE);
 
 IPC_HIDDEN int __wrap_pthread_once(pthread_once_t* once, void (*fn)(void)) {
-  return ipc_pthread_once_2_2_5(once, fn);
+  return ipc_pthread_once_base(once, fn);
 }
 IPC_HIDDEN int __wrap___pthread_key_create(pthread_key_t* key, void (*destructor)(void*)) {
-  return ipc_pthread_key_create_2_2_5(key, destructor);
+  return ipc_pthread_key_create_base(key, destructor);
 }
 
 }  // extern "C"
