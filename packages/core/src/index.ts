@@ -19,3 +19,14 @@ export {
 } from './directory/directory.js'
 export { StructureRegion } from './directory/structures.js'
 export { DIRECTORY_MAGIC, MAX_NAME_BYTES, MAX_SLOTS, SLOT_FREE, SLOT_READY } from './directory/layout.js'
+export {
+  TopicSegment, initializeTopic, topicBytes, type SubscriberInfo, type TopicLaneStats, type TopicLayoutOptions,
+} from './topic/segment.js'
+export { TopicPublisher, type TopicWake } from './topic/publisher.js'
+export {
+  TopicSubscriber, type ReleaseStep, type SubscribeOptions, type TopicRecordHandler, type TopicValueHandler,
+} from './topic/subscriber.js'
+export {
+  MAX_TOPIC_CAPACITY, MAX_TOPIC_LANES, MAX_TOPIC_SLOTS, MIN_TOPIC_CAPACITY, TOPIC_FLAG_PADDING, TOPIC_MAGIC, TOPIC_RECORD_HEADER,
+  topicMaxMessageLimit, topicRecordBytes,
+} from './topic/layout.js'
