@@ -54,14 +54,8 @@ export { laneBytes }
 export function initializeLane(buffer: ArrayBufferLike, byteOffset: number, options: LaneOptions): void {
   const { capacity } = options
   if (!isValidCapacity(capacity)) throw new RangeError(`options.capacity must be a power of two from 64 to 2^30, got ${capacity}`)
-  const max = options.maxMessageBytes ?? capacity / 8
-  if (!Number.isInteger(max) || max < 0 || max > maxMessageLimit(capacity)) {
-    throw new RangeError(`options.maxMessageBytes must be an integer from 0 to ${maxMessageLimit(capacity)}, got ${max}`)
-  }
-  const start = options.initialPosition ?? 0
-  if (!Number.isInteger(start) || start < 0 || start > 0xffffffff || start % 8 !== 0) {
-    throw new RangeError(`options.initialPosition must be an 8-byte aligned u32, got ${start}`)
-  }
+  const max = maxMessageOption(options.maxMessageBytes, capacity, maxMessageLimit(capacity))
+  const start = initialPositionOption(options.initialPosition)
   checkRegion(buffer, byteOffset, laneBytes(capacity))
   const words = new Int32Array(buffer, byteOffset, LANE_HEADER_BYTES / 4)
   new Uint8Array(buffer, byteOffset, LANE_HEADER_BYTES).fill(0)
@@ -71,6 +65,24 @@ export function initializeLane(buffer: ArrayBufferLike, byteOffset: number, opti
   Atomics.store(words, WRITE_I, start | 0)
   Atomics.store(words, READ_I, start | 0)
   Atomics.store(words, MAGIC >> 2, LANE_MAGIC) // last: a lane without its magic is never wrapped
+}
+
+/** options.maxMessageBytes of a ring of `capacity` (default an eighth of it), checked against `limit`. Shared by lanes and topics. */
+export function maxMessageOption(value: number | undefined, capacity: number, limit: number): number {
+  const max = value ?? capacity / 8
+  if (!Number.isInteger(max) || max < 0 || max > limit) {
+    throw new RangeError(`options.maxMessageBytes must be an integer from 0 to ${limit}, got ${max}`)
+  }
+  return max
+}
+
+/** options.initialPosition (default 0): an 8-byte aligned u32. Shared by lanes and topics. */
+export function initialPositionOption(value: number | undefined): number {
+  const start = value ?? 0
+  if (!Number.isInteger(start) || start < 0 || start > 0xffffffff || start % 8 !== 0) {
+    throw new RangeError(`options.initialPosition must be an 8-byte aligned u32, got ${start}`)
+  }
+  return start
 }
 
 function checkRegion(buffer: ArrayBufferLike, byteOffset: number, bytes: number): void {

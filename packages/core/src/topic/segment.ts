@@ -17,6 +17,7 @@ import { defaultCodec, type Codec } from '../codec.js'
 import { CorruptSegment, NotABus } from '../errors.js'
 import { identityWord, readIdentity, type Identity, type IsAlive } from '../identity.js'
 import { bellWord, readBell, type BellAddress } from '../doorbell.js'
+import { initialPositionOption, maxMessageOption } from '../ring/lane.js'
 import { AWAKE } from '../ring/park.js'
 import type { LaneView } from './chain.js'
 import {
@@ -74,14 +75,8 @@ export function initializeTopic(buffer: ArrayBufferLike, byteOffset: number, opt
   if (!Number.isInteger(lanes) || lanes < 1 || lanes > MAX_TOPIC_LANES) throw new RangeError(`options.lanes must be an integer from 1 to ${MAX_TOPIC_LANES}, got ${lanes}`)
   if (!Number.isInteger(slots) || slots < 1 || slots > MAX_TOPIC_SLOTS) throw new RangeError(`options.slots must be an integer from 1 to ${MAX_TOPIC_SLOTS}, got ${slots}`)
   if (!isValidTopicCapacity(laneCapacity)) throw new RangeError(`options.laneCapacity must be a power of two from 128 to 2^30, got ${laneCapacity}`)
-  const max = options.maxMessageBytes ?? laneCapacity / 8
-  if (!Number.isInteger(max) || max < 0 || max > topicMaxMessageLimit(laneCapacity)) {
-    throw new RangeError(`options.maxMessageBytes must be an integer from 0 to ${topicMaxMessageLimit(laneCapacity)}, got ${max}`)
-  }
-  const start = options.initialPosition ?? 0
-  if (!Number.isInteger(start) || start < 0 || start > 0xffffffff || start % 8 !== 0) {
-    throw new RangeError(`options.initialPosition must be an 8-byte aligned u32, got ${start}`)
-  }
+  const max = maxMessageOption(options.maxMessageBytes, laneCapacity, topicMaxMessageLimit(laneCapacity))
+  const start = initialPositionOption(options.initialPosition)
   const bytes = topicBytes(lanes, slots, laneCapacity)
   if (!Number.isInteger(byteOffset) || byteOffset < 0 || byteOffset % 8 !== 0 || byteOffset + bytes > buffer.byteLength) {
     throw new RangeError(`a topic of ${lanes} lanes x ${laneCapacity} bytes and ${slots} slots needs ${bytes} bytes at an 8-aligned offset, got offset ${byteOffset} in ${buffer.byteLength}`)
