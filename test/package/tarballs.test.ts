@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os'
 import { delimiter, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { listSegments, type SegmentInfo } from '../support/leaks.js'
 import { consumerFiles, quickStart } from './consumers.js'
 
 const repo = fileURLToPath(new URL('../..', import.meta.url))
@@ -54,11 +55,9 @@ function ok(result: SpawnSyncReturns<string>): string {
   return result.stdout
 }
 
-/** shm segments created by any of `pids`, from /proc/sysvipc/shm. */
-function segmentsCreatedBy(pids: readonly number[]): string[] {
-  const lines = readFileSync('/proc/sysvipc/shm', 'utf8').trim().split('\n').slice(1)
-  // key shmid perms size cpid lpid ...
-  return lines.filter((line) => pids.includes(Number(line.trim().split(/\s+/)[4])))
+/** shm segments created by any of `pids`. */
+function segmentsCreatedBy(pids: readonly number[]): SegmentInfo[] {
+  return listSegments().filter((segment) => pids.includes(segment.cpid))
 }
 
 beforeAll(() => {
