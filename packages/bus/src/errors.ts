@@ -40,11 +40,20 @@ export class ChannelBusy extends IpcError {
   }
 }
 
-/** Every lane of a channel is held by a live sender. */
+/** Every lane of a channel (or a topic) is held by a live sender (publisher). */
 export class TooManySenders extends IpcError {
   override readonly name = 'TooManySenders'
-  constructor(readonly channel: string, readonly lanes: number) {
-    super('ERR_TOO_MANY_SENDERS', `channel '${channel}' has ${lanes} lanes and every one is held by a live sending process (raise options.maxSenders)`)
+  /** `channel` is the channel's or the topic's name; `what` says which. */
+  constructor(readonly channel: string, readonly lanes: number, readonly what: 'channel' | 'topic' = 'channel') {
+    super('ERR_TOO_MANY_SENDERS', `${what} '${channel}' has ${lanes} lanes and every one is held by a live ${what === 'topic' ? 'publishing' : 'sending'} process (raise options.maxSenders${what === 'topic' ? ' where the topic is created' : ''})`)
+  }
+}
+
+/** Every subscriber slot of a topic is held by a live subscription. */
+export class TooManySubscribers extends IpcError {
+  override readonly name = 'TooManySubscribers'
+  constructor(readonly topic: string, readonly slots: number) {
+    super('ERR_TOO_MANY_SUBSCRIBERS', `topic '${topic}' has ${slots} subscriber slots and every one is held by a live subscription (raise options.maxSubscribers where the topic is created)`)
   }
 }
 

@@ -32,3 +32,7 @@ export function busKey(name: string): number {
   }
   return ((h & 0x0fffffff) | 0x50000000) | 0
 }
+
+/** What a directory entry lists (its `kind` field): a channel, or a topic (../patterns/topics.ts). */
+export const KIND_CHANNEL = 0
+export const KIND_TOPIC = 1

@@ -8,7 +8,7 @@
  * valid one ('ringbytes' -> 'ringBytes').
  */
 import { tmpdir } from 'node:os'
-import { MAX_LANES, MAX_SLOTS } from '@ipc/core'
+import { MAX_LANES, MAX_SLOTS, MAX_TOPIC_SLOTS, TOPIC_RECORD_HEADER } from '@ipc/core'
 import type { Signal } from '@ipc/native'
 import { InvalidArgType, InvalidArgValue, NotABus } from './errors.js'
 import {
@@ -73,14 +73,23 @@ export interface SendOptions {
 export type SlowPolicy = 'block' | 'drop'
 
 export interface SubscribeOptions {
-  /** What a publisher does when this subscriber's ring is full: 'block' (wait, default) or 'drop' (skip and count). */
+  /**
+   * 'block' (default): publishers wait for room rather than overwrite what
+   * this subscriber has not read. 'drop': publishers never wait for it; when
+   * it falls a whole ring behind it skips to the oldest message still intact
+   * and counts exactly what it missed (bus 'drop' event, subscription.dropped).
+   */
   policy?: SlowPolicy
   /** Unsubscribes when aborted (an iterator then ends). */
   signal?: AbortSignal
-  /** Ring of each publisher's lane into this subscriber. Default: the bus's ringBytes. */
+  /** Also deliver up to this many messages per publisher published before subscribe(), as far as they are still in the ring. Default 0. */
+  history?: number
+  /** When this call creates the topic: the ring of each publisher's lane. Default: the bus's ringBytes. */
   ringBytes?: number | string
-  /** Most publishing processes at once. Default: the bus's maxSenders. */
+  /** When this call creates the topic: most publishing processes at once. Default: the bus's maxSenders. */
   maxSenders?: number
+  /** When this call creates the topic: most subscriptions at once (all processes). Default 32. */
+  maxSubscribers?: number
   /** For `for await`: values buffered before the ring is left to fill (then 'block' publishers wait). Default 1024. */
   highWaterMark?: number
 }
@@ -173,6 +182,7 @@ export const DEFAULTS = {
   signal: 'SIGRTMIN+4',
   spinMicros: 0,
   highWaterMark: 1024,
+  maxSubscribers: 32,
 } as const
 
 // ============================================================ Bus
@@ -282,7 +292,7 @@ export function checkSendOptions(options?: SendOptions): SendOptions {
   return o
 }
 
-const SUBSCRIBE_KEYS = ['policy', 'signal', 'ringBytes', 'maxSenders', 'highWaterMark'] as const
+const SUBSCRIBE_KEYS = ['policy', 'signal', 'history', 'ringBytes', 'maxSenders', 'maxSubscribers', 'highWaterMark'] as const
 
 /** Validates bus.subscribe() options (sizes too; resolveChannelOptions re-checks them against the bus's). Returns them ({} for undefined). */
 export function checkSubscribeOptions(options?: SubscribeOptions): SubscribeOptions {
@@ -292,7 +302,34 @@ export function checkSubscribeOptions(options?: SubscribeOptions): SubscribeOpti
   if (o.ringBytes !== undefined) ringSize('options.ringBytes', o.ringBytes)
   if (o.maxSenders !== undefined) int('options.maxSenders', o.maxSenders, 1, MAX_LANES)
   if (o.highWaterMark !== undefined) int('options.highWaterMark', o.highWaterMark, 1, Number.MAX_SAFE_INTEGER)
+  if (o.history !== undefined) int('options.history', o.history, 0, Number.MAX_SAFE_INTEGER)
+  if (o.maxSubscribers !== undefined) int('options.maxSubscribers', o.maxSubscribers, 1, MAX_TOPIC_SLOTS)
   return o
+}
+
+/** A topic's sizes, fixed by whoever creates it. */
+export interface TopicSizes {
+  ringBytes: number
+  maxSenders: number
+  maxSubscribers: number
+  maxMessageBytes: number
+}
+
+/**
+ * The sizes of a topic created now: the subscription's (checked already by
+ * checkSubscribeOptions), else the bus's, else the defaults. The largest
+ * message is the channel's rule, but at most a quarter of the ring minus a
+ * record header (a broadcast burst must never overwrite the last record of
+ * the burst before it: docs/design.md, "Topics").
+ */
+export function resolveTopicSizes(busOptions: BusOptions, o: SubscribeOptions = {}): TopicSizes {
+  const co = resolveChannelOptions(busOptions, { ringBytes: o.ringBytes, maxSenders: o.maxSenders })
+  return {
+    ringBytes: co.ringBytes,
+    maxSenders: co.maxSenders,
+    maxSubscribers: o.maxSubscribers ?? DEFAULTS.maxSubscribers,
+    maxMessageBytes: Math.min(co.maxMessageBytes, co.ringBytes / 4 - TOPIC_RECORD_HEADER),
+  }
 }
 
 const SERVE_KEYS = ['concurrency', 'signal', 'ringBytes', 'maxSenders', 'rememberIds', 'rememberClients', 'rememberMs'] as const

@@ -11,6 +11,7 @@
  */
 import { ChannelSegment, Directory, type Codec } from '@ipc/core'
 import { shmctl } from '@ipc/native'
+import { KIND_CHANNEL } from './naming.js'
 import { attachSegment, detachSegment, isGone, removeSegment } from './sysv.js'
 
 /** Removes every channel segment listed in a named bus's directory (segment `dirId`, or `directory` if attached already). */
@@ -35,9 +36,9 @@ export function removeChannelSegments(dirId: number, directory?: Directory): voi
 }
 
 /**
- * Frees one channel slot whose channel nobody uses: its segment is gone,
- * or no process has it attached and none of its lanes holds an unread
- * message. Returns whether a slot was freed.
+ * Frees one directory slot whose channel or topic nobody uses: its segment
+ * is gone, or no process has it attached and (a channel) none of its lanes
+ * holds an unread message. Returns whether a slot was freed.
  */
 export function reclaimChannelSlot(directory: Directory, codec: Codec): boolean {
   for (const entry of directory.channels()) {
@@ -57,7 +58,9 @@ export function reclaimChannelSlot(directory: Directory, codec: Codec): boolean 
       continue
     }
     try {
-      if (new ChannelSegment(segment.buffer, 0, codec).hasUnread()) continue
+      // A topic nobody has attached has no subscriber to deliver to; a
+      // channel may still hold unread messages for its next receiver.
+      if (entry.kind === KIND_CHANNEL && new ChannelSegment(segment.buffer, 0, codec).hasUnread()) continue
       // Between our look and our removal, a process that found the entry
       // first may attach; bus.channel() re-checks the entry after attaching.
       if (!directory.removeChannel(entry.index, entry.segmentId)) continue

@@ -14,10 +14,11 @@ import type { Channel, ChannelStats } from '../channel/channel.js'
 import { Closed } from '../errors.js'
 import { forgetOnExit, leaveOnExit } from '../exit.js'
 import { isAlive } from '../liveness.js'
-import type { AttachInfo, BusOptions, ChannelOptions, DoorbellKind } from '../options.js'
+import type { AttachInfo, BusOptions, ChannelOptions, DoorbellKind, SendOptions } from '../options.js'
 import type { DropEvent, PatternHost } from '../patterns/host.js'
 import { PubSub, type PubSubStats, type SubscribeOptions, type Subscription } from '../patterns/pubsub.js'
 import { Rpc, type Handler, type RequestOptions, type RpcStats, type ServeOptions, type Server } from '../patterns/rpc/index.js'
+import { TopicTable } from '../patterns/topics.js'
 import { detachSegment } from '../sysv.js'
 import { ChannelTable } from './channels.js'
 import { ATTACH_ENV, attachBus, createBus, joinMembers, leaveMembers, openBus, type Joined, type Membership } from './join.js'
@@ -41,7 +42,7 @@ export interface BusStats {
 export interface BusEvents {
   'peer-exit': [exit: PeerExit]
   error: [error: unknown]
-  /** A publish skipped a full 'drop' subscriber (see pubsub.ts). */
+  /** A 'drop' subscription of this process was lapped and lost values (see pubsub.ts). */
   drop: [info: DropEvent]
 }
 
@@ -77,12 +78,14 @@ export class Bus extends EventEmitter<BusEvents> implements AsyncDisposable {
   private readonly joined: Joined
   private readonly membership: Membership
   private readonly channels: ChannelTable
+  private readonly topics: TopicTable
   private readonly peers: Peers
   /** What pub/sub and rpc get of this bus (see patterns/host.ts): a private object, not the bus. */
   private readonly host: PatternHost
   /** Registered with exit.ts: leaves synchronously if the thread exits with this bus open. */
   private readonly atExit = (): void => this.leaveAtExit()
   private closing: Promise<void> | null = null
+  private exiting = false
   private pubsubState: PubSub | null = null
   private rpcState: Rpc | null = null
 
@@ -98,7 +101,19 @@ export class Bus extends EventEmitter<BusEvents> implements AsyncDisposable {
     const codec = new Codec({ structures: directory.structures })
     const keepAlive = new KeepAlive()
     this.channels = new ChannelTable(name, directory, codec, options, keepAlive)
+    const topics = this.topics = new TopicTable({ directory, busName: name, mode: options.mode, codec })
     this.host = {
+      pattern: {
+        doorbell: options.doorbell,
+        doorbellSignal: options.doorbellSignal,
+        spinMicros: options.spinMicros,
+        runtimeDir: options.runtimeDir,
+        busOptions: options.userOptions,
+        topic: (topic, sizes) => {
+          this.checkOpen()
+          return topics.topic(topic, sizes)
+        },
+      },
       channel: <T>(channel: string, o?: ChannelOptions) => this.channel<T>(channel, o),
       existingChannel: <T>(channel: string) => {
         this.checkOpen()
@@ -232,10 +247,27 @@ export class Bus extends EventEmitter<BusEvents> implements AsyncDisposable {
 
   // ================================================================ patterns (../patterns/)
 
-  /** Sends value to every current subscriber of topic; resolves with how many got it. See pubsub.ts. */
-  publish<T = unknown>(topic: string, value: T): Promise<number> {
+  /**
+   * Publishes value on topic: written once, read by every subscriber.
+   * Resolves with the number of subscriptions it was published to, once it
+   * is in the ring (a 'block' subscriber a ring behind makes it wait). See
+   * pubsub.ts.
+   */
+  publish<T = unknown>(topic: string, value: T, options?: SendOptions): Promise<number> {
     if (this.closing !== null) return Promise.reject(new Closed(`bus '${this.name ?? 'private'}'`))
-    return (this.pubsubState ??= new PubSub(this.host)).publish(topic, value)
+    return (this.pubsubState ??= new PubSub(this.host)).publish(topic, value, options)
+  }
+
+  /** Publishes value now, or returns false (nothing written) when a 'block' subscriber has no room. Throws what publish() rejects with. */
+  tryPublish<T = unknown>(topic: string, value: T): boolean {
+    this.checkOpen()
+    return (this.pubsubState ??= new PubSub(this.host)).tryPublish(topic, value)
+  }
+
+  /** Publishes values in order, in as few bursts as room allows; resolves with the subscriber count when the last is written. */
+  publishMany<T = unknown>(topic: string, values: readonly T[], options?: SendOptions): Promise<number> {
+    if (this.closing !== null) return Promise.reject(new Closed(`bus '${this.name ?? 'private'}'`))
+    return (this.pubsubState ??= new PubSub(this.host)).publishMany(topic, values, options)
   }
 
   /** Calls handler with each value published on topic from now on; without a handler, iterate the subscription. See pubsub.ts. */
@@ -296,6 +328,7 @@ export class Bus extends EventEmitter<BusEvents> implements AsyncDisposable {
     forgetOnExit(this.atExit)
     this.peers.stop()
     this.channels.closeAll()
+    this.topics.closeAll(this.exiting)
     leaveMembers(this.joined, this.membership)
   }
 
@@ -303,6 +336,7 @@ export class Bus extends EventEmitter<BusEvents> implements AsyncDisposable {
   private leaveAtExit(): void {
     if (this.closing !== null) return
     this.closing = Promise.resolve()
+    this.exiting = true
     this.channels.processExiting() // the process is exiting: nothing to keep mapped
     try {
       this.pubsubState?.close()

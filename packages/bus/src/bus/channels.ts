@@ -7,16 +7,15 @@
  * (on a private bus, kept while it holds unread messages for another
  * member). Channels get a private ChannelContext from here, not the Bus.
  */
-import { ChannelSegment, channelBytes, initializeChannel, type ChannelEntry, type Codec, type Directory } from '@ipc/core'
-import { IPC_PRIVATE, shmctl } from '@ipc/native'
+import { ChannelSegment, channelBytes, initializeChannel, type Codec, type Directory } from '@ipc/core'
+import { shmctl } from '@ipc/native'
 import { Channel, type ChannelStats } from '../channel/channel.js'
 import type { ChannelContext } from '../channel/context.js'
-import { CorruptSegment, TooManyChannels } from '../errors.js'
 import { hasLiveMember, isAlive, selfIdentity } from '../liveness.js'
-import { checkName } from '../naming.js'
+import { openEntry, type EntryHost } from './entries.js'
+import { KIND_CHANNEL, checkName } from '../naming.js'
 import { resolveChannelOptions, type ChannelOptions, type ResolvedBusOptions, type ResolvedChannelOptions } from '../options.js'
-import { reclaimChannelSlot } from '../reclaim.js'
-import { attachSegment, createSegment, detachSegment, isRemoved, removeSegment, type Segment } from '../sysv.js'
+import { attachSegment, detachSegment, removeSegment, type Segment } from '../sysv.js'
 
 interface Open {
   channel: Channel<any>
@@ -26,6 +25,7 @@ interface Open {
 export class ChannelTable {
   private readonly channels = new Map<string, Open>()
   private readonly context: ChannelContext
+  private readonly entries: EntryHost
   private namesCache: { generation: number; names: string[] } | null = null
   /** Set when the thread exits with the bus open: nothing to keep mapped. */
   private exiting = false
@@ -41,6 +41,7 @@ export class ChannelTable {
     private readonly options: ResolvedBusOptions,
     keepAlive: { retain(): void; release(): void },
   ) {
+    this.entries = { directory, busName, mode: options.mode, codec }
     this.context = {
       doorbell: options.doorbell,
       doorbellSignal: options.doorbellSignal,
@@ -66,7 +67,7 @@ export class ChannelTable {
 
   /** The channel `name` if it exists (null otherwise): the patterns never create another process's channel. */
   existing<T>(name: string): Channel<T> | null {
-    if (!this.channels.has(name) && this.directory.findChannel(name) === undefined) return null
+    if (!this.channels.has(name) && this.directory.findChannel(name)?.kind !== KIND_CHANNEL) return null
     return this.channel<T>(name)
   }
 
@@ -74,7 +75,7 @@ export class ChannelTable {
   names(prefix: string): string[] {
     const generation = this.directory.channelGeneration
     if (this.namesCache === null || this.namesCache.generation !== generation) {
-      this.namesCache = { generation, names: this.directory.channels().map((c) => c.name) }
+      this.namesCache = { generation, names: this.directory.channels().filter((c) => c.kind === KIND_CHANNEL).map((c) => c.name) }
     }
     return prefix === '' ? [...this.namesCache.names] : this.namesCache.names.filter((n) => n.startsWith(prefix))
   }
@@ -82,7 +83,7 @@ export class ChannelTable {
   /** bus.dropChannel(): removes the entry of a channel nobody receives on (see there). */
   drop(name: string, options: { force?: boolean }): boolean {
     const entry = this.directory.findChannel(name)
-    if (entry === undefined) return false
+    if (entry === undefined || entry.kind !== KIND_CHANNEL) return false
     let segment: Segment
     try {
       segment = attachSegment(entry.segmentId, `inspecting channel '${name}'`)
@@ -121,67 +122,15 @@ export class ChannelTable {
   }
 
   private open(name: string, co: ResolvedChannelOptions): { segment: Segment; core: ChannelSegment } {
-    for (let attempt = 0; attempt < 5; attempt++) {
-      const entry = this.directory.findChannel(name)
-      if (entry !== undefined) {
-        const opened = this.attach(entry)
-        if (opened !== null) return opened
-        continue // stale entry replaced: look again
-      }
-      // A named bus's channels outlive their writers (see reclaim.ts); a
-      // private bus's are removed by the kernel with their last process.
-      const segment = createSegment(channelBytes(co.maxSenders, co.ringBytes), this.options.mode, IPC_PRIVATE, this.busName === null)
-      let added: { entry: ChannelEntry; created: boolean }
-      try {
-        initializeChannel(segment.buffer, 0, { lanes: co.maxSenders, laneCapacity: co.ringBytes, maxMessageBytes: co.maxMessageBytes })
-        added = this.addEntry({ name, segmentId: segment.id, kind: 0, capacity: co.ringBytes, lanes: co.maxSenders, owner: selfIdentity() })
-        if (added.created) return { segment, core: new ChannelSegment(segment.buffer, 0, this.codec) }
-      } catch (err) {
-        discard(segment) // nothing stays created or attached
-        throw err
-      }
-      discard(segment) // lost the race: use the winner's
-      const opened = this.attach(added.entry)
-      if (opened !== null) return opened
-    }
-    throw new CorruptSegment(`bus '${this.busName}' channel '${name}'`, name, 'could not be opened after 5 attempts')
-  }
-
-  /** Adds a channel entry, reclaiming the slot of an unused channel when the table is full; TooManyChannels when none is. */
-  private addEntry(entry: Omit<ChannelEntry, 'index'>): { entry: ChannelEntry; created: boolean } {
-    for (;;) {
-      try {
-        return this.directory.addChannel(entry)
-      } catch (err) {
-        if (!(err instanceof RangeError) || !err.message.includes('channel slots')) throw err
-        if (!reclaimChannelSlot(this.directory, this.codec)) throw new TooManyChannels(this.busName ?? 'private', this.directory.channelSlots)
-      }
-    }
-  }
-
-  /** Attaches a channel's segment; null (after removing a stale entry) when the segment is gone or no longer the entry's. */
-  private attach(entry: ChannelEntry): { segment: Segment; core: ChannelSegment } | null {
-    let segment: Segment
-    try {
-      segment = attachSegment(entry.segmentId, `opening channel '${entry.name}'`)
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code
-      if (code !== 'EINVAL' && code !== 'EIDRM') throw err
-      // Every process that had it attached is gone, and so is the segment.
-      this.directory.removeChannel(entry.index, entry.segmentId)
-      return null
-    }
-    try {
-      // Reclaimed meanwhile (reclaim.ts): the entry no longer names it.
-      if (this.directory.findChannel(entry.name)?.segmentId !== entry.segmentId || (this.busName !== null && isRemoved(entry.segmentId))) {
-        detachSegment(segment)
-        return null
-      }
-      return { segment, core: new ChannelSegment(segment.buffer, 0, this.codec) }
-    } catch (err) {
-      detachSegment(segment)
-      throw err
-    }
+    return openEntry(this.entries, name, {
+      kind: KIND_CHANNEL,
+      what: `channel '${name}'`,
+      bytes: channelBytes(co.maxSenders, co.ringBytes),
+      capacity: co.ringBytes,
+      lanes: co.maxSenders,
+      initialize: (buffer) => initializeChannel(buffer, 0, { lanes: co.maxSenders, laneCapacity: co.ringBytes, maxMessageBytes: co.maxMessageBytes }),
+      wrap: (buffer) => new ChannelSegment(buffer, 0, this.codec),
+    })
   }
 
   /** A channel closed itself. */
@@ -201,12 +150,6 @@ export class ChannelTable {
     setImmediate(() => detachSegment(known.segment))
   }
 
-}
-
-/** Detaches a segment we created and marks it for removal. */
-function discard(segment: Segment): void {
-  detachSegment(segment)
-  removeSegment(segment.id)
 }
 
 /** Mappings of private-bus channels kept for their unread messages (see forget()). */

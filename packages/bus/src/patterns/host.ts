@@ -4,8 +4,21 @@
  * them an object of this shape; they never see the Bus class.
  */
 import type { Channel } from '../channel/channel.js'
-import type { ChannelOptions } from '../options.js'
+import type { BusOptions, ChannelOptions, DoorbellKind, TopicSizes } from '../options.js'
 import type { ErrorEmitter } from '../report.js'
+import type { OpenTopic } from './topics.js'
+
+/** The bus's settings and topics, as pub/sub uses them. */
+export interface PatternContext {
+  readonly doorbell: DoorbellKind
+  readonly doorbellSignal: number
+  readonly spinMicros: number
+  readonly runtimeDir: string
+  /** The options the bus was opened with (topic sizes default to them). */
+  readonly busOptions: BusOptions
+  /** The topic `name`, opened (created with sizes() if nobody has) on first use. */
+  topic(name: string, sizes: () => TopicSizes): OpenTopic
+}
 
 /** What the patterns use of a bus. */
 export interface PatternHost extends ErrorEmitter {
@@ -21,6 +34,8 @@ export interface PatternHost extends ErrorEmitter {
   readonly channelGeneration: number
   /** Encodes a value with the bus's codec (shared structures): the bytes are valid until the next encode. */
   encodeValue(value: unknown): Uint8Array
+  /** Doorbell settings and the topic table. */
+  readonly pattern: PatternContext
   /** Keep / stop keeping the event loop alive (a receiving channel retains once). */
   retain(): void
   release(): void
@@ -28,11 +43,17 @@ export interface PatternHost extends ErrorEmitter {
   emit(event: 'error', error: unknown): boolean
 }
 
-/** Emitted by the bus (`bus.on('drop', ...)`) each time a publish skips a full 'drop' subscriber. */
+/**
+ * Emitted by the bus (`bus.on('drop', ...)`) in a subscriber's process each
+ * time one of its 'drop' subscriptions was lapped: `dropped` values of
+ * `topic` were overwritten before it read them (and are never delivered).
+ */
 export interface DropEvent {
   topic: string
-  /** The subscriber's channel name (`t:<topic>:<pid>.<n>d`). */
-  subscriber: string
-  /** The subscriber's process. */
+  /** How many values this lap cost (the subscription's total is subscription.dropped). */
+  dropped: number
+  /** The subscription's slot in the topic (subscription.slot). */
+  slot: number
+  /** The subscriber's process (this one). */
   pid: number
 }

@@ -28,6 +28,11 @@ export function subscriberPrefix(topic: string): string {
   return `t:${topic}:`
 }
 
+/** The directory entry of a topic's segment (kind KIND_TOPIC): `T:<topic>`. */
+export function topicEntryName(topic: string): string {
+  return `T:${topic}`
+}
+
 /** Where the servers of service are listed: `s:<service>:`. */
 export function serverPrefix(service: string): string {
   return `s:${service}:`

@@ -1,11 +1,12 @@
 /**
  * A subscription, as the subscriber holds it: bus.subscribe() returns one.
- * It owns its receiving channel (claimed in the constructor, so publishers
- * see it at once), ends on unsubscribe(), abort or dispose, and without a
- * handler is consumed with `for await` by one consumer.
+ * It holds a slot of the topic's subscriber table (taken before subscribe()
+ * returns, so every later publish reaches it), ends on unsubscribe(), abort
+ * or dispose, and without a handler is consumed with `for await` by one
+ * consumer.
  */
-import type { Channel } from '../channel/channel.js'
 import type { SlowPolicy } from '../options.js'
+import type { TopicReader } from './topic-reader.js'
 
 /**
  * Using an object in a way its state does not allow: a TypeError with
@@ -26,23 +27,21 @@ class InvalidState extends TypeError {
 
 export class Subscription<T = unknown> implements AsyncIterable<T>, Disposable, AsyncDisposable {
   readonly topic: string
-  /** The channel this subscription receives on. */
-  readonly channelName: string
   readonly policy: SlowPolicy
-  private iterator: AsyncIterator<T> | null
+  /** This subscription's slot in the topic's subscriber table (DropEvent.slot). */
+  readonly slot: number
   /** Made without a handler (so `for await` is how it is consumed). */
   private readonly iterable: boolean
+  private iterated = false
   private closed = false
   private readonly onAbort: () => void
 
-  /** @internal Made by bus.subscribe(); onEnd runs once, after the channel closed. */
-  constructor(private readonly channel: Channel<T>, topic: string, policy: SlowPolicy, iterate: boolean, private readonly signal: AbortSignal | undefined, private readonly onEnd: () => void) {
+  /** @internal Made by bus.subscribe(); onEnd runs once, after the reader closed. */
+  constructor(private readonly reader: TopicReader<T>, topic: string, policy: SlowPolicy, slot: number, iterate: boolean, private readonly signal: AbortSignal | undefined, private readonly onEnd: () => void) {
     this.topic = topic
-    this.channelName = channel.name
     this.policy = policy
+    this.slot = slot
     this.iterable = iterate
-    // Claim the receiver now: from here on, publishers see a live subscriber.
-    this.iterator = iterate ? channel[Symbol.asyncIterator]() : null
     this.onAbort = () => this.unsubscribe()
     signal?.addEventListener('abort', this.onAbort, { once: true })
   }
@@ -51,12 +50,17 @@ export class Subscription<T = unknown> implements AsyncIterable<T>, Disposable, 
     return !this.closed
   }
 
-  /** Stops receiving and removes the subscriber channel (values still in its ring are discarded). Idempotent. */
+  /** Values this subscription lost to lapping ('drop' policy; always 0 for 'block'). */
+  get dropped(): number {
+    return this.reader.dropped
+  }
+
+  /** Stops receiving and frees the slot (values not yet delivered are discarded). Idempotent. */
   unsubscribe(): void {
     if (this.closed) return
     this.closed = true
     this.signal?.removeEventListener('abort', this.onAbort)
-    this.channel.close() // ends a for-await loop; releases the receiver
+    this.reader.close() // ends a for-await loop
     this.onEnd()
   }
 
@@ -70,16 +74,19 @@ export class Subscription<T = unknown> implements AsyncIterable<T>, Disposable, 
 
   /** Values in publish order (per publisher); ends on unsubscribe or abort. Breaking out of the loop unsubscribes. */
   [Symbol.asyncIterator](): AsyncIterator<T> {
-    const it = this.iterator
-    if (it === null) {
+    if (!this.iterable || this.iterated) {
       throw new InvalidState(this.iterable
         ? `subscription to '${this.topic}' has been iterated already (one consumer per subscription)`
         : `subscription to '${this.topic}' has a handler; subscribe without one to iterate`)
     }
-    this.iterator = null // one consumer
+    this.iterated = true // one consumer
     return {
-      next: () => it.next(),
+      next: () => this.reader.next(),
       return: async () => {
+        this.unsubscribe()
+        return { value: undefined, done: true }
+      },
+      throw: async () => {
         this.unsubscribe()
         return { value: undefined, done: true }
       },

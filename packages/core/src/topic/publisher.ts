@@ -275,6 +275,12 @@ export class TopicPublisher {
     return Math.max(0, this.capacity - ((this.pending - this.floor) >>> 0))
   }
 
+  /** ACTIVE subscribers (any policy) right now: one load of EPOCH, a rescan only when it changed. */
+  subscriberCount(): number {
+    this.readers.refresh()
+    return this.readers.activeCount
+  }
+
   /** Seq of the next message this publisher writes. */
   nextSeq(): number {
     return this.seq

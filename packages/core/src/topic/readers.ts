@@ -37,6 +37,11 @@ export class LaneReaders {
     this.words = segment.words
   }
 
+  /** ACTIVE subscribers of any policy, as of the last scan. */
+  get activeCount(): number {
+    return this.active.length
+  }
+
   /** True when some ACTIVE block subscriber gates the lane (as last scanned). */
   get gated(): boolean {
     return this.gates.length > 0

@@ -241,6 +241,11 @@ export class TopicSegment {
     return { ...who, bell: valid ? readBell(Number(word & 0xffffffffn)) : null }
   }
 
+  /** Byte offset of lane `index`'s owner word (an i64 identity word; for an exit action that frees it). */
+  laneOwnerOffset(index: number): number {
+    return ownersOffset(this.lanes) + 8 * index
+  }
+
   /** Who owns lane `index`, or null. */
   laneOwner(index: number): Identity | null {
     return readIdentity(Atomics.load(this.ids, (ownersOffset(this.lanes) >> 3) + index), `topic lane ${index} owner`)
