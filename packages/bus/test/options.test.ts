@@ -349,6 +349,10 @@ const BAD_SUBSCRIBE_OPTIONS: Array<[Record<string, unknown>, Code, string | RegE
   [{ zeroCopy: true }, 'ERR_INVALID_ARG_VALUE', "'options.zeroCopy' is not a subscribe option (one of policy, signal,"],
   [{ policy: 'later' }, 'ERR_INVALID_ARG_VALUE', "The property 'options.policy' must be one of: 'block', 'drop'. Received 'later'"],
   [{ policy: 1 }, 'ERR_INVALID_ARG_VALUE', "'options.policy' must be one of"],
+  [{ history: -1 }, 'ERR_OUT_OF_RANGE', 'The value of "options.history" is out of range'],
+  [{ history: 1.5 }, 'ERR_OUT_OF_RANGE', '"options.history"'],
+  [{ maxSubscribers: 0 }, 'ERR_OUT_OF_RANGE', 'The value of "options.maxSubscribers" is out of range'],
+  [{ maxSubscribers: 5000 }, 'ERR_OUT_OF_RANGE', '"options.maxSubscribers"'],
   [{ signal: 'stop' }, 'ERR_INVALID_ARG_TYPE', 'The "options.signal" property must be an instance of AbortSignal'],
   [{ ringBytes: true }, 'ERR_INVALID_ARG_TYPE', '"options.ringBytes" property must be of type number or string'],
   [{ maxSenders: '2' }, 'ERR_INVALID_ARG_TYPE', '"options.maxSenders" property must be of type number'],
@@ -479,7 +483,7 @@ describe('bus.subscribe, bus.serve and bus.request refuse bad options and argume
     const server = bus.serve('calc', (n: number) => n * 2, { concurrency: 2 })
     await expect(bus.request('calc', 21, { timeout: 5000 })).resolves.toBe(42)
     const before = bus.channelNames()
-    expect(before).toHaveLength(3) // subscriber, server, reply channel
+    expect(before).toHaveLength(2) // server, reply channel (a topic is a segment of its own, not a channel)
     for (const [options, code, fragment] of BAD_SUBSCRIBE_OPTIONS) refused(() => bus.subscribe('prices', () => {}, options as never), code, fragment)
     for (const [options, code, fragment] of BAD_SERVE_OPTIONS) refused(() => bus.serve('calc', (n: number) => n, options as never), code, fragment)
     for (const [options, code, fragment] of BAD_REQUEST_OPTIONS) await rejected(bus.request('calc', 1, options as never), code, fragment)
