@@ -101,3 +101,15 @@ export class Backstop {
     else this.schedule(Math.min(this.ms * 2, PARKED_CHECK_MAX_MS))
   }
 }
+
+/**
+ * The parked receiver's backstop is on unless IPC_BUS_BACKSTOP=off
+ * (internal, read at each park): tests turn it off so that a lost wakeup
+ * shows as a stall instead of a 250 ms delay.
+ */
+export function backstopOn(): boolean {
+  return process.env.IPC_BUS_BACKSTOP !== 'off'
+}
+
+/** A pending next() of an async iterator over received values. */
+export type Pull<T> = { resolve: (r: IteratorResult<T>) => void; reject: (e: unknown) => void }

@@ -12,7 +12,7 @@ import { ChannelBusy, Closed } from '../errors.js'
 import { cancelRelease, releaseOnTerminate } from '../exit.js'
 import { isAlive, selfIdentity } from '../liveness.js'
 import type { ChannelContext, ChannelParts } from './context.js'
-import { Backstop, Continuation, MAX_PER_RUN, spinFor } from './idle.js'
+import { Backstop, Continuation, MAX_PER_RUN, backstopOn, spinFor, type Pull } from './idle.js'
 
 /** Most records one drain takes from one lane, so a busy lane cannot starve the others. */
 const MAX_PER_LANE = 256
@@ -25,17 +25,6 @@ export interface Consumers<T> {
   call(listener: (value: T) => void, value: T): void
   report(what: string, err: unknown): void
 }
-
-/**
- * The parked receiver's backstop is on unless IPC_BUS_BACKSTOP=off
- * (internal, read at each park): tests turn it off so that a lost wakeup
- * shows as a stall instead of a 250 ms delay.
- */
-function backstopOn(): boolean {
-  return process.env.IPC_BUS_BACKSTOP !== 'off'
-}
-
-type Pull<T> = { resolve: (r: IteratorResult<T>) => void; reject: (e: unknown) => void }
 
 export class ChannelReader<T> {
   private receiving = false

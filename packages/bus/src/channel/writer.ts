@@ -7,12 +7,13 @@
 import { availableParallelism } from 'node:os'
 import { performance } from 'node:perf_hooks'
 import { CHANNEL_OWNERS, TYPE_VALUE, identityWord, type ChannelSegment, type ChannelSender, type Codec, type Identity } from '@ipc/core'
-import { checkCanRing, ownBell, receiverAlive, registerSleeper, ring, roomToken, unregisterSleeper, type Sleeper, type Target } from '../doorbell.js'
+import { checkCanRing, receiverAlive, ring, type Target } from '../doorbell.js'
 import { ChannelFull, Closed, MessageTooLarge, PeerGone, TooManySenders } from '../errors.js'
 import { cancelRelease, releaseOnTerminate } from '../exit.js'
 import { SELF_PID, isAlive, selfIdentity } from '../liveness.js'
 import type { SendOptions } from '../options.js'
 import type { ChannelContext, ChannelParts } from './context.js'
+import { RoomWait, WaitQueue } from './room.js'
 
 /**
  * Writers holding staged, unpublished messages. If the process exits before
@@ -40,16 +41,6 @@ const PUBLISH_EVERY = 64
 /** A settled promise: its then() queues a microtask without queueMicrotask()'s per-call AsyncResource. */
 const resolved = Promise.resolve()
 
-interface Waiter {
-  bytes: Buffer
-  type: number
-  resolve: () => void
-  reject: (err: unknown) => void
-  deadline: number
-  timeout: number
-  signal: AbortSignal | undefined
-}
-
 export class ChannelWriter<T> {
   private closed = false
   private sender: ChannelSender | null = null
@@ -64,12 +55,10 @@ export class ChannelWriter<T> {
   /** Messages written but not yet published (see staged()). */
   private stagedCount = 0
   private publishQueued = false
-  private readonly waiters: Waiter[] = []
+  private readonly waiters = new WaitQueue<void>()
   private flushing = false
-  /** Waiting for room: the sleeper the receiver's room doorbell wakes, and the pending wait. */
-  private roomRegistered = false
-  private roomWake: (() => void) | null = null
-  private readonly roomSleeper: Sleeper = { wake: () => this.roomWake?.() }
+  /** Waiting for room: the receiver's room doorbell. */
+  private readonly room: RoomWait
   /** The receiver last rung, and the claim stamp it was read under (see afterWrite()). */
   private ringTarget: Target | null = null
   private ringStamp = 0
@@ -88,6 +77,7 @@ export class ChannelWriter<T> {
     private readonly report: (what: string, err: unknown) => void,
   ) {
     ({ name: this.name, segment: this.segment, token: this.token, codec: this.codec, ctx: this.ctx } = parts)
+    this.room = new RoomWait(this.token, this.ctx.doorbell, this.ctx.doorbellSignal, this.ctx.runtimeDir)
   }
 
   get active(): boolean {
@@ -160,12 +150,7 @@ export class ChannelWriter<T> {
   }
 
   private enqueue(bytes: Buffer, type: number, options: SendOptions): Promise<void> {
-    const { timeout, signal } = options
-    if (signal?.aborted) return Promise.reject(signal.reason)
-    return new Promise<void>((resolve, reject) => {
-      this.waiters.push({ bytes, type, resolve, reject, deadline: timeout === undefined ? Infinity : performance.now() + timeout, timeout: timeout ?? Infinity, signal })
-      if (!this.flushing) void this.flush()
-    })
+    return this.waiters.add(bytes, type, options, () => { if (!this.flushing) void this.flush() })
   }
 
   /** Writes queued sends in order as room appears; checks deadlines, aborts and the receiver. */
@@ -173,22 +158,20 @@ export class ChannelWriter<T> {
     this.flushing = true
     let turns = 0
     try {
-      while (this.waiters.length > 0) {
+      for (;;) {
         const now = performance.now()
-        const head = this.waiters[0]!
-        if (this.closed) return this.failAll(new Closed(`channel '${this.name}'`))
-        if (head.signal?.aborted) { this.waiters.shift(); head.reject(head.signal.reason); continue }
-        if (now >= head.deadline) { this.waiters.shift(); head.reject(new ChannelFull(this.name, head.timeout)); continue }
+        if (this.closed) return this.waiters.failAll(new Closed(`channel '${this.name}'`))
+        const head = this.waiters.head(now, (timeout) => new ChannelFull(this.name, timeout))
+        if (head === undefined) return
         try {
           this.checkReceiver(now, false) // at most every RECHECK_MS
         } catch (err) {
-          return this.failAll(err)
+          return this.waiters.failAll(err)
         }
         const sender = this.sender!
         if (sender.tryWrite(head.bytes, head.type)) {
-          this.waiters.shift()
           this.afterWrite(sender)
-          head.resolve()
+          this.waiters.done()
           turns = 0
           continue
         }
@@ -203,47 +186,14 @@ export class ChannelWriter<T> {
           continue
         }
         turns = 0
-        this.ensureRoomSleeper()
+        this.room.ensure((bell) => this.segment.setLaneBell(sender.lane, selfIdentity(), bell))
         if (!sender.waitForRoom(head.bytes.length)) continue // room appeared meanwhile
-        await this.sleepForRoom(Math.max(0, Math.min(head.deadline - now, ROOM_RECHECK_MS)), head.signal)
+        await this.room.sleep(Math.max(0, Math.min(head.deadline - now, ROOM_RECHECK_MS)), head.signal)
         sender.cancelRoomWait()
       }
     } finally {
       this.flushing = false
     }
-  }
-
-  /**
-   * Makes this sender wakeable by the receiver's room doorbell: registers
-   * the sleeper (installing the signal handler or FIFO), then publishes the
-   * lane's doorbell address, in that order, so nobody rings us before we
-   * can take it. In a worker thread a 'signal' bus uses the thread's FIFO.
-   */
-  private ensureRoomSleeper(): void {
-    if (this.roomRegistered) return
-    const bell = ownBell(this.ctx.doorbell, this.ctx.doorbellSignal, 'room')
-    registerSleeper(this.roomSleeper, roomToken(this.token), bell, this.ctx.runtimeDir)
-    this.roomRegistered = true
-    this.segment.setLaneBell(this.sender!.lane, selfIdentity(), bell)
-  }
-
-  /** Resolves when the receiver rings for room, after `ms`, or on abort. */
-  private sleepForRoom(ms: number, signal: AbortSignal | undefined): Promise<void> {
-    return new Promise((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer)
-        signal?.removeEventListener('abort', done)
-        this.roomWake = null
-        resolve()
-      }
-      const timer = setTimeout(done, ms)
-      signal?.addEventListener('abort', done, { once: true })
-      this.roomWake = done
-    })
-  }
-
-  private failAll(err: unknown): void {
-    for (const w of this.waiters.splice(0)) w.reject(err)
   }
 
   /**
@@ -365,12 +315,8 @@ export class ChannelWriter<T> {
     if (this.closed) return
     if (this.sender !== null) this.publishStaged() // what trySend accepted is delivered
     this.closed = true
-    this.failAll(new Closed(`channel '${this.name}'`))
-    if (this.roomRegistered) {
-      unregisterSleeper(roomToken(this.token), this.roomSleeper)
-      this.roomRegistered = false
-      this.roomWake?.()
-    }
+    this.waiters.failAll(new Closed(`channel '${this.name}'`))
+    this.room.close()
     if (this.sender !== null) {
       this.segment.releaseLane(this.sender, selfIdentity())
       this.sender = null

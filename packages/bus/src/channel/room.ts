@@ -1,0 +1,106 @@
+/**
+ * A sender's side of waiting for room, shared by channel senders
+ * (writer.ts) and topic publishers (../patterns/topic-writer.ts): the queue
+ * of sends waiting in order, with their deadlines and abort signals, and
+ * the sleep on the room doorbell (docs/design.md, "Room doorbell").
+ */
+import { performance } from 'node:perf_hooks'
+import type { BellAddress } from '@ipc/core'
+import { ownBell, registerSleeper, roomToken, unregisterSleeper, type Sleeper } from '../doorbell.js'
+import type { DoorbellKind, SendOptions } from '../options.js'
+
+/** A send waiting for room: its encoded bytes and how it ends. */
+export interface Waiter<R> {
+  bytes: Buffer
+  type: number
+  resolve: (result: R) => void
+  reject: (err: unknown) => void
+  deadline: number
+  timeout: number
+  signal: AbortSignal | undefined
+}
+
+/** The queue of sends waiting for room, in send order. */
+export class WaitQueue<R> {
+  readonly waiters: Array<Waiter<R>> = []
+
+  get length(): number {
+    return this.waiters.length
+  }
+
+  /** Queues bytes; `kick` starts the flush loop if it is not running. Rejects at once if already aborted. */
+  add(bytes: Buffer, type: number, options: SendOptions, kick: () => void): Promise<R> {
+    const { timeout, signal } = options
+    if (signal?.aborted) return Promise.reject(signal.reason)
+    return new Promise<R>((resolve, reject) => {
+      this.waiters.push({ bytes, type, resolve, reject, deadline: timeout === undefined ? Infinity : performance.now() + timeout, timeout: timeout ?? Infinity, signal })
+      kick()
+    })
+  }
+
+  /** The first waiter still wanted: aborted ones reject with their reason, expired ones with `full(timeout)`. */
+  head(now: number, full: (timeout: number) => Error): Waiter<R> | undefined {
+    for (;;) {
+      const head = this.waiters[0]
+      if (head === undefined) return undefined
+      if (head.signal?.aborted) { this.waiters.shift(); head.reject(head.signal.reason); continue }
+      if (now >= head.deadline) { this.waiters.shift(); head.reject(full(head.timeout)); continue }
+      return head
+    }
+  }
+
+  /** The head was written: resolve it. */
+  done(result: R): void {
+    this.waiters.shift()!.resolve(result)
+  }
+
+  failAll(err: unknown): void {
+    for (const w of this.waiters.splice(0)) w.reject(err)
+  }
+}
+
+/** The room doorbell of one sender: registered once, then slept on. */
+export class RoomWait {
+  private registered = false
+  private wake: (() => void) | null = null
+  private readonly sleeper: Sleeper = { wake: () => this.wake?.() }
+
+  constructor(private readonly token: number, private readonly doorbell: DoorbellKind, private readonly signal: number, private readonly runtimeDir: string) {}
+
+  /**
+   * Makes this sender wakeable: registers the sleeper (installing the
+   * signal handler or FIFO), then hands `publish` the address to store in
+   * the lane, in that order, so nobody rings before we can take it. In a
+   * worker thread a 'signal' bus uses the thread's FIFO.
+   */
+  ensure(publish: (bell: BellAddress) => void): void {
+    if (this.registered) return
+    const bell = ownBell(this.doorbell, this.signal, 'room')
+    registerSleeper(this.sleeper, roomToken(this.token), bell, this.runtimeDir)
+    this.registered = true
+    publish(bell)
+  }
+
+  /** Resolves when the room doorbell rings, after `ms`, or on abort. */
+  sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer)
+        signal?.removeEventListener('abort', done)
+        this.wake = null
+        resolve()
+      }
+      const timer = setTimeout(done, ms)
+      signal?.addEventListener('abort', done, { once: true })
+      this.wake = done
+    })
+  }
+
+  /** Unregisters and ends a sleep in progress. */
+  close(): void {
+    if (!this.registered) return
+    unregisterSleeper(roomToken(this.token), this.sleeper)
+    this.registered = false
+    this.wake?.()
+  }
+}

@@ -1,0 +1,242 @@
+/**
+ * One subscription's receiving side: its slot in the topic's subscriber
+ * table (@ipc/core TopicSubscriber), the run loop that drains every lane
+ * into the consumer (a handler, or a `for await` iterator), parking on the
+ * slot's own parked word, the drops a lapped 'drop' subscriber counts, and
+ * the room doorbell it rings for publishers it freed. The same waiting
+ * rules as a channel's receiver (../channel/idle.ts): drain, spin
+ * spinMicros, park; a backstop looks at the lanes while parked (off with
+ * IPC_BUS_BACKSTOP=off in tests).
+ */
+import { performance } from 'node:perf_hooks'
+import type { Codec, TopicSubscriber } from '@ipc/core'
+import { registerSleeper, ring, roomToken, unregisterSleeper, type Sleeper, type Target } from '../doorbell.js'
+import { cancelRelease, releaseOnTerminate } from '../exit.js'
+import { Backstop, Continuation, MAX_PER_RUN, backstopOn, spinFor, type Pull } from '../channel/idle.js'
+import type { BellAddress } from '@ipc/core'
+import type { OpenTopic } from './topics.js'
+
+/** Most records one drain takes from one lane, so a busy lane cannot starve the others. */
+const MAX_PER_LANE = 256
+
+/** What a reader needs from its bus: doorbell settings, keeping the loop alive, reporting. */
+export interface ReaderContext {
+  readonly spinMicros: number
+  readonly runtimeDir: string
+  readonly codec: Codec
+  retain(): void
+  release(): void
+  /** A consumer threw, or draining failed (a corrupt segment): reported as the bus's 'error'. */
+  report(what: string, err: unknown): void
+  /** A lapped 'drop' subscriber lost `n` messages. */
+  dropped(n: number): void
+}
+
+/** Who gets the values: a handler, or (without one) the iterator's queue. */
+export interface Consumer<T> {
+  /** Called with each value; a throw is reported, never stops delivery. */
+  handler: ((value: T) => unknown) | undefined
+  highWaterMark: number
+}
+
+export class TopicReader<T> {
+  private receiving = true
+  private scheduled = false
+  private parked = false
+  private draining = false
+  private releasePending = false
+  private readonly queue: T[] = []
+  private readonly pulls: Array<Pull<T>> = []
+  private readonly sleeper: Sleeper = { wake: () => this.wake() }
+  private readonly continuation: Continuation
+  private readonly backstop: Backstop
+  /** In a worker thread: the native exit actions that free the slot if the thread is terminated. */
+  private readonly exitActions: Array<number | null>
+  private readonly deliver = (data: Buffer, start: number, end: number): void => {
+    this.onValue(this.ctx.codec.decode(data, start, end) as T)
+  }
+
+  /**
+   * `sub` has joined already with `bell`, under which this reader was
+   * registered (PubSub.subscribe registers, then joins, then builds this).
+   */
+  constructor(
+    private readonly topic: OpenTopic,
+    private readonly sub: TopicSubscriber,
+    private readonly consumer: Consumer<T>,
+    private readonly ctx: ReaderContext,
+    bell: BellAddress,
+  ) {
+    try {
+      registerSleeper(this.sleeper, topic.token, bell, ctx.runtimeDir) // the signal handler or FIFO: before the first park
+    } catch (err) {
+      sub.release()
+      throw err
+    }
+    this.exitActions = sub.releaseSteps().map((s) => releaseOnTerminate(topic.token, s.offset, s.width, s.expected, s.desired))
+    this.continuation = new Continuation(ctx.spinMicros)
+    this.backstop = new Backstop(sub, () => {
+      if (!this.parked || !this.receiving) return
+      sub.wake() // a wakeup the doorbell did not deliver
+      this.wake()
+    })
+    ctx.retain()
+    this.schedule()
+  }
+
+  get active(): boolean {
+    return this.receiving
+  }
+
+  /** Messages this subscription lost to lapping so far. */
+  dropped = 0
+
+  /** Whether a record taken off the ring now reaches the consumer. */
+  private canTake(): boolean {
+    if (!this.receiving) return false
+    if (this.consumer.handler !== undefined) return true
+    return this.pulls.length > 0 || this.queue.length < this.consumer.highWaterMark
+  }
+
+  private schedule(): void {
+    if (this.scheduled || !this.receiving) return
+    this.scheduled = true
+    setImmediate(this.run)
+  }
+
+  private readonly run = (): void => {
+    this.scheduled = false
+    if (!this.canTake()) return // next() or close() take it from here
+    let n = 0
+    for (;;) {
+      const got = this.drainOnce()
+      n += got
+      if (got === 0 || n >= MAX_PER_RUN || !this.canTake()) break
+    }
+    if (!this.canTake()) return
+    if (n > 0) return this.continueSoon(n)
+    if (spinFor(this.sub, this.ctx.spinMicros)) return this.continueSoon(this.drainOnce())
+    if (this.sub.park()) {
+      this.parked = true
+      if (backstopOn()) this.backstop.arm()
+      return
+    }
+    this.schedule()
+  }
+
+  private continueSoon(delivered: number): void {
+    if (this.scheduled || !this.receiving) return
+    this.scheduled = true
+    this.continuation.next(delivered, this.run)
+  }
+
+  private drainOnce(): number {
+    let n = 0
+    this.draining = true
+    try {
+      n = this.sub.drain(this.deliver, MAX_PER_LANE)
+    } catch (err) {
+      this.draining = false
+      this.fail(err)
+      return 0
+    } finally {
+      this.draining = false
+      if (this.releasePending) {
+        this.releasePending = false
+        this.sub.release()
+      }
+    }
+    const lost = this.sub.takeLost()
+    if (lost > 0) {
+      this.dropped += lost
+      this.ctx.dropped(lost)
+    }
+    if (this.sub.roomWanted.length > 0) this.ringForRoom()
+    return n
+  }
+
+  /** Wakes the publishers waiting for the room the last drain freed. */
+  private ringForRoom(): void {
+    const lanes = this.sub.roomWanted
+    const now = performance.now()
+    const token = roomToken(this.topic.token)
+    for (const lane of lanes) {
+      const owner = this.topic.core.laneOwnerBell(lane)
+      if (owner === null || owner.bell === null) continue // gone, or not wakeable: it polls
+      try {
+        ring(owner as Target, token, this.ctx.runtimeDir, now)
+      } catch {
+        // It looks again every few hundred ms anyway; a failed ring only delays it.
+      }
+    }
+    lanes.length = 0
+  }
+
+  private wake(): void {
+    if (!this.parked) return // a late or spurious ring: we are already running
+    this.parked = false
+    if (!this.scheduled) this.run()
+  }
+
+  private onValue(v: T): void {
+    const handler = this.consumer.handler
+    if (handler !== undefined) {
+      try {
+        const r = handler(v) as { then?: unknown } | undefined
+        if (r !== null && typeof r === 'object' && typeof r.then === 'function') {
+          (r as Promise<unknown>).then(undefined, (err: unknown) => this.ctx.report(`a subscriber of '${this.topic.name}' threw`, err))
+        }
+      } catch (err) {
+        this.ctx.report(`a subscriber of '${this.topic.name}' threw`, err)
+      }
+    } else {
+      const pull = this.pulls.shift()
+      if (pull !== undefined) pull.resolve({ value: v, done: false })
+      else this.queue.push(v)
+    }
+    if (!this.canTake()) this.sub.haltDrain() // the rest stays in the ring
+  }
+
+  private fail(err: unknown): void {
+    for (const p of this.pulls.splice(0)) p.reject(err)
+    this.close()
+    this.ctx.report(`a subscription to '${this.topic.name}' stopped receiving`, err)
+  }
+
+  /** The iterator's next(): a queued value, or wait for one; done once closed. */
+  next(): Promise<IteratorResult<T>> {
+    if (this.queue.length > 0) {
+      const value = this.queue.shift()!
+      if (!this.draining && !this.parked) this.schedule()
+      return Promise.resolve({ value, done: false })
+    }
+    if (!this.receiving) return Promise.resolve({ value: undefined, done: true })
+    return new Promise((resolve, reject) => {
+      this.pulls.push({ resolve, reject })
+      if (!this.draining && !this.parked) this.schedule()
+    })
+  }
+
+  /**
+   * Stops receiving and gives the slot back (after a drain in progress has
+   * stored its cursors): publishers stop gating on it at once. Values
+   * still in the ring are not delivered; pending next() calls end.
+   */
+  close(): void {
+    if (!this.receiving) return
+    this.receiving = false
+    this.parked = false
+    unregisterSleeper(this.topic.token, this.sleeper)
+    for (const a of this.exitActions) cancelRelease(a)
+    this.backstop.disarm()
+    if (this.draining) {
+      this.sub.haltDrain()
+      this.releasePending = true
+    } else {
+      this.sub.release()
+    }
+    this.queue.length = 0
+    for (const p of this.pulls.splice(0)) p.resolve({ value: undefined, done: true })
+    this.ctx.release()
+  }
+}

@@ -1,0 +1,226 @@
+/**
+ * This bus instance's publishing side of one topic: its lane (claimed on
+ * the first publish), batched publishing (one store of WRITE per burst,
+ * whatever the number of subscribers), ringing the subscribers that parked
+ * (once per burst, @ipc/core TopicPublisher.subscribersToRing), and the
+ * queue of publishes waiting for room while a 'block' subscriber is a ring
+ * behind: they sleep on the room doorbell, and every ROOM_RECHECK_MS the
+ * subscribers that block them are checked for liveness, a dead one's slot
+ * freed (so a killed subscriber never holds publishers up for longer).
+ */
+import { availableParallelism } from 'node:os'
+import { performance } from 'node:perf_hooks'
+import { TYPE_VALUE, identityWord, readBell, type TopicPublisher } from '@ipc/core'
+import { ring } from '../doorbell.js'
+import { RoomWait, WaitQueue } from '../channel/room.js'
+import { ChannelFull, Closed, MessageTooLarge, TooManySenders } from '../errors.js'
+import { cancelRelease, releaseOnTerminate } from '../exit.js'
+import { isAlive, selfIdentity } from '../liveness.js'
+import type { DoorbellKind, SendOptions } from '../options.js'
+import type { OpenTopic } from './topics.js'
+
+/** How often a publisher sleeping for room looks again, and checks that its blockers live (ms). */
+const ROOM_RECHECK_MS = Number(process.env.IPC_BUS_ROOM_RECHECK_MS ?? 200) || 200
+/** Event-loop turns a blocked publisher looks again before it sleeps, when there is a core to spare. */
+const SPIN_TURNS = 32
+const CORES = availableParallelism()
+/** Most messages a burst stages before publishing them. */
+const PUBLISH_EVERY = 64
+const resolved = Promise.resolve()
+
+/** Writers holding staged, unpublished messages: published if the process exits in the same burst. */
+const unpublished = new Set<TopicWriter>()
+process.on('exit', () => {
+  for (const writer of [...unpublished]) writer.publishSoon()
+})
+
+export interface WriterContext {
+  readonly doorbell: DoorbellKind
+  readonly doorbellSignal: number
+  readonly runtimeDir: string
+  /** A ring after a burst failed unexpectedly (the messages are published). */
+  report(what: string, err: unknown): void
+  /** A dead subscriber's slot was freed by this writer. */
+  reclaimed(slot: number): void
+}
+
+export class TopicWriter {
+  private publisher: TopicPublisher | null = null
+  private closed = false
+  private stagedCount = 0
+  private publishQueued = false
+  private readonly waiters = new WaitQueue<number>()
+  private flushing = false
+  private readonly room: RoomWait
+  private laneRelease: number | null = null
+  private checkedBlockersAt = -Infinity
+
+  constructor(private readonly topic: OpenTopic, private readonly ctx: WriterContext) {
+    this.room = new RoomWait(topic.token, ctx.doorbell, ctx.doorbellSignal, ctx.runtimeDir)
+  }
+
+  /** Writes value now (false when a 'block' subscriber has no room, or earlier publishes still wait). */
+  tryPublish(value: unknown): boolean {
+    const p = this.lane()
+    if (this.waiters.length > 0) {
+      this.encodeCopy(value) // still report bad input at once
+      return false
+    }
+    if (!p.trySend(value, TYPE_VALUE, false)) {
+      this.publishStaged() // full: let the subscribers see what is already written
+      return false
+    }
+    this.staged()
+    return true
+  }
+
+  /** Resolves with the number of subscribers once value is in the ring. `options` are checked already. */
+  publish(value: unknown, options: SendOptions): Promise<number> {
+    if (this.tryPublish(value)) return Promise.resolve(this.publisher!.subscriberCount())
+    return this.enqueue(this.encodeCopy(value), options)
+  }
+
+  /** Every value is encoded before the first is queued; what has room is written in one burst. */
+  publishMany(values: readonly unknown[], options: SendOptions): Promise<number> {
+    const p = this.lane()
+    let written = 0
+    if (this.waiters.length === 0) {
+      written = p.trySendMany(values, TYPE_VALUE)
+      this.afterPublish()
+      if (written === values.length) return Promise.resolve(p.subscriberCount())
+    }
+    const rest = values.slice(written).map((v) => this.encodeCopy(v))
+    return Promise.all(rest.map((bytes) => this.enqueue(bytes, options))).then((n) => n[n.length - 1]!)
+  }
+
+  private encodeCopy(value: unknown): Buffer {
+    const codec = this.topic.core.codec
+    const src = codec.encode(value)
+    const bytes = Buffer.from(src.subarray(codec.encodedStart, codec.encodedEnd))
+    const max = this.topic.core.maxMessageBytes
+    if (bytes.length > max) throw new MessageTooLarge(bytes.length, max)
+    return bytes
+  }
+
+  private lane(): TopicPublisher {
+    if (this.closed) throw new Closed(`topic '${this.topic.name}'`)
+    if (this.publisher !== null) return this.publisher
+    const core = this.topic.core
+    const p = core.claimLane(selfIdentity(), isAlive)
+    if (p === null) throw new TooManySenders(this.topic.name, core.lanes, 'topic')
+    this.publisher = p
+    this.laneRelease = releaseOnTerminate(this.topic.token, core.laneOwnerOffset(p.lane), 8, identityWord(selfIdentity()), 0n)
+    return p
+  }
+
+  /** One publishing store per burst: at the end of the synchronous burst (a microtask) or every PUBLISH_EVERY messages. */
+  private staged(): void {
+    if (++this.stagedCount >= PUBLISH_EVERY) this.publishStaged()
+    else if (!this.publishQueued) {
+      this.publishQueued = true
+      void resolved.then(this.publishSoon)
+      unpublished.add(this)
+    }
+  }
+
+  readonly publishSoon = (): void => {
+    this.publishQueued = false
+    unpublished.delete(this)
+    if (this.publisher === null || this.closed) return
+    this.publishStaged()
+  }
+
+  private publishStaged(): void {
+    if (this.stagedCount === 0) return
+    this.stagedCount = 0
+    this.publisher!.publish()
+    this.afterPublish()
+  }
+
+  /** Rings each subscriber that parked (won by CAS: once per park). */
+  private afterPublish(): void {
+    const wakes = this.publisher!.subscribersToRing()
+    if (wakes.length === 0) return
+    const now = performance.now()
+    for (const w of wakes) {
+      const bell = readBell(w.bell)
+      if (bell === null) continue // joining: it drains once set up
+      try {
+        ring({ pid: w.pid, startTime: w.startTime, bell }, this.topic.token, this.ctx.runtimeDir, now)
+      } catch (err) {
+        this.ctx.report(`topic '${this.topic.name}' could not ring a subscriber (pid ${w.pid})`, err)
+      }
+    }
+  }
+
+  private enqueue(bytes: Buffer, options: SendOptions): Promise<number> {
+    return this.waiters.add(bytes, TYPE_VALUE, options, () => { if (!this.flushing) void this.flush() })
+  }
+
+  /** Writes queued publishes in order as room appears; checks deadlines, aborts and the liveness of blockers. */
+  private async flush(): Promise<void> {
+    this.flushing = true
+    let turns = 0
+    try {
+      for (;;) {
+        const now = performance.now()
+        if (this.closed) return this.waiters.failAll(new Closed(`topic '${this.topic.name}'`))
+        const head = this.waiters.head(now, (timeout) => new ChannelFull(`T:${this.topic.name}`, timeout))
+        if (head === undefined) return
+        const p = this.publisher!
+        if (p.tryWrite(head.bytes, head.type)) {
+          this.afterPublish()
+          this.waiters.done(p.subscriberCount())
+          turns = 0
+          continue
+        }
+        if (now - this.checkedBlockersAt >= ROOM_RECHECK_MS) {
+          this.checkedBlockersAt = now
+          if (this.reclaimDeadBlockers(p)) continue
+        }
+        // A draining subscriber frees room within microseconds: look again
+        // for a few event-loop turns while publisher and subscribers fit the
+        // cores, then sleep on the room doorbell (ROOM_WANTED).
+        if (turns++ < (this.topic.core.lanesUsed() + 1 <= CORES ? SPIN_TURNS : 0)) {
+          await new Promise((r) => setImmediate(r))
+          continue
+        }
+        turns = 0
+        this.room.ensure((bell) => this.topic.core.setLaneBell(p.lane, selfIdentity(), bell))
+        if (!p.waitForRoom(head.bytes.length)) continue // room appeared meanwhile
+        await this.room.sleep(Math.max(0, Math.min(head.deadline - now, ROOM_RECHECK_MS)), head.signal)
+        p.cancelRoomWait()
+      }
+    } finally {
+      this.flushing = false
+    }
+  }
+
+  /** Frees the slots of the dead subscribers that hold this lane up; true when one was freed. */
+  private reclaimDeadBlockers(p: TopicPublisher): boolean {
+    let freed = false
+    for (const slot of p.blockers()) {
+      if (this.topic.core.reclaimSubscriber(slot, isAlive)) {
+        freed = true
+        this.ctx.reclaimed(slot)
+      }
+    }
+    return freed
+  }
+
+  /** Publishes what was accepted, fails waiting publishes with Closed, gives the lane back. */
+  close(): void {
+    if (this.closed) return
+    if (this.publisher !== null) this.publishStaged()
+    this.closed = true
+    unpublished.delete(this)
+    this.waiters.failAll(new Closed(`topic '${this.topic.name}'`))
+    this.room.close()
+    if (this.publisher !== null) {
+      this.topic.core.releaseLane(this.publisher, selfIdentity())
+      this.publisher = null
+      cancelRelease(this.laneRelease)
+      this.laneRelease = null
+    }
+  }
+}
