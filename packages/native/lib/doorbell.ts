@@ -12,11 +12,11 @@
  *   ringer: const r = DoorbellRinger.open(path); r.ring()
  */
 import { closeSync, constants as fsConstants, lstatSync, openSync, unlinkSync } from 'node:fs'
-import { Socket } from 'node:net'
 import { native } from './binding.js'
 import { DoorbellClosed } from './errors.js'
 import { mkfifo, pipe } from './pipes.js'
 import { checkInt } from './validate.js'
+import { watchFd, type FdWatch } from './watch.js'
 
 export interface DoorbellOptions {
   /** Create a FIFO at this path (it must not exist). Default: an anonymous pipe (see writeFd). */
@@ -40,7 +40,8 @@ export class Doorbell implements Disposable {
    * (as stdio, or with DoorbellRinger.open(fd) in this process); null for a FIFO.
    */
   readonly writeFd: number | null
-  private readonly socket: Socket
+  private readonly readFd: number
+  private readonly watch: FdWatch
   private rung = false
   private closed = false
   private wakeupCount = 0
@@ -50,10 +51,10 @@ export class Doorbell implements Disposable {
   private constructor(path: string | null, readFd: number, writeFd: number | null) {
     this.path = path
     this.writeFd = writeFd
-    this.socket = new Socket({ fd: readFd, readable: true, writable: false })
-    this.socket.unref() // only a pending wait() keeps the process alive
-    this.socket.on('data', () => this.wake())
-    this.socket.on('error', () => { /* surfaced as a closed doorbell */ })
+    this.readFd = readFd
+    // Drained in C++ (./watch.ts): a ring costs one call, no stream. Only
+    // a pending wait() keeps the process alive (the watch starts unref'd).
+    this.watch = watchFd(readFd, 64, (n) => { if (n > 0) this.wake() })
   }
 
   /** Creates a doorbell: a FIFO at options.path, or an anonymous pipe. */
@@ -101,7 +102,7 @@ export class Doorbell implements Disposable {
       let timer: NodeJS.Timeout | undefined
       const done = (): void => {
         this.waiters.delete(wake)
-        if (this.waiters.size === 0) this.socket.unref()
+        if (this.waiters.size === 0) this.watch.unref()
         if (timer !== undefined) clearTimeout(timer)
         signal?.removeEventListener('abort', onAbort)
       }
@@ -115,7 +116,7 @@ export class Doorbell implements Disposable {
         reject(signal?.reason)
       }
       this.waiters.add(wake)
-      this.socket.ref()
+      this.watch.ref()
       if (timeout !== undefined) timer = setTimeout(() => { done(); resolve(false) }, timeout)
       signal?.addEventListener('abort', onAbort, { once: true })
     })
@@ -142,7 +143,8 @@ export class Doorbell implements Disposable {
   close(): void {
     if (this.closed) return
     this.closed = true
-    this.socket.destroy()
+    this.watch.close() // stops polling first: then the fd may go
+    closeSync(this.readFd)
     if (this.writeFd !== null) closeSync(this.writeFd)
     if (this.path !== null) {
       try {

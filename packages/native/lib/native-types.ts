@@ -30,7 +30,15 @@ export interface ShmStat {
 /** An opaque native handle (napi External) for a SHM_RDONLY attachment. */
 export type ReadOnlyHandle = { readonly __brand: 'ReadOnlyHandle' }
 
+/** A readable-fd watcher on this thread's event loop (src/Watch.cc). */
+export interface NativeFdWatcher {
+  ref(): void
+  unref(): void
+  close(): void
+}
+
 export interface NativeBinding {
+  FdWatcher: new (fd: number, buffer: ArrayBuffer, onData: (n: number) => void) => NativeFdWatcher
   ftok(path: string, projId: number): number
   shmget(key: number, size: number, flags: number): number
   shmat(shmid: number): ArrayBuffer

@@ -24,12 +24,12 @@
  * also has process.on(sig) listeners, whichever was installed last wins.
  * Removing our last handler restores whatever was installed before us.
  */
-import { Socket } from 'node:net'
 import { isMainThread } from 'node:worker_threads'
 import { native } from './binding.js'
 import { SIG_BLOCK, SIG_SETMASK, SIG_UNBLOCK, signalCodeName, signalName, signalNumber, type Signal } from './constants.js'
 import { NotMainThread, SignalNotAllowed } from './errors.js'
 import { checkInt, checkPid, INT32_MAX, INT32_MIN } from './validate.js'
+import { watchFd, type FdWatch } from './watch.js'
 
 export type { Signal, SignalName } from './constants.js'
 
@@ -132,44 +132,46 @@ interface Registration {
 }
 
 const handlers = new Map<number, Set<Registration>>()
-let reader: Socket | undefined
-let pending: Buffer | undefined
+let reader: FdWatch | undefined
+let words: Int32Array | undefined
+/** Records read per wakeup at most (the watcher reads again while the buffer comes back full). */
+const RECORDS_PER_READ = 128
 
+/**
+ * Reads the self-pipe with the addon's fd watcher (./watch.ts). A pipe
+ * write of a whole record is atomic and the buffer holds whole records, so
+ * a read never splits one.
+ */
 function ensureReader(): void {
   if (reader !== undefined) return
   const fd = native.signalPipe()
-  reader = new Socket({ fd, readable: true, writable: false })
-  // Like process.on('SIGINT'), a signal handler does not keep the process alive.
-  reader.unref()
-  reader.on('data', onRecords)
-  reader.on('error', (err) => process.emitWarning(`@ipc/native: signal pipe failed: ${String(err)}`))
+  const size = native.SIGNAL_RECORD_BYTES
+  // Like process.on('SIGINT'), a signal handler does not keep the process alive (watchFd starts unref'd).
+  reader = watchFd(fd, size * RECORDS_PER_READ, onRecords)
+  words = new Int32Array(reader.bytes.buffer)
 }
 
-function onRecords(chunk: Buffer): void {
-  const size = native.SIGNAL_RECORD_BYTES
-  let data = chunk
-  if (pending !== undefined) {
-    data = Buffer.concat([pending, chunk])
-    pending = undefined
+function onRecords(n: number): void {
+  if (n < 0) {
+    process.emitWarning(`@ipc/native: reading the signal pipe failed (errno ${-n}); signals are no longer delivered`)
+    return
   }
-  let offset = 0
-  for (; offset + size <= data.length; offset += size) {
-    const signo = data.readInt32LE(offset)
-    const code = data.readInt32LE(offset + 4)
-    const info: SignalInfo = {
+  const w = words!
+  const stride = native.SIGNAL_RECORD_BYTES >> 2
+  for (let at = 0; at + stride <= n >> 2; at += stride) {
+    const signo = w[at]!
+    const code = w[at + 1]!
+    dispatch({
       signo,
       signal: signalName(signo),
-      pid: data.readInt32LE(offset + 8),
-      uid: data.readUInt32LE(offset + 12),
-      value: data.readInt32LE(offset + 16),
+      pid: w[at + 2]!,
+      uid: w[at + 3]! >>> 0,
+      value: w[at + 4]!,
       code,
       codeName: signalCodeName(code),
-      tid: data.readInt32LE(offset + 20),
-    }
-    dispatch(info)
+      tid: w[at + 5]!,
+    })
   }
-  // A pipe read never splits a 32-byte record in practice; be safe anyway.
-  if (offset < data.length) pending = Buffer.from(data.subarray(offset))
 }
 
 function dispatch(info: SignalInfo): void {

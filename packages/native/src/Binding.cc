@@ -8,6 +8,7 @@
 #include "Pipes.h"
 #include "Shm.h"
 #include "Signals.h"
+#include "Watch.h"
 
 namespace {
 
@@ -38,6 +39,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   ipc::InitSignals(env, exports);
   ipc::InitPipes(env, exports);
   ipc::InitAtExit(env, exports);
+  ipc::InitWatch(env, exports);
   exports.Set("constants", Constants(env));
   return exports;
 }
