@@ -52,10 +52,15 @@ export interface BusOptions {
    */
   signal?: AbortSignal | Signal
   /**
-   * Microseconds a receiver that found nothing keeps polling before it parks
-   * (it blocks its event loop meanwhile). Lower latency, more CPU. Default 0.
+   * How long a receiver that found nothing keeps polling before it parks
+   * (blocking its event loop meanwhile): microseconds, every time (lower
+   * latency, a busy core while traffic lasts); or 'adaptive': only when a
+   * message arrived within the last millisecond, for at most
+   * ADAPTIVE_SPIN_MICROS, and not again until a message arrives (so a
+   * request/reply stream gets near-hot latency and an idle receiver parks at
+   * once). Default 0 (always park).
    */
-  spinMicros?: number
+  spinMicros?: number | 'adaptive'
   /** Directory for doorbell FIFOs; every process of a bus must use the same one. Default os.tmpdir(). */
   runtimeDir?: string
 }
@@ -131,7 +136,7 @@ export interface ResolvedBusOptions {
   doorbellSignal: number
   /** @deprecated Same as doorbellSignal, until bus.ts, channel.ts and doorbell.ts use that name. */
   signal: number
-  spinMicros: number
+  spinMicros: number | 'adaptive'
   runtimeDir: string
   /**
    * The options as given (inherited ones merged in), validated, with the
@@ -180,7 +185,7 @@ export const DEFAULTS = {
   doorbellSignal: 'SIGRTMIN+4',
   /** @deprecated Old name of doorbellSignal. */
   signal: 'SIGRTMIN+4',
-  spinMicros: 0,
+  spinMicros: 0 as number | 'adaptive',
   highWaterMark: 1024,
   maxSubscribers: 32,
 } as const
@@ -244,7 +249,7 @@ export function resolveOptions(options?: BusOptions, inherited?: BusOptions): Re
     doorbell: oneOf('options.doorbell', or(o.doorbell, DEFAULTS.doorbell), ['signal', 'pipe']),
     doorbellSignal,
     signal: doorbellSignal,
-    spinMicros: int('options.spinMicros', or(o.spinMicros, DEFAULTS.spinMicros), 0, 1_000_000),
+    spinMicros: o.spinMicros === 'adaptive' ? 'adaptive' : int('options.spinMicros', or(o.spinMicros, DEFAULTS.spinMicros), 0, 1_000_000),
     runtimeDir: directory('options.runtimeDir', or(o.runtimeDir, tmpdir())),
     userOptions: o,
   }

@@ -4,7 +4,7 @@
  * receiver, and the spin's deadline.
  */
 import { afterEach, describe, expect, test, vi } from 'vitest'
-import { Backstop, Continuation, HOT_RUNS, PARKED_CHECK_MAX_MS, PARKED_CHECK_MS, spinFor } from '../dist/channel/idle.js'
+import { ADAPTIVE_SPIN_MICROS, ADAPTIVE_WINDOW_MS, Backstop, Continuation, HOT_RUNS, IdleStrategy, PARKED_CHECK_MAX_MS, PARKED_CHECK_MS, spinFor } from '../dist/channel/idle.js'
 
 afterEach(() => { vi.useRealTimers() })
 
@@ -82,5 +82,48 @@ describe('spinFor', () => {
     polls = 0
     expect(spinFor({ hasData: () => { polls++; return true } }, 0)).toBe(false)
     expect(polls).toBe(0)
+  })
+})
+
+describe('IdleStrategy', () => {
+  test('a fixed spinMicros spins every time; 0 never spins', () => {
+    let polls = 0
+    const source = { hasData: () => { polls++; return false } }
+    expect(new IdleStrategy(0).spin(source)).toBe(false)
+    expect(polls).toBe(0)
+    const fixed = new IdleStrategy(200)
+    for (let i = 0; i < 3; i++) {
+      const before = polls
+      expect(fixed.spin(source)).toBe(false)
+      expect(polls).toBeGreaterThan(before)
+    }
+    expect(fixed.fixedMicros).toBe(200)
+  })
+
+  test("'adaptive' spins only right after data, up to ADAPTIVE_SPIN_MICROS, and not again after a miss until data comes", async () => {
+    let polls = 0
+    let data = false
+    const source = { hasData: () => { polls++; return data } }
+    const idle = new IdleStrategy('adaptive')
+    expect(idle.fixedMicros).toBe(0) // continues on the next turn, never hot
+    expect(idle.spin(source)).toBe(false) // no data seen yet: park at once
+    expect(polls).toBe(0)
+    idle.sawData()
+    const start = performance.now()
+    expect(idle.spin(source)).toBe(false) // a miss: spun up to the budget
+    expect(polls).toBeGreaterThan(0)
+    expect(performance.now() - start).toBeGreaterThanOrEqual(ADAPTIVE_SPIN_MICROS / 1000)
+    const after = polls
+    expect(idle.spin(source)).toBe(false) // after a miss: park at once
+    expect(polls).toBe(after)
+    idle.sawData()
+    data = true
+    expect(idle.spin(source)).toBe(true) // data during the spin
+    data = false
+    idle.sawData()
+    await new Promise((r) => setTimeout(r, ADAPTIVE_WINDOW_MS + 5))
+    const stale = polls
+    expect(idle.spin(source)).toBe(false) // the last data is too old: park at once
+    expect(polls).toBe(stale)
   })
 })

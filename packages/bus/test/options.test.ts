@@ -99,6 +99,7 @@ const BAD_BUS_OPTIONS: Array<[Record<string, unknown>, Code, string | RegExp]> =
   [{ doorbellSignal: 10 }, 'ERR_OUT_OF_RANGE', '"options.doorbellSignal"'],
   [{ doorbellSignal: 'SIGRTMIN+99' }, 'ERR_OUT_OF_RANGE', '"options.doorbellSignal"'],
   [{ spinMicros: -1 }, 'ERR_OUT_OF_RANGE', '"options.spinMicros"'],
+  [{ spinMicros: 'fast' }, 'ERR_INVALID_ARG_TYPE', '"options.spinMicros"'],
 ]
 
 describe('Bus options', () => {

@@ -73,7 +73,7 @@ export class Bus extends EventEmitter<BusEvents> implements AsyncDisposable {
   readonly doorbell: DoorbellKind
   /** The real-time signal of the 'signal' doorbell. */
   readonly doorbellSignal: number
-  readonly spinMicros: number
+  readonly spinMicros: number | 'adaptive'
   readonly runtimeDir: string
   private readonly joined: Joined
   private readonly membership: Membership

@@ -9,7 +9,7 @@ import type { DoorbellKind } from '../options.js'
 export interface ChannelContext {
   readonly doorbell: DoorbellKind
   readonly doorbellSignal: number
-  readonly spinMicros: number
+  readonly spinMicros: number | 'adaptive'
   readonly runtimeDir: string
   /** A receiving channel keeps the process alive (like a listening server) until it stops. */
   retain(): void

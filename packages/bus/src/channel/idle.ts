@@ -5,7 +5,8 @@
  *   drained something  -> continue: a microtask while spinning is hot
  *                         (at most HOT_RUNS runs or MAX_PER_RUN records in
  *                         a row), else the next event-loop turn
- *   found nothing      -> spin for spinMicros polling the lanes, then park
+ *   found nothing      -> spin polling the lanes (IdleStrategy: spinMicros
+ *                         every time, or 'adaptive'), then park
  *   parked             -> sleep until a doorbell; the backstop looks at the
  *                         lanes 250 ms after parking, doubling to 2 s
  *
@@ -35,6 +36,44 @@ export function spinFor(source: DataSource, micros: number): boolean {
   for (;;) {
     for (let i = 0; i < 16; i++) if (source.hasData()) return true
     if (performance.now() >= deadline) return false
+  }
+}
+
+/** How long an 'adaptive' receiver spins before parking (µs), and how recent a message must be for it to (ms). */
+export const ADAPTIVE_SPIN_MICROS = 100
+export const ADAPTIVE_WINDOW_MS = 1
+
+/**
+ * Spin or park, after agrona's BackoffIdleStrategy but adapted to an event
+ * loop (no yield: a spinning receiver blocks its loop, so it spins briefly
+ * or not at all). A fixed `spinMicros` spins every time; 'adaptive' spins
+ * only when a message arrived within ADAPTIVE_WINDOW_MS, at most
+ * ADAPTIVE_SPIN_MICROS, and after a spin that found nothing not again until
+ * a message arrives: a request/reply stream answers from a spin, an idle
+ * receiver pays one short spin and parks for good (no CPU).
+ */
+export class IdleStrategy {
+  private lastData = -Infinity
+
+  constructor(private readonly setting: number | 'adaptive') {}
+
+  /** The fixed spin, for the hot continuation (0 when adaptive: it continues on the next turn). */
+  get fixedMicros(): number {
+    return typeof this.setting === 'number' ? this.setting : 0
+  }
+
+  /** A run delivered records. */
+  sawData(): void {
+    if (this.setting === 'adaptive') this.lastData = performance.now()
+  }
+
+  /** Spins on `source` as the strategy says; true when data arrived. */
+  spin(source: DataSource): boolean {
+    if (this.setting !== 'adaptive') return spinFor(source, this.setting)
+    if (performance.now() - this.lastData > ADAPTIVE_WINDOW_MS) return false
+    if (spinFor(source, ADAPTIVE_SPIN_MICROS)) return true
+    this.lastData = -Infinity // missed: park until data comes again
+    return false
   }
 }
 

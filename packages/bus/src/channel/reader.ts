@@ -12,7 +12,7 @@ import { ChannelBusy, Closed } from '../errors.js'
 import { cancelRelease, releaseOnTerminate } from '../exit.js'
 import { isAlive, selfIdentity } from '../liveness.js'
 import type { ChannelContext, ChannelParts } from './context.js'
-import { Backstop, Continuation, MAX_PER_RUN, backstopOn, spinFor, type Pull } from './idle.js'
+import { Backstop, Continuation, IdleStrategy, MAX_PER_RUN, backstopOn, type Pull } from './idle.js'
 
 /** Most records one drain takes from one lane, so a busy lane cannot starve the others. */
 const MAX_PER_LANE = 256
@@ -41,6 +41,7 @@ export class ChannelReader<T> {
   private readonly pulls: Array<Pull<T>> = []
   private readonly sleeper: Sleeper = { wake: () => this.wake() }
   private readonly continuation: Continuation
+  private readonly idle: IdleStrategy
   private readonly backstop: Backstop
   /** In a worker thread: the native exit action that gives the claim back if the thread is terminated. */
   private receiverRelease: number | null = null
@@ -75,7 +76,8 @@ export class ChannelReader<T> {
   ) {
     ({ name: this.name, segment: this.segment, token: this.token, codec: this.codec, ctx: this.ctx } = parts)
     const { ctx, segment } = parts
-    this.continuation = new Continuation(ctx.spinMicros)
+    this.idle = new IdleStrategy(ctx.spinMicros)
+    this.continuation = new Continuation(this.idle.fixedMicros)
     this.backstop = new Backstop(segment, () => {
       if (!this.parked || !this.receiving) return
       segment.countRescue() // a wakeup the doorbell did not deliver
@@ -185,8 +187,14 @@ export class ChannelReader<T> {
       if (got < MAX_PER_LANE || n >= MAX_PER_RUN || !this.canTake()) break
     }
     if (!this.canTake()) return // stopped, closed, paused or no consumer: records stay in the ring
-    if (n > 0) return this.continueSoon(n)
-    if (spinFor(this.segment, this.ctx.spinMicros)) return this.continueSoon(this.drainOnce())
+    if (n > 0) {
+      this.idle.sawData()
+      return this.continueSoon(n)
+    }
+    if (this.idle.spin(this.segment)) {
+      this.idle.sawData()
+      return this.continueSoon(this.drainOnce())
+    }
     if (this.segment.park()) {
       this.parked = true
       if (backstopOn()) this.backstop.arm()

@@ -12,7 +12,7 @@ import type { OpenTopic } from './topics.js'
 export interface PatternContext {
   readonly doorbell: DoorbellKind
   readonly doorbellSignal: number
-  readonly spinMicros: number
+  readonly spinMicros: number | 'adaptive'
   readonly runtimeDir: string
   /** The options the bus was opened with (topic sizes default to them). */
   readonly busOptions: BusOptions

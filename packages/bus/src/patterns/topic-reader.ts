@@ -12,7 +12,7 @@ import { performance } from 'node:perf_hooks'
 import type { Codec, TopicSubscriber } from '@ipc/core'
 import { registerSleeper, ring, roomToken, unregisterSleeper, type Sleeper, type Target } from '../doorbell.js'
 import { cancelRelease, releaseOnTerminate } from '../exit.js'
-import { Backstop, Continuation, MAX_PER_RUN, backstopOn, spinFor, type Pull } from '../channel/idle.js'
+import { Backstop, Continuation, IdleStrategy, MAX_PER_RUN, backstopOn, type Pull } from '../channel/idle.js'
 import type { BellAddress } from '@ipc/core'
 import type { OpenTopic } from './topics.js'
 
@@ -21,7 +21,7 @@ const MAX_PER_LANE = 256
 
 /** What a reader needs from its bus: doorbell settings, keeping the loop alive, reporting. */
 export interface ReaderContext {
-  readonly spinMicros: number
+  readonly spinMicros: number | 'adaptive'
   readonly runtimeDir: string
   readonly codec: Codec
   retain(): void
@@ -49,6 +49,7 @@ export class TopicReader<T> {
   private readonly pulls: Array<Pull<T>> = []
   private readonly sleeper: Sleeper = { wake: () => this.wake() }
   private readonly continuation: Continuation
+  private readonly idle: IdleStrategy
   private readonly backstop: Backstop
   /** In a worker thread: the native exit actions that free the slot if the thread is terminated. */
   private readonly exitActions: Array<number | null>
@@ -74,7 +75,8 @@ export class TopicReader<T> {
       throw err
     }
     this.exitActions = sub.releaseSteps().map((s) => releaseOnTerminate(topic.token, s.offset, s.width, s.expected, s.desired))
-    this.continuation = new Continuation(ctx.spinMicros)
+    this.idle = new IdleStrategy(ctx.spinMicros)
+    this.continuation = new Continuation(this.idle.fixedMicros)
     this.backstop = new Backstop(sub, () => {
       if (!this.parked || !this.receiving) return
       sub.wake() // a wakeup the doorbell did not deliver
@@ -114,8 +116,14 @@ export class TopicReader<T> {
       if (got === 0 || n >= MAX_PER_RUN || !this.canTake()) break
     }
     if (!this.canTake()) return
-    if (n > 0) return this.continueSoon(n)
-    if (spinFor(this.sub, this.ctx.spinMicros)) return this.continueSoon(this.drainOnce())
+    if (n > 0) {
+      this.idle.sawData()
+      return this.continueSoon(n)
+    }
+    if (this.idle.spin(this.sub)) {
+      this.idle.sawData()
+      return this.continueSoon(this.drainOnce())
+    }
     if (this.sub.park()) {
       this.parked = true
       if (backstopOn()) this.backstop.arm()
