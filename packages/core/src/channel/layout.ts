@@ -30,6 +30,7 @@
  *   4       4     VERSION          initializeChannel
  *   8       4     LANES (K)        initializeChannel
  *   12      4     LANE_CAPACITY    initializeChannel
+ *   16      4     SCHEMA_BYTES     initializeChannel: length of the schema text, 0 = none (version 4)
  *   64      4     PARKED           receiver (park) and senders (CAS to ring)
  *   128     8     RECEIVER         the receiver (claimReceiver CAS)
  *   136     4     RECEIVER_BELL    the receiver, after its claim (version 3)
@@ -40,13 +41,15 @@
  *   192     4     LANES_USED       senders (CAS max on claim), 0..K
  *   256     8K    owner table      senders (CAS on claim)
  *   256+8K  8K    lane bells       each lane's owner: tag << 32 | address (version 3)
+ *   ...           lanes
+ *   end     S     schema text      initializeChannel: canonical UTF-8 text (../schema/), S = SCHEMA_BYTES rounded up to 8 (version 4)
  */
 import { CACHE_LINE, laneBytes } from '../ring/layout.js'
 
 /** 'IPCC' little-endian: marks the start of a channel segment. */
 export const CHANNEL_MAGIC = 0x43435049
 /** Bumped on any incompatible change of this layout. */
-export const CHANNEL_VERSION = 3
+export const CHANNEL_VERSION = 4
 /** Most lanes one channel may have. */
 export const MAX_LANES = 1024
 
@@ -55,6 +58,10 @@ export const MAX_LANES = 1024
 export const TYPE_VALUE = 0
 /** The payload is raw bytes (sendBytes); the receiver gets them as they are. */
 export const TYPE_BYTES = 1
+/** The payload is a schema record (../schema/): the receiver decodes it with the channel's schema. */
+export const TYPE_SCHEMA = 2
+/** Longest schema text a channel stores. */
+export const MAX_SCHEMA_BYTES = 16384
 
 let offset = 0
 // ---- line 0: configuration, written once ---------------------------------
@@ -66,6 +73,8 @@ export const VERSION = offset; offset += 4
 export const LANES = offset; offset += 4
 /** u32 data bytes of each lane (power of two). */
 export const LANE_CAPACITY = offset; offset += 4
+/** u32 bytes of the schema text stored after the lanes; 0 = no schema. Version 4. */
+export const SCHEMA_BYTES = offset; offset += 4
 offset = CACHE_LINE
 // ---- line 1: the receiver's parked word, CAS'd by senders -----------------
 /** i32 AWAKE (0) or PARKED (1): see ../ring/park.ts. */
@@ -108,7 +117,12 @@ export function laneOffset(lanes: number, capacity: number, index: number): numb
   return lanesOffset(lanes) + index * laneBytes(capacity)
 }
 
-/** Bytes of memory a channel of K lanes of `capacity` data bytes needs. */
-export function channelBytes(lanes: number, capacity: number): number {
+/** Where the schema text starts (after the last lane). */
+export function schemaOffset(lanes: number, capacity: number): number {
   return laneOffset(lanes, capacity, lanes)
+}
+
+/** Bytes of memory a channel of K lanes of `capacity` data bytes needs, with `schemaBytes` of schema text. */
+export function channelBytes(lanes: number, capacity: number, schemaBytes = 0): number {
+  return schemaOffset(lanes, capacity) + Math.ceil(schemaBytes / 8) * 8
 }

@@ -15,8 +15,9 @@ import { park, shouldRing } from '../ring/park.js'
 import { bellWord, readBell, type BellAddress } from '../doorbell.js'
 import {
   BELL_OWNER, CHANNEL_MAGIC, CHANNEL_VERSION, DRAINS, LANES, LANES_USED, LANE_CAPACITY, MAGIC, MAX_LANES, OWNERS, PARKED, PARKS,
-  RECEIVER, RECEIVER_BELL, RESCUES, VERSION, channelBytes, laneBellsOffset, laneOffset,
+  MAX_SCHEMA_BYTES, RECEIVER, RECEIVER_BELL, RESCUES, SCHEMA_BYTES, VERSION, channelBytes, laneBellsOffset, laneOffset, schemaOffset,
 } from './layout.js'
+import { schemaFromText, type Schema } from '../schema/schema.js'
 
 export interface ChannelLayoutOptions {
   /** Number of lanes K (senders that can attach at once), 1..1024. */
@@ -27,6 +28,8 @@ export interface ChannelLayoutOptions {
   maxMessageBytes?: number
   /** Starting position of every lane (tests start just below 2^32). */
   initialPosition?: number
+  /** Canonical schema text (Schema.text) of the channel's records, if it has one. */
+  schema?: string
 }
 
 export { channelBytes }
@@ -36,7 +39,9 @@ export function initializeChannel(buffer: ArrayBufferLike, byteOffset: number, o
   const { lanes, laneCapacity } = options
   if (!Number.isInteger(lanes) || lanes < 1 || lanes > MAX_LANES) throw new RangeError(`options.lanes must be an integer from 1 to ${MAX_LANES}, got ${lanes}`)
   if (!isValidCapacity(laneCapacity)) throw new RangeError(`options.laneCapacity must be a power of two from 64 to 2^30, got ${laneCapacity}`)
-  const bytes = channelBytes(lanes, laneCapacity)
+  const schema = options.schema === undefined ? null : Buffer.from(options.schema, 'utf8')
+  if (schema !== null && (schema.length === 0 || schema.length > MAX_SCHEMA_BYTES)) throw new RangeError(`options.schema must be 1 to ${MAX_SCHEMA_BYTES} bytes of text, got ${schema.length}`)
+  const bytes = channelBytes(lanes, laneCapacity, schema?.length ?? 0)
   if (byteOffset % 8 !== 0 || byteOffset + bytes > buffer.byteLength) {
     throw new RangeError(`a channel of ${lanes} x ${laneCapacity} bytes needs ${bytes} bytes at an 8-aligned offset, got offset ${byteOffset} in ${buffer.byteLength}`)
   }
@@ -51,6 +56,10 @@ export function initializeChannel(buffer: ArrayBufferLike, byteOffset: number, o
   words[VERSION >> 2] = CHANNEL_VERSION
   words[LANES >> 2] = lanes
   words[LANE_CAPACITY >> 2] = laneCapacity
+  if (schema !== null) {
+    new Uint8Array(buffer, byteOffset + schemaOffset(lanes, laneCapacity), schema.length).set(schema)
+    words[SCHEMA_BYTES >> 2] = schema.length
+  }
   Atomics.store(words, MAGIC >> 2, CHANNEL_MAGIC) // last: a half-built segment has no magic
 }
 
@@ -108,6 +117,16 @@ export class ChannelSegment {
     if (byteOffset + channelBytes(lanes, capacity) > buffer.byteLength) {
       throw new CorruptSegment('channel.lanes', lanes, `lanes of ${capacity} bytes do not fit the ${buffer.byteLength}-byte buffer`)
     }
+    const schemaBytes = words[SCHEMA_BYTES >> 2]! >>> 0
+    if (schemaBytes > MAX_SCHEMA_BYTES || byteOffset + channelBytes(lanes, capacity, schemaBytes) > buffer.byteLength) {
+      throw new CorruptSegment('channel.schemaBytes', schemaBytes, `is more than ${MAX_SCHEMA_BYTES} or runs past the buffer`)
+    }
+    if (schemaBytes === 0) this.schema = null
+    else {
+      const text = Buffer.from(buffer as ArrayBuffer, byteOffset + schemaOffset(lanes, capacity), schemaBytes).toString('utf8')
+      this.schema = schemaFromText(text)
+      if (this.schema === null) throw new CorruptSegment('channel.schema', text.slice(0, 80), 'is not a schema text')
+    }
     this.buffer = buffer
     this.byteOffset = byteOffset
     this.lanes = lanes
@@ -128,6 +147,9 @@ export class ChannelSegment {
     }
     this.maxMessageBytes = this.consumers[0]!.maxMessageBytes
   }
+
+  /** The channel's record schema (its records are TYPE_SCHEMA), or null. */
+  readonly schema: Schema | null
 
   /** Index of the parked word in `parked`. */
   static readonly PARKED_INDEX = PARKED >> 2

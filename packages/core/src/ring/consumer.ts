@@ -51,7 +51,7 @@ export class LaneConsumer extends LaneBase {
     let read = this.read
     if (write === read) return 0
     this.checkPositions(write, read)
-    const { capacity, mask, records, data, maxMessageBytes } = this
+    const { capacity, mask, records, data, view, maxMessageBytes } = this
     let n = 0
     let bytes = 0
     const halt = this.halt
@@ -81,7 +81,7 @@ export class LaneConsumer extends LaneBase {
         n++
         bytes += length
         this.current = read
-        handler(data, at + RECORD_HEADER, at + RECORD_HEADER + length, typeFlags & 0xffff)
+        handler(data, at + RECORD_HEADER, at + RECORD_HEADER + length, typeFlags & 0xffff, view)
       }
     } finally {
       this.read = read

@@ -40,7 +40,7 @@ export interface LaneStats {
 }
 
 /** Receives each record as a contiguous slice `data[start, end)` of the ring; valid only during the call. */
-export type RecordHandler = (data: Buffer, start: number, end: number, type: number) => void
+export type RecordHandler = (data: Buffer, start: number, end: number, type: number, view: DataView) => void
 /** Receives each decoded message. */
 export type ValueHandler = (value: unknown, type: number) => void
 
@@ -100,6 +100,8 @@ export abstract class LaneBase {
   readonly maxMessageBytes: number
   /** The data region; record payloads are slices of it. */
   readonly data: Buffer
+  /** The same bytes as a DataView (schema records are read and written through it). */
+  readonly view: DataView
   protected readonly mask: number
   protected readonly words: Int32Array
   protected readonly counters: Float64Array
@@ -125,6 +127,7 @@ export abstract class LaneBase {
     this.words = words
     this.counters = new Float64Array(buffer, byteOffset, LANE_HEADER_BYTES / 8)
     this.data = Buffer.from(buffer as ArrayBuffer, byteOffset + LANE_HEADER_BYTES, capacity)
+    this.view = new DataView(buffer as ArrayBuffer, byteOffset + LANE_HEADER_BYTES, capacity)
     this.records = new Uint32Array(buffer, byteOffset + LANE_HEADER_BYTES, capacity / 4)
     this.checkSnapshot()
   }

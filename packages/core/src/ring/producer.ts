@@ -4,6 +4,7 @@
  * publishes them; claim/commit writes in place; waitForRoom is the
  * producer's half of waiting for the consumer to free space.
  */
+import type { Schema } from '../schema/schema.js'
 import { CorruptSegment, MessageTooLarge } from '../errors.js'
 import { WordCopier } from '../bytes.js'
 import { defaultCodec, type Codec } from '../codec.js'
@@ -117,6 +118,27 @@ export class LaneProducer extends LaneBase {
     const at = this.reserve(length)
     if (at < 0) return false
     this.copyIn(src, start, codec.encodedEnd, at + RECORD_HEADER)
+    this.stage(at, length, type)
+    if (publish) this.publish()
+    return true
+  }
+
+  /**
+   * Encodes `value` with `schema` (../schema/) straight into the ring as one
+   * record of `type`; published unless `publish` is false. False when the
+   * ring is full. A value that does not match the schema throws
+   * Unserializable before anything is reserved.
+   */
+  trySendSchema(schema: Schema, value: unknown, type: number, publish = true): boolean {
+    this.checkIdle(type)
+    let bound = schema.bound(value)
+    if (bound > this.maxMessageBytes) {
+      bound = schema.encodeToBuffer(value).length // the bound is loose for strings: the exact size decides
+      if (bound > this.maxMessageBytes) throw new MessageTooLarge(bound, this.maxMessageBytes)
+    }
+    const at = this.reserve(bound)
+    if (at < 0) return false
+    const length = schema.encode(value, this.view, this.data, at + RECORD_HEADER)
     this.stage(at, length, type)
     if (publish) this.publish()
     return true
