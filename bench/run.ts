@@ -10,7 +10,8 @@
  *       (results/partial.*); neither touches the README unless --readme.
  *   node dist/run.js report [results.json]
  *       re-renders the SVG and README table from a results file (default
- *       results/latest.json; a quick run's re-renders to results/quick.*).
+ *       results/latest.json; a quick run's re-renders to results/quick.*,
+ *       a partial run's to results/partial.*, neither touching the README).
  *   node --cpu-prof --cpu-prof-dir=DIR dist/run.js --only=objects --systems=bus
  *       profiles: the runner, each cell's host and its workers all inherit
  *       --cpu-prof and exit cleanly, so DIR gets one profile per process.
@@ -59,7 +60,9 @@ if (words[0] === 'report') {
   // Re-render from a results file: a full run's go to latest.* and the README, a quick one's to quick.*.
   const file = words[1] ?? fileURLToPath(new URL('latest.json', RESULTS))
   const results = JSON.parse(readFileSync(file, 'utf8')) as Results
-  const name = results.quick ? 'quick' : 'latest'
+  // Partial: marked so, or (files from before the mark) some workload has no cell at all.
+  const partial = results.partial === true || results.workloads.some((w) => !results.cells.some((c) => c.workload === w.id))
+  const name = partial ? 'partial' : results.quick ? 'quick' : 'latest'
   publish(results, name, name === 'latest' || flags.has('readme'))
 } else if (words.length > 0) {
   for (const name of words) await runSingle(name)

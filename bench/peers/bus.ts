@@ -5,20 +5,38 @@
  * batches when the cell asks for it), on('message') to receive.
  *
  * Channels: workers send to the host on 'up'; the host sends to worker i on
- * `to${i}`. Fan-out uses bus.publish/bus.subscribe when the bus has them,
- * else one channel per subscriber (the note says which).
+ * `to${i}`. Fan-out (throughput and latency) is pub/sub on one topic:
+ * bus.publish / bus.subscribe (policy 'block': every message counted). The
+ * publisher uses tryPublish (synchronous; false when a block subscriber has
+ * no room, then `await publish()`, which resolves once the value is
+ * written) or publishMany in batches, whichever the cell asks for; 'auto'
+ * times each one this bus has during the warm-up run and keeps the
+ * fastest. A bus without tryPublish gets `await publish()` per message.
+ * The cell's note says what was used.
  */
 import { Bus, type BusOptions, type Channel } from '@ipc/bus'
 import type { Cell, Shape } from '../suite/cell.js'
-import { childEndpoint, main, newTick, payload, setTick, type Endpoint, type Peer, type Role, type Tick } from './common.js'
+import { childEndpoint, main, newTick, now, payload, setTick, type Endpoint, type Peer, type Role, type Tick } from './common.js'
 
-/** The pub/sub API, when this build of the bus has it. */
+/** The pub/sub API; tryPublish and publishMany come with the broadcast-topic rewrite (issue 13). */
 interface PubSub {
-  publish(topic: string, value: unknown): unknown
-  subscribe(topic: string, fn: (value: unknown) => void): unknown
+  publish(topic: string, value: unknown): Promise<number>
+  subscribe(topic: string, fn: (value: unknown) => void, options?: { policy?: 'block' | 'drop' }): unknown
+  tryPublish?(topic: string, value: unknown): boolean
+  publishMany?(topic: string, values: unknown[]): Promise<number>
 }
 
+type Mode = 'try' | 'many' | 'await'
+
 const TOPIC = 'fan'
+/** publishMany's batch size. */
+const MANY = 64
+
+const MODE_NOTE: Record<Mode, string> = {
+  try: 'tryPublish, `await publish()` when it returns false',
+  many: `publishMany in batches of ${MANY}`,
+  await: '`await publish()` per message (this build has no tryPublish)',
+}
 
 function options(cell: Cell): BusOptions {
   const o: BusOptions = {}
@@ -28,12 +46,23 @@ function options(cell: Cell): BusOptions {
   return o
 }
 
-function pubsub(bus: Bus): PubSub | null {
+function pubsub(bus: Bus): PubSub {
   const b = bus as unknown as Partial<PubSub>
-  return typeof b.publish === 'function' && typeof b.subscribe === 'function' ? (b as PubSub) : null
+  if (typeof b.publish !== 'function' || typeof b.subscribe !== 'function') throw new Error('this build of @ipc/bus has no bus.publish / bus.subscribe')
+  return b as PubSub
+}
+
+/** The publishing modes this bus has (`await publish()` only when it has neither tryPublish nor publishMany). */
+function modes(ps: PubSub): Mode[] {
+  const out: Mode[] = []
+  if (typeof ps.tryPublish === 'function') out.push('try')
+  if (typeof ps.publishMany === 'function') out.push('many')
+  if (out.length === 0) out.push('await')
+  return out
 }
 
 const isThenable = (r: unknown): r is Promise<unknown> => r !== null && typeof r === 'object' && typeof (r as { then?: unknown }).then === 'function'
+const isPubSub = (cell: Cell | null): boolean => cell?.kind === 'fanout' || cell?.kind === 'fanlat'
 
 class BusPeer implements Peer {
   private bus: Bus | null = null
@@ -41,6 +70,11 @@ class BusPeer implements Peer {
   private index = 0
   private to0: Channel<Tick> | null = null
   private up: Channel<unknown> | null = null
+  private ps: PubSub | null = null
+  /** fanout: the publishing mode, once chosen; and the warm-up rates (M msgs/s) when 'auto' compared several. */
+  private mode: Mode | null = null
+  private rates: Partial<Record<Mode, number>> = {}
+  private fn: (value: unknown) => void = () => {}
 
   private get b(): Bus {
     if (this.bus === null) throw new Error('bus not open')
@@ -50,6 +84,7 @@ class BusPeer implements Peer {
   async open(cell: Cell): Promise<void> {
     this.cell = cell
     this.bus = await Bus.create(options(cell))
+    if (isPubSub(cell)) this.ps = pubsub(this.bus)
   }
 
   spawn(i: number, role: Role): Endpoint {
@@ -66,17 +101,15 @@ class BusPeer implements Peer {
   }
 
   async publish(n: number, shape: Shape, targets: number): Promise<void> {
-    const tick = newTick()
-    const ps = this.cell!.kind === 'fanout' ? pubsub(this.b) : null
-    if (ps !== null) {
-      for (let i = 0; i < n; i++) {
-        const r = ps.publish(TOPIC, setTick(tick, i))
-        if (isThenable(r)) await r
-      }
+    if (shape !== 'object') throw new Error('the bus peer publishes objects only')
+    if (this.ps !== null) {
+      if (this.mode === null) await this.choose(n)
+      else await this.publishWith(this.mode, 0, n)
       return
     }
+    // idle: plain channels, one per target
     const channels = Array.from({ length: targets }, (_, t) => this.b.channel<Tick>(`to${t}`))
-    if (shape !== 'object') throw new Error('the bus peer publishes objects only')
+    const tick = newTick()
     for (let i = 0; i < n; i++) {
       setTick(tick, i)
       for (let c = 0; c < channels.length; c++) {
@@ -84,6 +117,64 @@ class BusPeer implements Peer {
         if (!ch.trySend(tick)) await ch.send(tick)
       }
     }
+  }
+
+  /**
+   * The first (warm-up) run: settles the mode. With one candidate (or one
+   * asked for), it is used throughout; with several, rounds of n/(2k)
+   * messages per candidate, timed in the second round, then the rest with
+   * the fastest.
+   */
+  private async choose(n: number): Promise<void> {
+    const have = modes(this.ps!)
+    const asked = this.cell!.bus.publish ?? 'auto'
+    const candidates = asked === 'auto' ? have : [have.includes(asked) ? asked : have[0]!]
+    if (candidates.length === 1) {
+      this.mode = candidates[0]!
+      return this.publishWith(this.mode, 0, n)
+    }
+    const chunk = Math.floor(n / (2 * candidates.length))
+    let base = 0
+    for (let round = 0; round < 2; round++) {
+      for (const m of candidates) {
+        const t0 = now()
+        await this.publishWith(m, base, chunk)
+        if (round === 1) this.rates[m] = chunk / (Number(now() - t0) / 1e3)
+        base += chunk
+      }
+    }
+    this.mode = candidates.reduce((a, b) => (this.rates[b]! > this.rates[a]! ? b : a))
+    await this.publishWith(this.mode, base, n - base)
+  }
+
+  private async publishWith(mode: Mode, base: number, n: number): Promise<void> {
+    const ps = this.ps!
+    if (mode === 'many') {
+      const batch = Array.from({ length: MANY }, newTick)
+      for (let sent = 0; sent < n;) {
+        const k = Math.min(MANY, n - sent)
+        for (let j = 0; j < k; j++) setTick(batch[j]!, base + sent + j)
+        await ps.publishMany!(TOPIC, k === MANY ? batch : batch.slice(0, k))
+        sent += k
+      }
+      return
+    }
+    const tick = newTick()
+    if (mode === 'try') {
+      const tryPublish = ps.tryPublish!.bind(ps)
+      for (let i = 0; i < n; i++) {
+        setTick(tick, base + i)
+        if (!tryPublish(TOPIC, tick)) await ps.publish(TOPIC, tick)
+      }
+      return
+    }
+    for (let i = 0; i < n; i++) await ps.publish(TOPIC, setTick(tick, base + i))
+  }
+
+  publishOne(value: Tick): Promise<unknown> | undefined {
+    const ps = this.ps!
+    if (typeof ps.tryPublish === 'function' && ps.tryPublish(TOPIC, value)) return undefined
+    return ps.publish(TOPIC, value)
   }
 
   sendOne(value: Tick): void {
@@ -99,11 +190,15 @@ class BusPeer implements Peer {
     this.cell = cell
     this.index = index
     this.bus = await Bus.attach()
+    if (isPubSub(cell)) {
+      // Subscribed before the worker says ready: every publish after that reaches it.
+      const sub = pubsub(this.bus).subscribe(TOPIC, (v) => this.fn(v), { policy: 'block' })
+      if (isThenable(sub)) await sub
+    }
   }
 
   workerReceive(fn: (value: unknown) => void): void {
-    const ps = this.cell!.kind === 'fanout' ? pubsub(this.b) : null
-    if (ps !== null) ps.subscribe(TOPIC, fn)
+    if (isPubSub(this.cell)) this.fn = fn
     else this.b.channel(`to${this.index}`).on('message', fn)
   }
 
@@ -132,7 +227,14 @@ class BusPeer implements Peer {
   }
 
   note(cell: Cell): string | undefined {
-    if (cell.kind === 'fanout') return this.bus !== null && pubsub(this.bus) !== null ? 'bus.publish / bus.subscribe' : '4 channels, one per subscriber (no bus.publish yet): each message encoded 4 times'
+    if (cell.kind === 'fanout' && this.mode !== null) {
+      const rates = Object.entries(this.rates).map(([m, r]) => `${m === 'try' ? 'tryPublish' : m === 'many' ? `publishMany(${MANY})` : 'await publish'} ${r.toFixed(2)}`)
+      return `bus.publish / bus.subscribe (policy 'block'); publisher: ${MODE_NOTE[this.mode]}${rates.length > 1 ? ` (the fastest while warming up; publisher-side M msgs/s in the warm-up run: ${rates.join(', ')})` : ''}`
+    }
+    if (cell.kind === 'fanlat' && this.ps !== null) {
+      const spin = cell.bus.spinMicros ? `; spinMicros ${cell.bus.spinMicros}` : ''
+      return `bus.publish / bus.subscribe (policy 'block'); publisher: ${typeof this.ps.tryPublish === 'function' ? MODE_NOTE.try : MODE_NOTE.await}${spin}`
+    }
     if (cell.bus.sendMany) return `sendMany in batches of ${cell.bus.sendMany}`
     if (cell.shape !== 'object' && cell.kind === 'stream') return 'receiver takes raw payloads as views of the ring (zeroCopy)'
     return undefined

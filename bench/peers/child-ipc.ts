@@ -57,6 +57,13 @@ class ChildIpcPeer implements Peer {
     this.children[0]!.send(value)
   }
 
+  publishOne(value: Tick): Promise<void> | undefined {
+    // child.send serializes per child: there is no encode-once here.
+    let full = false
+    for (const cp of this.children) if (!cp.send(value)) full = true
+    return full ? immediate() : undefined
+  }
+
   async close(): Promise<void> {
     for (const cp of this.children) if (cp.exitCode === null) cp.kill('SIGKILL')
   }

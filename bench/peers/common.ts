@@ -1,21 +1,23 @@
 /**
- * What every peer program shares: the messages, the control protocol
- * between a host and its workers, and the four measurement procedures
- * (stream, fan-out, round trip, idle CPU). A peer only supplies a
- * transport (the Peer interface); the procedures are the same for every
- * system, so every system is measured the same way.
+ * What every peer program shares: the messages and the measurement
+ * procedures (stream, fan-out throughput, fan-out latency, round trip, idle
+ * CPU). A peer only supplies a transport (the Peer interface); the
+ * procedures are the same for every system, so every system is measured
+ * the same way.
  *
- * Control messages ({op: ...}) travel on the Node IPC channel (or the
- * worker thread's port) between a host and its workers, never inside a
- * measured window — except for child_process IPC and MessagePort, whose data
- * shares that channel; they are told apart by the `op` field.
+ * Control messages ({op: ...}, control.ts) travel on the Node IPC channel
+ * (or the worker thread's port) between a host and its workers, never
+ * inside a measured window — except for child_process IPC and MessagePort,
+ * whose data shares that channel; they are told apart by the `op` field.
  */
 import { execFileSync } from 'node:child_process'
-import type { ChildProcess } from 'node:child_process'
 import os from 'node:os'
-import { parentPort, workerData, type Worker } from 'node:worker_threads'
+import { parentPort, workerData } from 'node:worker_threads'
 import type { Cell, RunResult, Shape } from '../suite/cell.js'
 import { percentile } from '../suite/stats.js'
+import { Workers, isControl, parentEndpoint, sink, type Control, type Endpoint } from './control.js'
+
+export { childEndpoint, isControl, sink, threadEndpoint, Workers, type Control, type Endpoint } from './control.js'
 
 // ================================================================ messages
 
@@ -47,156 +49,6 @@ export function payload(shape: Shape): Buffer {
 export const immediate = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
 export const now = (): bigint => process.hrtime.bigint()
 
-// ================================================================ control
-
-export interface Control { op: string; [key: string]: unknown }
-
-export function isControl(m: unknown): m is Control {
-  return m !== null && typeof m === 'object' && typeof (m as { op?: unknown }).op === 'string'
-}
-
-/** A host's handle on one worker (a child process or a worker thread). */
-export interface Endpoint {
-  send(msg: unknown): boolean
-  onMessage(fn: (m: unknown) => void): void
-  /** fn(description) when the worker exits. */
-  onExit(fn: (how: string) => void): void
-  kill(): void
-}
-
-export function childEndpoint(cp: ChildProcess): Endpoint {
-  return {
-    send: (m) => cp.connected && cp.send(m as object),
-    onMessage: (fn) => void cp.on('message', fn),
-    onExit: (fn) => void cp.on('exit', (code, signal) => fn(`exited with ${signal ?? code}`)),
-    kill: () => { if (cp.exitCode === null && cp.signalCode === null) cp.kill('SIGKILL') },
-  }
-}
-
-export function threadEndpoint(w: Worker): Endpoint {
-  return {
-    send: (m) => { w.postMessage(m); return true },
-    onMessage: (fn) => void w.on('message', fn),
-    onExit: (fn) => {
-      w.on('error', (err) => fn(`failed: ${err.stack ?? err.message}`))
-      w.on('exit', (code) => fn(`exited with ${code}`))
-    },
-    kill: () => void w.terminate(),
-  }
-}
-
-/** The worker's side: its parent process or, in a worker thread, the parent port. */
-function parentEndpoint(): Endpoint {
-  if (parentPort !== null) {
-    const port = parentPort
-    return { send: (m) => { port.postMessage(m); return true }, onMessage: (fn) => void port.on('message', fn), onExit: () => {}, kill: () => process.exit(0) }
-  }
-  return { send: (m) => process.send!(m as object), onMessage: (fn) => void process.on('message', fn), onExit: () => {}, kill: () => process.exit(0) }
-}
-
-/**
- * Where data arriving on a control channel goes (child_process IPC and
- * MessagePort carry data on it): set by the peer, called with the index of
- * the worker it came from (host side; -1 on the worker side).
- */
-export const sink: { fn: (value: unknown, from: number) => void } = { fn: () => {} }
-
-/** A host's workers: routes their control messages to waiters, data to the sink. */
-export class Workers {
-  private readonly inbox: Control[][]
-  private readonly waiting: Array<Array<{ op: string; resolve: (m: Control) => void }>>
-  /** Set once a worker failed or exited on its own: every wait rejects with it. */
-  private broken: Error | null = null
-  private readonly rejecters = new Set<(err: Error) => void>()
-  private killing = false
-
-  constructor(readonly endpoints: Endpoint[]) {
-    this.inbox = endpoints.map(() => [])
-    this.waiting = endpoints.map(() => [])
-    endpoints.forEach((ep, i) => {
-      ep.onMessage((m) => {
-        if (isControl(m)) this.control(i, m)
-        else sink.fn(m, i)
-      })
-      ep.onExit((how) => { if (!this.killing) this.fail(new Error(`worker ${i} ${how}`)) })
-    })
-  }
-
-  private fail(err: Error): void {
-    this.broken ??= err
-    for (const reject of this.rejecters) reject(err)
-    this.rejecters.clear()
-  }
-
-  /** p, or a rejection as soon as a worker fails. */
-  private guard<T>(p: Promise<T>): Promise<T> {
-    if (this.broken !== null) return Promise.reject(this.broken)
-    return new Promise<T>((resolve, reject) => {
-      this.rejecters.add(reject)
-      p.then(resolve, reject).finally(() => this.rejecters.delete(reject))
-    })
-  }
-
-  get size(): number {
-    return this.endpoints.length
-  }
-
-  private control(i: number, m: Control): void {
-    if (m.op === 'error') {
-      this.fail(new Error(`worker ${i}: ${String(m.message)}`))
-      return
-    }
-    const w = this.waiting[i]!.findIndex((x) => x.op === m.op)
-    if (w >= 0) this.waiting[i]!.splice(w, 1)[0]!.resolve(m)
-    else this.inbox[i]!.push(m)
-  }
-
-  private take(i: number, op: string): Promise<Control> {
-    const k = this.inbox[i]!.findIndex((m) => m.op === op)
-    if (k >= 0) return Promise.resolve(this.inbox[i]!.splice(k, 1)[0]!)
-    return new Promise((resolve) => this.waiting[i]!.push({ op, resolve }))
-  }
-
-  /** The next control message `op` from worker i; rejects when a worker fails. */
-  next(i: number, op: string): Promise<Control> {
-    return this.guard(this.take(i, op))
-  }
-
-  /** The next `op` from every worker; rejects when a worker fails. */
-  all(op: string): Promise<Control[]> {
-    return this.guard(Promise.all(this.endpoints.map((_, i) => this.take(i, op))))
-  }
-
-  /** Rejects when a worker fails (to race against waits that are not control messages). */
-  failed(): Promise<never> {
-    return this.guard(new Promise<never>(() => {}))
-  }
-
-  send(i: number, m: Control): void {
-    this.endpoints[i]!.send(m)
-  }
-
-  broadcast(m: Control): void {
-    for (const ep of this.endpoints) ep.send(m)
-  }
-
-  /** Asks every worker to exit (so that e.g. --cpu-prof profiles get written), then kills the rest after 1 s. */
-  async stop(): Promise<void> {
-    this.killing = true
-    const exits = this.endpoints.map((ep) => new Promise<void>((resolve) => ep.onExit(() => resolve())))
-    this.broadcast({ op: 'exit' })
-    await Promise.race([Promise.all(exits), new Promise((r) => setTimeout(r, 1000))])
-    this.kill()
-  }
-
-  kill(): void {
-    this.killing = true
-    for (const ep of this.endpoints) {
-      try { ep.kill() } catch { /* already gone */ }
-    }
-  }
-}
-
 // ================================================================ pinning
 
 /** Pins this process (all its threads) to one CPU with taskset, when asked to. */
@@ -227,6 +79,12 @@ export interface Peer {
   publish(n: number, shape: Shape, targets: number): Promise<void>
   /** host: one message to worker 0 now (a ping). */
   sendOne(value: Tick): void
+  /**
+   * host: one message to every worker now (fan-out latency), encoded at
+   * once (the value is reused afterwards); a promise when it had to wait
+   * for room (backpressure), resolved once the message is written.
+   */
+  publishOne(value: Tick): void | Promise<unknown>
   close(): Promise<void>
 
   /** worker: join (attach to the bus, connect, ...). */
@@ -275,6 +133,7 @@ async function runHost(peer: Peer): Promise<void> {
     switch (cell.kind) {
       case 'stream': runs = await stream(peer, cell, spawn); break
       case 'fanout': runs = await fanout(peer, cell, await spawn(cell.subscribers, 'subscriber')); break
+      case 'fanlat': runs = await fanLatency(peer, cell, await spawn(cell.subscribers, 'subscriber')); break
       case 'rtt': runs = await roundTrips(peer, cell, spawn); break
       case 'idle': runs = await idle(peer, cell, await spawn(1, 'idler')); break
     }
@@ -354,6 +213,57 @@ async function fanout(peer: Peer, cell: Cell, workers: Workers): Promise<RunResu
   })
 }
 
+/**
+ * Publish-to-deliver latency: the host publishes one message every gapMs
+ * (a fraction of a ms: it waits on setImmediate, so its event loop keeps
+ * turning; 1 ms or more: it sleeps in a timer, and so do the subscribers),
+ * stamping each with Number(process.hrtime.bigint()) just before the
+ * publish: CLOCK_MONOTONIC in ns, the same clock in every process of the
+ * host. Each subscriber records its receive time minus that stamp per
+ * message and sends its samples back after the run.
+ */
+async function fanLatency(peer: Peer, cell: Cell, workers: Workers): Promise<RunResult[]> {
+  const tick = newTick()
+  const gapNs = BigInt(Math.round(cell.gapMs * 1e6))
+  const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+  return repeat(cell, async (n) => {
+    const armed = workers.all('armed')
+    workers.broadcast({ op: 'arm', n, latency: true })
+    await armed
+    const got = workers.all('samples')
+    const publishing = (async () => {
+      let next = now()
+      for (let i = 0; i < n; i++) {
+        if (cell.gapMs >= 1) await sleep(cell.gapMs)
+        else while (now() < next) await immediate()
+        setTick(tick, i)
+        const t = now()
+        tick.ts = Number(t)
+        const wait = peer.publishOne(tick)
+        if (wait !== undefined) await wait
+        next = t + gapNs
+      }
+    })()
+    const [, replies] = await Promise.race([Promise.all([publishing, got]), workers.failed()])
+    const subs = replies.map((m) => m.ns as number[])
+    const all = new Float64Array(n * subs.length)
+    const last = new Float64Array(n).fill(-Infinity)
+    subs.forEach((ns, k) => {
+      for (let j = 0; j < n; j++) {
+        const us = ns[j]! / 1000
+        all[k * n + j] = us
+        if (us > last[j]!) last[j] = us
+      }
+    })
+    all.sort()
+    last.sort()
+    return {
+      p50: percentile(all, 0.5), p99: percentile(all, 0.99), p999: percentile(all, 0.999),
+      lastP50: percentile(last, 0.5), lastP99: percentile(last, 0.99), messages: n,
+    }
+  })
+}
+
 async function roundTrips(peer: Peer, cell: Cell, spawn: (count: number, role: Role) => Promise<Workers>): Promise<RunResult[]> {
   let samples = new Float64Array(0)
   let i = 0
@@ -421,7 +331,10 @@ async function runWorker(peer: Peer, role: Role): Promise<void> {
   let count = 0
   let target = -1
   let onTarget: () => void = () => {}
-  const counting = (): void => {
+  // fanlat: receive time minus publish stamp (ns) per message id; null when only counting.
+  let samples: Float64Array | null = null
+  const counting = (v: unknown): void => {
+    if (samples !== null) samples[(v as Tick).id] = Number(now()) - (v as Tick).ts
     if (++count === target) onTarget()
   }
   if (role === 'ponger') peer.workerReceive((v) => peer.workerSendOne(v))
@@ -438,8 +351,11 @@ async function runWorker(peer: Peer, role: Role): Promise<void> {
       case 'arm':
         count = 0
         target = m.n as number
+        samples = m.latency === true ? new Float64Array(target).fill(NaN) : null
         onTarget = role === 'subscriber'
-          ? () => parent.send({ op: 'got', end: now().toString() })
+          ? samples !== null
+            ? () => parent.send({ op: 'samples', ns: Array.from(samples!, Math.round) })
+            : () => parent.send({ op: 'got', end: now().toString() })
           : () => measureIdle(m.settleMs as number, m.windowMs as number).then((percent) => parent.send({ op: 'cpu', percent }))
         parent.send({ op: 'armed' })
         break

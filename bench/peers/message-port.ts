@@ -92,6 +92,17 @@ class MessagePortPeer implements Peer {
     this.credits[0]!.sent++
   }
 
+  publishOne(value: Tick, from = 0): Promise<void> | undefined {
+    for (let t = from; t < this.workers.length; t++) {
+      const c = this.credits[t]!
+      const wait = c.wait()
+      if (wait !== null) return wait.then(() => this.publishOne(value, t))
+      this.workers[t]!.postMessage(value)
+      c.sent++
+    }
+    return undefined
+  }
+
   async close(): Promise<void> {
     await Promise.all(this.workers.map((w) => w.terminate()))
   }

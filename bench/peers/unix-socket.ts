@@ -9,7 +9,8 @@
  * raw payloads are handed out as views of that chunk.
  *
  * The host listens; workers connect. Fan-out encodes each frame once and
- * writes the same batch to every subscriber.
+ * writes the same batch to every subscriber (for latency, each frame on
+ * its own, at once, to every subscriber).
  */
 import { once } from 'node:events'
 import { rmSync } from 'node:fs'
@@ -164,6 +165,14 @@ class UnixSocketPeer implements Peer {
 
   sendOne(value: Tick): void {
     this.sockets[0]!.write(this.writer.frame(value))
+  }
+
+  publishOne(value: Tick): Promise<void> | undefined {
+    // One frame, encoded once, written to every subscriber's socket.
+    const frame = this.writer.frame(value)
+    let waits: Array<Promise<unknown>> | null = null
+    for (const s of this.sockets) if (!s.write(frame)) (waits ??= []).push(once(s, 'drain'))
+    return waits === null ? undefined : Promise.all(waits).then(() => {})
   }
 
   async close(): Promise<void> {

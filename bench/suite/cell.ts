@@ -8,11 +8,13 @@ export type SystemId = 'bus' | 'ipc-json' | 'ipc-advanced' | 'unix-socket' | 'me
 
 /**
  * stream: `senders` worker processes send to the host, which receives.
- * fanout: the host sends every message to `subscribers` worker processes.
+ * fanout: the host publishes every message to `subscribers` worker processes (published msgs/s).
+ * fanlat: the host publishes timestamped messages to `subscribers` workers,
+ *   one every `gapMs`; each subscriber records publish-to-deliver latency.
  * rtt: the host pings one worker, which echoes; one round trip at a time.
  * idle: the host sends a short burst to one worker, which then measures its own CPU while idle.
  */
-export type Kind = 'stream' | 'fanout' | 'rtt' | 'idle'
+export type Kind = 'stream' | 'fanout' | 'fanlat' | 'rtt' | 'idle'
 
 /** object: {id, ts, kind, px, qty}; raw64 / raw64k: a Buffer of 64 B / 64 KiB. */
 export type Shape = 'object' | 'raw64' | 'raw64k'
@@ -29,7 +31,7 @@ export interface Cell {
   runs: number
   senders: number
   subscribers: number
-  /** rtt: ms between round trips (0: back to back). */
+  /** rtt: ms between round trips (0: back to back); fanlat: ms between publishes (fractions spin on setImmediate, >= 1 sleeps). */
   gapMs: number
   /** idle: ms to wait after the burst before measuring, and ms measured. */
   settleMs: number
@@ -37,7 +39,19 @@ export interface Cell {
   /** Pin the host to CPU 0 and worker i to CPU (1 + i) mod cores (taskset). */
   pin: boolean
   /** @ipc/bus options for this cell. */
-  bus: { doorbell?: 'signal' | 'pipe'; spinMicros?: number; ringBytes?: string; sendMany?: number }
+  bus: {
+    doorbell?: 'signal' | 'pipe'
+    spinMicros?: number
+    ringBytes?: string
+    sendMany?: number
+    /**
+     * fanout: how the bus publisher publishes. 'try': tryPublish, `await
+     * publish()` when it returns false; 'many': publishMany in batches;
+     * 'await': `await publish()` each; 'auto' (default): the fastest of
+     * those the bus has, timed during the warm-up run.
+     */
+    publish?: 'auto' | 'try' | 'many' | 'await'
+  }
 }
 
 /** One measured run, as reported by a host. */
@@ -46,10 +60,13 @@ export interface RunResult {
   seconds?: number
   messages?: number
   bytes?: number
-  /** rtt: microseconds. */
+  /** rtt: microseconds; fanlat: microseconds over every delivery (each subscriber's receive minus the publish). */
   p50?: number
   p99?: number
   p999?: number
+  /** fanlat: microseconds until the LAST subscriber received a message (max over subscribers, per message). */
+  lastP50?: number
+  lastP99?: number
   /** idle: CPU time / wall time of the idle receiver, percent of one core. */
   cpuPercent?: number
   /** Anything the peer wants recorded (e.g. which fan-out API it used). */

@@ -1,8 +1,9 @@
 /**
  * The report, generated from a results JSON alone: the README's table
  * (every workload × system median and min–max), the issue-6 targets as
- * ratios measured in the same run, each marked met or missed, and the
- * README splice between the bench markers. Pure functions: the runner and
+ * ratios measured in the same run, each marked met or missed, the fan-out
+ * scaling table (subscribers 1/4/8 × systems, bus ÷ socket against issue
+ * 13's 2x) and the README splice between the bench markers. Pure functions: the runner and
  * the tests call them; `node dist/run.js report [file]` re-renders.
  */
 import type { CellResult, Results } from './runner.js'
@@ -108,7 +109,7 @@ export function markdown(r: Results): string {
     `Measured ${r.date.slice(0, 10)} on ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, Node ${m.node}, Linux ${m.kernel} (load ${m.loadAtStart} at start)` +
       `${r.pinned ? ', processes pinned with taskset' : ', unpinned'}; ${r.runsPerCell} run${r.runsPerCell === 1 ? '' : 's'} per cell after a warm-up;` +
       ` median (min–max). Every system runs between separate processes except the MessagePort reference. Reproduce: \`npx -y pnpm@10.34.9 ${r.command.replace(/^pnpm /, '')}\`` +
-      ` (${Math.max(1, Math.round(r.durationSeconds / 60))} min; results in \`bench/results/${r.quick ? 'quick' : 'latest'}.json\`).`,
+      ` (${Math.max(1, Math.round(r.durationSeconds / 60))} min; results in \`bench/results/${r.partial === true ? 'partial' : r.quick ? 'quick' : 'latest'}.json\`).`,
     '',
     '![benchmark chart](bench/results/latest.svg)',
     '',
@@ -116,11 +117,14 @@ export function markdown(r: Results): string {
     `| --- | ${systems.map(() => '---:').join(' | ')} |`,
   )
   for (const w of r.workloads.filter((x) => r.cells.some((c) => c.workload === x.id))) {
-    const rows: Array<[string, (c: CellResult) => string]> = w.kind === 'rtt'
+    const rows: Array<[string, (c: CellResult) => string]> = w.kind === 'rtt' || w.kind === 'fanlat'
       ? [
           [`${w.label}: p50 (${w.unit})`, (c) => range(c.median, c.min, c.max)],
           [`… p99 (${w.unit})`, (c) => (c.p99 ? range(c.p99.median, c.p99.min, c.p99.max) : '—')],
           [`… p99.9 (${w.unit})`, (c) => (c.p999 ? range(c.p999.median, c.p999.min, c.p999.max) : '—')],
+          ...(w.kind === 'fanlat'
+            ? [[`… until the last subscriber has it: p50 / p99 (${w.unit})`, (c: CellResult) => (c.lastP50 && c.lastP99 ? `${fmt(c.lastP50.median)} / ${fmt(c.lastP99.median)}` : '—')] as [string, (c: CellResult) => string]]
+            : []),
         ]
       : [[`${w.label} (${w.unit})`, (c) => range(c.median, c.min, c.max)]]
     for (const [label, show] of rows) {
@@ -135,6 +139,7 @@ export function markdown(r: Results): string {
   }
   out.push('', '**Targets, computed from this run:**', '', '| target | measured | required | verdict |', '| --- | --- | --- | --- |')
   for (const t of targets(r)) out.push(`| ${escape(t.label)} | ${escape(t.measured)} | ${escape(t.required)} | ${verdict(t)} |`)
+  out.push(...fanoutScaling(r))
   out.push('', 'Systems:', '')
   for (const s of systems) out.push(`- **${s.label}**: ${s.note}.`)
   const notes = [
@@ -145,6 +150,46 @@ export function markdown(r: Results): string {
   if (notes.length > 0) out.push('', 'Notes:', '', ...notes)
   if (r.leakedSegments.length > 0) out.push('', `**Shared-memory segments left behind by this run:** ${r.leakedSegments.join(', ')}.`)
   return out.join('\n')
+}
+
+// ================================================================ fan-out scaling (issue 13)
+
+/** Fan-out workloads by subscriber count, as measured in this run. */
+export const FANOUT_SCALING = [{ subscribers: 1, workload: 'fanout1' }, { subscribers: 4, workload: 'fanout4' }, { subscribers: 8, workload: 'fanout8' }]
+/** Issue 13: bus ≥ 2x the Unix socket at 4 and 8 subscribers. */
+export const FANOUT_RATIO = 2
+
+/** bus ÷ socket at one subscriber count: ratio of medians, and the spread (bus min ÷ socket max … bus max ÷ socket min). */
+export function fanoutRatio(r: Results, workload: string): { ratio: number; low: number; high: number } | undefined {
+  const b = cell(r, workload, 'bus')
+  const u = cell(r, workload, 'unix-socket')
+  if (b === undefined || u === undefined || !(u.median > 0) || !(u.min > 0)) return undefined
+  return { ratio: b.median / u.median, low: b.min / u.max, high: b.max / u.min }
+}
+
+/** The scaling table: subscribers 1/4/8 × systems, with bus ÷ socket; nothing when no fan-out row ran. */
+function fanoutScaling(r: Results): string[] {
+  const rows = FANOUT_SCALING.filter((f) => r.cells.some((c) => c.workload === f.workload))
+  if (rows.length === 0) return []
+  // bus and the socket always get a column (the table never has 4 columns, unlike the targets table)
+  const systems = r.systems.filter((s) => s.id === 'bus' || s.id === 'unix-socket' || r.cells.some((c) => c.system === s.id && rows.some((f) => f.workload === c.workload)))
+  const out = [
+    '', `**Fan-out scaling, messages published/s (M msgs/s, median (min–max)); issue 13 wants the bus ≥ ${FANOUT_RATIO}x the Unix socket at 4 and 8 subscribers:**`, '',
+    `| subscribers | ${systems.map((s) => escape(s.label)).join(' | ')} | bus ÷ socket (spread) | ≥ ${FANOUT_RATIO}x |`,
+    `| ---: | ${systems.map(() => '---:').join(' | ')} | ---: | --- |`,
+  ]
+  for (const f of rows) {
+    const cells = systems.map((s) => {
+      const c = r.cells.find((x) => x.workload === f.workload && x.system === s.id)
+      return c === undefined ? '—' : c.error !== undefined ? 'failed' : range(c.median, c.min, c.max)
+    })
+    const q = fanoutRatio(r, f.workload)
+    const ratio = q === undefined ? '—' : `${fmt(q.ratio)}x (${fmt(q.low)}–${fmt(q.high)})`
+    const verdict = f.subscribers < 4 ? 'not required' : q === undefined ? 'not measured'
+      : q.ratio >= FANOUT_RATIO ? `**met** (${margin(q.ratio / FANOUT_RATIO - 1, true)})` : `**missed** (${margin(q.ratio / FANOUT_RATIO - 1, false)})`
+    out.push(`| ${f.subscribers} | ${cells.join(' | ')} | ${ratio} | ${verdict} |`)
+  }
+  return out
 }
 
 function label(r: Results, id: SystemId): string {

@@ -24,9 +24,12 @@ export interface CellResult {
   median: number
   min: number
   max: number
-  /** Round trips: the p99 and p99.9 of each run, summarized. */
+  /** Round trips and fan-out latency: the p99 and p99.9 of each run, summarized. */
   p99?: Summary
   p999?: Summary
+  /** Fan-out latency until the last subscriber has a message: p50 and p99 of each run, summarized. */
+  lastP50?: Summary
+  lastP99?: Summary
   messages: number
   runs: RunResult[]
   note?: string
@@ -37,6 +40,8 @@ export interface Results {
   version: 1
   date: string
   quick: boolean
+  /** Only some workloads or systems (--only / --systems): re-rendered to partial.*, never to latest.* or the README. */
+  partial?: boolean
   runsPerCell: number
   pinned: boolean
   command: string
@@ -84,7 +89,7 @@ function runHost(cell: Cell, timeoutMs: number): Promise<{ runs: RunResult[]; no
   const pid = child.pid!
   groups.add(pid)
   return new Promise<{ runs: RunResult[]; note?: string }>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs / 1000} s`)), timeoutMs)
+    const timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs / 1000} s: ${cell.workload} on ${cell.system} (warm-up and ${cell.runs} run${cell.runs === 1 ? '' : 's'} of ${cell.messages} messages) did not report; its processes were killed`)), timeoutMs)
     child.on('message', (m: HostReport) => {
       clearTimeout(timer)
       if (m.type === 'result') resolve(m.note === undefined ? { runs: m.runs } : { runs: m.runs, note: m.note })
@@ -146,12 +151,14 @@ export async function runSuite(o: SuiteOptions, log: (line: string) => void = co
   if (o.pin && !m.taskset) log('--pin: taskset not found, running unpinned')
   log(`machine: ${m.cpu}, ${m.cores} cores, Node ${m.node}, Linux ${m.kernel}, load ${m.loadAtStart}`)
   const cells: CellResult[] = []
-  const timeoutMs = o.quick ? 90_000 : 300_000
+  // Per cell: more runs, or fan-out to more subscribers (child_process IPC at 8 takes a while), get longer.
+  const baseMs = (o.quick ? 90_000 : 300_000) * Math.max(1, (o.runs + 1) / 4)
   for (const w of WORKLOADS) {
     if (o.only !== null && !o.only.includes(w.id)) continue
     for (const system of w.systems) {
       if (o.systems !== null && !o.systems.includes(system)) continue
       const cell = cellFor(w, system, o)
+      const timeoutMs = Math.round(baseMs * (w.kind === 'fanout' ? Math.max(1, cell.subscribers / 4) : 1))
       const t0 = Date.now()
       let result: CellResult
       try {
@@ -160,9 +167,13 @@ export async function runSuite(o: SuiteOptions, log: (line: string) => void = co
           : await runHost(cell, timeoutMs)
         const values = runs.map((r) => metric(w, r))
         result = { workload: w.id, system, unit: w.unit, values, ...summarize(values), messages: cell.messages, runs }
-        if (w.kind === 'rtt') {
+        if (w.kind === 'rtt' || w.kind === 'fanlat') {
           result.p99 = summarize(runs.map((r) => r.p99!))
           result.p999 = summarize(runs.map((r) => r.p999!))
+        }
+        if (w.kind === 'fanlat') {
+          result.lastP50 = summarize(runs.map((r) => r.lastP50!))
+          result.lastP99 = summarize(runs.map((r) => r.lastP99!))
         }
         if (note !== undefined) result.note = note
       } catch (err) {
@@ -171,7 +182,7 @@ export async function runSuite(o: SuiteOptions, log: (line: string) => void = co
       }
       cells.push(result)
       const shown = result.error !== undefined ? `FAILED: ${result.error.split('\n')[0]}` : `${fmt(result.median)} ${w.unit} (${fmt(result.min)}–${fmt(result.max)})${result.p99 ? `, p99 ${fmt(result.p99.median)}, p99.9 ${fmt(result.p999!.median)}` : ''}`
-      log(`${w.id.padEnd(14)} ${system.padEnd(13)} ${shown}  [${((Date.now() - t0) / 1000).toFixed(1)} s]`)
+      log(`${w.id.padEnd(16)} ${system.padEnd(13)} ${shown}  [${((Date.now() - t0) / 1000).toFixed(1)} s]`)
     }
   }
   await new Promise((r) => setTimeout(r, 200)) // let the kernel reap the last group
@@ -182,9 +193,11 @@ export async function runSuite(o: SuiteOptions, log: (line: string) => void = co
     version: 1,
     date: new Date(started).toISOString(),
     quick: o.quick,
+    ...(o.only !== null || o.systems !== null ? { partial: true } : {}),
     runsPerCell: o.runs,
     pinned: o.pin && m.taskset,
-    command: `pnpm bench${o.quick ? ' --quick' : ''}${o.pin ? ' --pin' : ''}`,
+    command: `pnpm bench${o.quick ? ' --quick' : ''}${o.pin ? ' --pin' : ''}${o.runs !== (o.quick ? 1 : 3) ? ` --runs=${o.runs}` : ''}` +
+      `${o.only !== null ? ` --only=${o.only.join(',')}` : ''}${o.systems !== null ? ` --systems=${o.systems.join(',')}` : ''}`,
     durationSeconds: Math.round((Date.now() - started) / 1000),
     machine: m,
     systems: SYSTEMS,

@@ -1,12 +1,14 @@
 /**
- * The chart: hand-written SVG from a results JSON. Three panels of
- * horizontal bars (median) with min–max whiskers: message throughput
- * (log scale), 64 KiB throughput (MB/s) and round-trip latency (p50 bars,
- * p99 marks, log scale), one colour per system.
+ * The chart: hand-written SVG from a results JSON. Panels of horizontal
+ * bars (median) with min–max whiskers: message throughput (log scale),
+ * 64 KiB throughput (MB/s) and latency (round trips and fan-out
+ * publish-to-deliver: p50 bars, p99 marks, log scale), one colour per
+ * system; and a line chart of fan-out throughput against the number of
+ * subscribers (1, 4, 8) with the bus ÷ socket ratio at each.
  */
 import type { Results } from './runner.js'
 import type { SystemId } from './cell.js'
-import { fmt } from './report.js'
+import { FANOUT_RATIO, FANOUT_SCALING, fanoutRatio, fmt } from './report.js'
 
 const COLORS: Record<SystemId, string> = {
   bus: '#d9480f',
@@ -105,6 +107,48 @@ function panel(title: string, unit: string, groups: Group[], log: boolean, top: 
   return { svg: parts.join('\n'), height: y + 34 - top }
 }
 
+/** Fan-out throughput against subscribers: one line per system (log scale), ratio labels under the axis; null when no fan-out row ran. */
+function scaling(r: Results, systems: Array<{ id: SystemId; label: string }>, top: number): { svg: string; height: number } | null {
+  const rows = FANOUT_SCALING.filter((f) => r.cells.some((c) => c.workload === f.workload && c.error === undefined))
+  if (rows.length === 0) return null
+  const series = systems.map((s) => ({
+    system: s,
+    points: rows.flatMap((f) => {
+      const c = r.cells.find((x) => x.workload === f.workload && x.system === s.id && x.error === undefined)
+      return c === undefined ? [] : [{ k: f.subscribers, median: c.median, min: c.min, max: c.max }]
+    }),
+  })).filter((x) => x.points.length > 0)
+  const values = series.flatMap((x) => x.points.flatMap((p) => [p.median, p.min, p.max])).filter((v) => v > 0)
+  const lo = 10 ** Math.floor(Math.log10(Math.min(...values)))
+  const hi = 10 ** Math.ceil(Math.log10(Math.max(...values)))
+  const H = 150
+  const y0 = top + 30
+  const y = (v: number): number => y0 + H - ((Math.log10(Math.max(v, lo)) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo) || 1)) * H
+  const maxK = FANOUT_SCALING[FANOUT_SCALING.length - 1]!.subscribers
+  const x = (k: number): number => LEFT + 20 + ((k - 1) / (maxK - 1)) * (PLOT - 40)
+  const parts: string[] = [`<text x="16" y="${top + 14}" class="title">${esc(`Fan-out: messages published/s against subscribers (median, min–max; higher is better; issue 13: bus ≥ ${FANOUT_RATIO}x socket at 4 and 8)`)}</text>`]
+  for (let p = Math.log10(lo); p <= Math.log10(hi) + 1e-9; p++) {
+    const t = 10 ** p
+    parts.push(`<path d="M${LEFT} ${y(t).toFixed(1)}H${LEFT + PLOT}" class="grid"/>`, `<text x="${LEFT - 6}" y="${(y(t) + 3).toFixed(1)}" class="sys">${esc(String(Number(t.toPrecision(3))))}</text>`)
+  }
+  for (const f of rows) {
+    const q = fanoutRatio(r, f.workload)
+    parts.push(`<text x="${x(f.subscribers).toFixed(1)}" y="${y0 + H + 14}" class="tick">${f.subscribers} subscriber${f.subscribers === 1 ? '' : 's'}</text>`)
+    if (q !== undefined) parts.push(`<text x="${x(f.subscribers).toFixed(1)}" y="${y0 + H + 27}" class="tick">${esc(`bus ÷ socket ${fmt(q.ratio)}x`)}</text>`)
+  }
+  parts.push(`<text x="16" y="${y0 + 12}" class="group">M msgs/s (log scale)</text>`)
+  for (const { system, points } of series) {
+    const color = COLORS[system.id]
+    parts.push(`<path d="${points.map((p, i) => `${i === 0 ? 'M' : 'L'}${x(p.k).toFixed(1)} ${y(p.median).toFixed(1)}`).join('')}" stroke="${color}" stroke-width="2" fill="none"/>`)
+    for (const p of points) {
+      const px = x(p.k).toFixed(1)
+      if (p.max > p.min) parts.push(`<path d="M${px} ${y(p.min).toFixed(1)}V${y(p.max).toFixed(1)}" stroke="${color}" stroke-width="1" fill="none"/>`)
+      parts.push(`<circle cx="${px}" cy="${y(p.median).toFixed(1)}" r="3.5" fill="${color}"><title>${esc(`${system.label}, ${p.k} subscriber${p.k === 1 ? '' : 's'}: ${fmt(p.median)} M msgs/s (${fmt(p.min)}–${fmt(p.max)})`)}</title></circle>`)
+    }
+  }
+  return { svg: parts.join('\n'), height: H + 30 + 40 }
+}
+
 export function svg(r: Results): string {
   const systems = r.systems.filter((s) => r.cells.some((c) => c.system === s.id && c.error === undefined))
   const bars = (workload: string, withMark = false): Bar[] =>
@@ -123,12 +167,19 @@ export function svg(r: Results): string {
   for (const [title, unit, groups, log] of [
     ['Throughput (median, min–max whiskers; higher is better)', 'M msgs/s', byUnit('M msgs/s'), true],
     ['64 KiB messages (higher is better)', 'MB/s', byUnit('MB/s'), false],
-    ['Round trip: p50 bar, p99 mark (lower is better)', 'µs', byUnit('µs', true), true],
+    ['Latency (round trips; fan-out publish-to-deliver): p50 bar, p99 mark (lower is better)', 'µs', byUnit('µs', true), true],
   ] as const) {
     if (groups.every((g) => g.bars.length === 0)) continue
     const p = panel(title, unit, groups, log, y, Object.fromEntries(systems.map((s) => [s.id, s.label])))
     parts.push(p.svg)
     y += p.height + 10
+    if (unit === 'M msgs/s') {
+      const f = scaling(r, systems, y)
+      if (f !== null) {
+        parts.push(f.svg)
+        y += f.height + 10
+      }
+    }
   }
   const legend = systems.map((s, i) => {
     const x = 16 + (i % 3) * 310

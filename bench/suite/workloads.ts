@@ -39,13 +39,19 @@ export interface Workload {
 const NODE_SYSTEMS: SystemId[] = ['bus', 'unix-socket', 'ipc-json', 'ipc-advanced', 'message-port']
 /** Spinning for the whole run: the receiver never parks (1 s is the option's maximum; pings come every few µs). */
 const SPIN = 1_000_000
+const FANLAT_NOTE = 'publish-to-deliver latency: Number(process.hrtime.bigint()) (CLOCK_MONOTONIC, one clock for every process) stamped just before publishing, minus the same clock at each subscriber\'s handler; p50/p99/p99.9 over every delivery (messages x subscribers), "last" rows: until the last subscriber has it'
 
 export const WORKLOADS: Workload[] = [
   { id: 'objects', label: 'objects {id, ts, kind, px, qty}, 1 → 1', kind: 'stream', shape: 'object', unit: 'M msgs/s', messages: 1_000_000, quickMessages: 100_000, senders: 1, systems: NODE_SYSTEMS },
   { id: 'objects-many', label: 'objects, sendMany(64) batches', kind: 'stream', shape: 'object', unit: 'M msgs/s', messages: 1_000_000, quickMessages: 100_000, senders: 1, systems: ['bus'], bus: { sendMany: 64 }, note: 'bus only: the batched send API' },
   { id: 'raw64', label: 'raw 64-byte payloads, 1 → 1', kind: 'stream', shape: 'raw64', unit: 'M msgs/s', messages: 1_000_000, quickMessages: 100_000, senders: 1, systems: [...NODE_SYSTEMS, 'c-ring'] },
   { id: 'bytes64k', label: '64 KiB messages, 1 → 1', kind: 'stream', shape: 'raw64k', unit: 'MB/s', messages: 10_000, quickMessages: 1_000, senders: 1, systems: NODE_SYSTEMS, bus: { ringBytes: '4 MiB' }, note: 'bus: ringBytes 4 MiB' },
-  { id: 'fanout4', label: 'fan-out to 4 subscribers (messages published/s)', kind: 'fanout', shape: 'object', unit: 'M msgs/s', messages: 250_000, quickMessages: 25_000, subscribers: 4, systems: NODE_SYSTEMS },
+  ...[1, 4, 8].map((k): Workload => ({
+    id: `fanout${k}`, label: `fan-out to ${k} subscriber${k === 1 ? '' : 's'} (messages published/s)`, kind: 'fanout', shape: 'object', unit: 'M msgs/s',
+    messages: 250_000, quickMessages: 25_000, subscribers: k, systems: NODE_SYSTEMS,
+  })),
+  { id: 'fanout-lat4', label: 'fan-out latency to 4 subscribers, steady stream (a message every 20 µs)', kind: 'fanlat', shape: 'object', unit: 'µs', messages: 20_000, quickMessages: 2_000, subscribers: 4, gapMs: 0.02, systems: NODE_SYSTEMS, note: `${FANLAT_NOTE}; bus: default options (spinMicros 0: subscribers park between messages when idle, as the others sleep in epoll)` },
+  { id: 'fanout-lat4-idle', label: 'fan-out latency to 4 subscribers from idle (a message every 2 ms)', kind: 'fanlat', shape: 'object', unit: 'µs', messages: 1_000, quickMessages: 100, subscribers: 4, gapMs: 2, systems: NODE_SYSTEMS, bus: { spinMicros: 0 }, note: 'subscribers parked between messages; bus: spinMicros 0, signal doorbell (the defaults)' },
   { id: 'senders1', label: '1 sender → 1 receiver (objects)', kind: 'stream', shape: 'object', unit: 'M msgs/s', messages: 1_000_000, quickMessages: 100_000, senders: 1, systems: NODE_SYSTEMS },
   { id: 'senders2', label: '2 senders → 1 receiver (aggregate)', kind: 'stream', shape: 'object', unit: 'M msgs/s', messages: 1_000_000, quickMessages: 100_000, senders: 2, systems: NODE_SYSTEMS },
   { id: 'senders4', label: '4 senders → 1 receiver (aggregate)', kind: 'stream', shape: 'object', unit: 'M msgs/s', messages: 1_000_000, quickMessages: 100_000, senders: 4, systems: NODE_SYSTEMS },
@@ -75,7 +81,7 @@ export function cellFor(w: Workload, system: SystemId, o: SuiteOptions): Cell {
     // Warm-up is per process: each of k senders sends as many messages as a
     // lone sender does (messages / 5), so that every process's JIT reaches
     // steady state before the measured runs, whatever the sender count.
-    warmup: w.kind === 'idle' ? messages : Math.max(1, Math.floor(messages / (w.kind === 'rtt' ? 10 : 5))) * (w.kind === 'stream' ? (w.senders ?? 1) : 1),
+    warmup: w.kind === 'idle' ? messages : Math.max(1, Math.floor(messages / (w.kind === 'rtt' || w.kind === 'fanlat' ? 10 : 5))) * (w.kind === 'stream' ? (w.senders ?? 1) : 1),
     runs: o.runs,
     senders: w.senders ?? 1,
     subscribers: w.subscribers ?? 4,
