@@ -32,6 +32,14 @@ export class NoSuchBus extends IpcError {
   }
 }
 
+/** A channel was opened with a schema that differs from the one it was created with. */
+export class SchemaMismatch extends IpcError {
+  override readonly name = 'SchemaMismatch'
+  constructor(readonly channel: string, readonly stored: string | null, readonly requested: string) {
+    super('ERR_SCHEMA_MISMATCH', `channel '${channel}' was created ${stored === null ? 'without a schema' : `with schema ${stored}`}; opened with ${requested}`)
+  }
+}
+
 /** Another live process already receives on this channel. */
 export class ChannelBusy extends IpcError {
   override readonly name = 'ChannelBusy'

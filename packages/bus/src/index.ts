@@ -12,3 +12,4 @@ export { Subscription, type SubscribeOptions, type SlowPolicy, type PubSubStats 
 export { Server, type Handler, type RequestContext, type ServeOptions, type RequestOptions, type RpcStats, type ServerStats } from './patterns/rpc/index.js'
 export { type DropEvent } from './patterns/host.js'
 export { MAX_PATTERN_NAME_BYTES } from './patterns/names.js'
+export { defineSchema, type SchemaDeclaration, type SchemaValue, type SchemaView } from '@ipc/core'

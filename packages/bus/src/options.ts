@@ -8,7 +8,7 @@
  * valid one ('ringbytes' -> 'ringBytes').
  */
 import { tmpdir } from 'node:os'
-import { MAX_LANES, MAX_SLOTS, MAX_TOPIC_SLOTS, TOPIC_RECORD_HEADER } from '@ipc/core'
+import { MAX_LANES, MAX_SLOTS, MAX_TOPIC_SLOTS, TOPIC_RECORD_HEADER, defineSchema, type Schema, type SchemaDeclaration } from '@ipc/core'
 import type { Signal } from '@ipc/native'
 import { InvalidArgType, InvalidArgValue, NotABus } from './errors.js'
 import {
@@ -149,6 +149,14 @@ export interface ResolvedBusOptions {
 
 /** Per-channel options; sizes apply when this process is the one that creates the channel. */
 export interface ChannelOptions {
+  /**
+   * Fixed record schema (@ipc/core defineSchema), e.g. `{ id: 'u32', ts: 'f64',
+   * kind: 'string' }`: values are encoded by generated code straight into
+   * the ring instead of msgpack. Stored in the channel when it is created;
+   * opening it with a different schema throws SchemaMismatch, opening it
+   * without one uses the stored one.
+   */
+  schema?: SchemaDeclaration
   /** Lane ring size for this channel. Default: the bus's ringBytes. */
   ringBytes?: number | string
   /** Largest message. Default: the bus's maxMessageBytes (at most ringBytes / 8 by default). */
@@ -173,6 +181,7 @@ export interface ResolvedChannelOptions {
   maxSenders: number
   highWaterMark: number
   zeroCopy: boolean
+  schema: Schema | null
 }
 
 export const DEFAULTS = {
@@ -257,7 +266,7 @@ export function resolveOptions(options?: BusOptions, inherited?: BusOptions): Re
 
 // ============================================================ channels
 
-const CHANNEL_KEYS = ['ringBytes', 'maxMessageBytes', 'maxSenders', 'highWaterMark', 'zeroCopy'] as const
+const CHANNEL_KEYS = ['ringBytes', 'maxMessageBytes', 'maxSenders', 'highWaterMark', 'zeroCopy', 'schema'] as const
 
 /**
  * Validates bus.channel() options (every call, whether or not the channel
@@ -280,7 +289,25 @@ export function resolveChannelOptions(busOptions: BusOptions, options?: ChannelO
     maxSenders: int('options.maxSenders', or(o.maxSenders, or(busOptions.maxSenders, DEFAULTS.maxSenders)), 1, MAX_LANES),
     highWaterMark: int('options.highWaterMark', or(o.highWaterMark, DEFAULTS.highWaterMark), 1, Number.MAX_SAFE_INTEGER),
     zeroCopy: o.zeroCopy === undefined ? false : bool('options.zeroCopy', o.zeroCopy),
+    schema: o.schema === undefined ? null : compileSchema(o.schema),
   }
+}
+
+/** Compiled once per declaration object (a channel opened again with the same object pays nothing). */
+const compiled = new WeakMap<object, Schema>()
+
+function compileSchema(declaration: unknown): Schema {
+  if (declaration === null || typeof declaration !== 'object') throw new InvalidArgType('options.schema', 'of type object', declaration)
+  let schema = compiled.get(declaration)
+  if (schema === undefined) {
+    try {
+      schema = defineSchema(declaration as SchemaDeclaration)
+    } catch (err) {
+      throw new InvalidArgValue('options.schema', declaration, (err as Error).message)
+    }
+    compiled.set(declaration, schema)
+  }
+  return schema
 }
 
 // ============================================================ calls

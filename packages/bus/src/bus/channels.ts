@@ -14,12 +14,19 @@ import type { ChannelContext } from '../channel/context.js'
 import { hasLiveMember, isAlive, selfIdentity } from '../liveness.js'
 import { openEntry, type EntryHost } from './entries.js'
 import { KIND_CHANNEL, checkName } from '../naming.js'
+import { SchemaMismatch } from '../errors.js'
 import { resolveChannelOptions, type ChannelOptions, type ResolvedBusOptions, type ResolvedChannelOptions } from '../options.js'
 import { attachSegment, detachSegment, removeSegment, type Segment } from '../sysv.js'
 
 interface Open {
   channel: Channel<any>
   segment: Segment
+  core: ChannelSegment
+}
+
+/** A schema asked for must be the channel's (SchemaMismatch); none asked for takes the channel's. */
+function checkSchema(name: string, core: ChannelSegment, co: ResolvedChannelOptions): void {
+  if (co.schema !== null && core.schema?.text !== co.schema.text) throw new SchemaMismatch(name, core.schema?.text ?? null, co.schema.text)
 }
 
 export class ChannelTable {
@@ -58,10 +65,19 @@ export class ChannelTable {
     checkName('channel name', name)
     const co = resolveChannelOptions(this.options.userOptions, options) // every call, whether the channel exists or not
     const known = this.channels.get(name)
-    if (known !== undefined) return known.channel as Channel<T>
+    if (known !== undefined) {
+      checkSchema(name, known.core, co)
+      return known.channel as Channel<T>
+    }
     const { segment, core } = this.open(name, co)
+    try {
+      checkSchema(name, core, co)
+    } catch (err) {
+      detachSegment(segment)
+      throw err
+    }
     const channel = new Channel<T>(name, core, segment.id, this.codec, this.context, co.highWaterMark, co.zeroCopy)
-    this.channels.set(name, { channel, segment })
+    this.channels.set(name, { channel, segment, core })
     return channel
   }
 
@@ -125,10 +141,10 @@ export class ChannelTable {
     return openEntry(this.entries, name, {
       kind: KIND_CHANNEL,
       what: `channel '${name}'`,
-      bytes: channelBytes(co.maxSenders, co.ringBytes),
+      bytes: channelBytes(co.maxSenders, co.ringBytes, co.schema === null ? 0 : Buffer.byteLength(co.schema.text)),
       capacity: co.ringBytes,
       lanes: co.maxSenders,
-      initialize: (buffer) => initializeChannel(buffer, 0, { lanes: co.maxSenders, laneCapacity: co.ringBytes, maxMessageBytes: co.maxMessageBytes }),
+      initialize: (buffer) => initializeChannel(buffer, 0, { lanes: co.maxSenders, laneCapacity: co.ringBytes, maxMessageBytes: co.maxMessageBytes, schema: co.schema?.text }),
       wrap: (buffer) => new ChannelSegment(buffer, 0, this.codec),
     })
   }

@@ -6,7 +6,7 @@
  * "Receiving"). Waiting is the idle strategy's (idle.ts).
  */
 import { performance } from 'node:perf_hooks'
-import { CHANNEL_RECEIVER, TYPE_BYTES, identityWord, type ChannelSegment, type Codec, type Identity } from '@ipc/core'
+import { CHANNEL_RECEIVER, CorruptSegment, TYPE_BYTES, TYPE_SCHEMA, identityWord, type ChannelSegment, type Codec, type Identity, type SchemaView } from '@ipc/core'
 import { ownBell, registerSleeper, ring, roomToken, unregisterSleeper, type Sleeper, type Target } from '../doorbell.js'
 import { ChannelBusy, Closed } from '../errors.js'
 import { cancelRelease, releaseOnTerminate } from '../exit.js'
@@ -49,7 +49,8 @@ export class ChannelReader<T> {
    * Decodes values in place; raw bytes are copied out of the ring, or, with
    * zeroCopy, handed over as a view of it. Bound once: no closure per drain.
    */
-  private readonly deliver = (data: Buffer, start: number, end: number, type: number): void => {
+  private readonly deliver = (data: Buffer, start: number, end: number, type: number, view: DataView): void => {
+    if (type === TYPE_SCHEMA) return this.deliverSchema(data, start, end, view)
     if (type === TYPE_BYTES && this.zeroCopy && !this.iterating) {
       this.onRecord(data.subarray(start, end) as T) // a view: the record stays unread until the batch ends
       return
@@ -62,6 +63,24 @@ export class ChannelReader<T> {
     this.onRecord(value)
   }
 
+  /**
+   * Schema records: decoded into a new object, or with zeroCopy (and no
+   * iterator) handed over as the channel's one flyweight view, valid during
+   * the listener call (the record stays unread until the batch ends).
+   */
+  private deliverSchema(data: Buffer, start: number, end: number, view: DataView): void {
+    const schema = this.segment.schema
+    if (schema === null) throw new CorruptSegment(`channel '${this.name}' record type`, TYPE_SCHEMA, 'is a schema record in a channel without a schema')
+    if (this.zeroCopy && !this.iterating) {
+      this.onRecord((this.flyweight ??= schema.newView()).wrap(data, view, start, end) as T)
+      return
+    }
+    const value = schema.decode(data, view, start, end) as T
+    this.segment.consumeCurrent()
+    this.onRecord(value)
+  }
+
+  private flyweight: SchemaView | null = null
   private readonly name: string
   private readonly segment: ChannelSegment
   private readonly token: number

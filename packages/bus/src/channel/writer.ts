@@ -6,7 +6,7 @@
  */
 import { availableParallelism } from 'node:os'
 import { performance } from 'node:perf_hooks'
-import { CHANNEL_OWNERS, TYPE_VALUE, identityWord, type ChannelSegment, type ChannelSender, type Codec, type Identity } from '@ipc/core'
+import { CHANNEL_OWNERS, TYPE_SCHEMA, TYPE_VALUE, identityWord, type ChannelSegment, type ChannelSender, type Codec, type Identity, type Schema } from '@ipc/core'
 import { checkCanRing, receiverAlive, ring, type Target } from '../doorbell.js'
 import { ChannelFull, Closed, MessageTooLarge, PeerGone, TooManySenders } from '../errors.js'
 import { cancelRelease, releaseOnTerminate } from '../exit.js'
@@ -87,11 +87,12 @@ export class ChannelWriter<T> {
   /** See Channel.trySend. */
   trySend(value: T): boolean {
     const sender = this.senderLane()
+    const schema = this.segment.schema
     if (this.waiters.length > 0) {
-      this.codec.encode(value) // still report bad input at once
+      this.encodeCopy(value) // still report bad input at once
       return false
     }
-    if (!sender.trySend(value, TYPE_VALUE, false)) {
+    if (!(schema === null ? sender.trySend(value, TYPE_VALUE, false) : sender.trySendSchema(schema, value, TYPE_SCHEMA, false))) {
       this.publishStaged() // full: let the receiver see what is already written
       return false
     }
@@ -117,7 +118,7 @@ export class ChannelWriter<T> {
   /** See Channel.send: `options` are checked already. */
   send(value: T, options: SendOptions): Promise<void> {
     if (this.trySend(value)) return Promise.resolve()
-    return this.enqueue(this.encodeCopy(value), TYPE_VALUE, options)
+    return this.enqueue(this.encodeCopy(value), this.segment.schema === null ? TYPE_VALUE : TYPE_SCHEMA, options)
   }
 
   put(bytes: Uint8Array, type: number, options: SendOptions): Promise<void> {
@@ -128,17 +129,34 @@ export class ChannelWriter<T> {
   /** See Channel.sendMany: every value is encoded (checked) before the first is written. */
   sendMany(values: readonly T[], options: SendOptions): Promise<void> {
     const sender = this.senderLane()
+    const schema = this.segment.schema
+    const type = schema === null ? TYPE_VALUE : TYPE_SCHEMA
     let written = 0
     if (this.waiters.length === 0) {
-      written = sender.trySendMany(values, TYPE_VALUE)
+      written = schema === null ? sender.trySendMany(values, TYPE_VALUE) : this.trySendManySchema(sender, schema, values)
       if (written > 0) this.afterWrite(sender)
       if (written === values.length) return Promise.resolve()
     }
     const rest = values.slice(written).map((v) => this.encodeCopy(v))
-    return Promise.all(rest.map((bytes) => this.enqueue(bytes, TYPE_VALUE, options))).then(() => undefined)
+    return Promise.all(rest.map((bytes) => this.enqueue(bytes, type, options))).then(() => undefined)
+  }
+
+  /** Schema records: every value checked first, then as many as fit written, published once. */
+  private trySendManySchema(sender: ChannelSender, schema: Schema, values: readonly T[]): number {
+    for (const v of values) schema.bound(v)
+    let n = 0
+    while (n < values.length && sender.trySendSchema(schema, values[n], TYPE_SCHEMA, false)) n++
+    sender.publish()
+    return n
   }
 
   private encodeCopy(value: T): Buffer {
+    const schema = this.segment.schema
+    if (schema !== null) {
+      const bytes = schema.encodeToBuffer(value)
+      this.checkSize(bytes.length)
+      return bytes
+    }
     const src = this.codec.encode(value)
     const bytes = Buffer.from(src.subarray(this.codec.encodedStart, this.codec.encodedEnd))
     this.checkSize(bytes.length)

@@ -24,7 +24,7 @@ export type ViewClass = new () => import('./schema.js').SchemaView
 const SHORT = 32
 
 function fail(name: string, type: string, value: unknown): never {
-  const shown = typeof value === 'string' ? `a string of ${value.length} characters` : typeof value === 'bigint' ? `${value}n` : String(value)
+  const shown = typeof value === 'string' ? (value.length <= 40 ? JSON.stringify(value) : `a string of ${value.length} characters`) : typeof value === 'bigint' ? `${value}n` : String(value)
   throw new Unserializable(`field '${name}' as ${type}: got ${value === undefined ? 'nothing (the field is missing)' : shown}`)
 }
 
