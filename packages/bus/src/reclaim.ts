@@ -12,6 +12,7 @@
 import { ChannelSegment, Directory, type Codec } from '@ipc/core'
 import { shmctl } from '@ipc/native'
 import { KIND_CHANNEL } from './naming.js'
+import { channels as diagnostics, observed, report } from './diagnostics.js'
 import { attachSegment, detachSegment, isGone, removeSegment } from './sysv.js'
 
 /** Removes every channel segment listed in a named bus's directory (segment `dirId`, or `directory` if attached already). */
@@ -65,6 +66,7 @@ export function reclaimChannelSlot(directory: Directory, codec: Codec): boolean 
       // first may attach; bus.channel() re-checks the entry after attaching.
       if (!directory.removeChannel(entry.index, entry.segmentId)) continue
       removeSegment(entry.segmentId)
+      if (observed(diagnostics.reclaim)) report(diagnostics.reclaim, { bus: directory.name, what: 'channel-slot', detail: `'${entry.name}': unused, nothing unread` })
       return true
     } catch {
       continue // not a channel we can read: leave it

@@ -5,6 +5,8 @@
  * process warning. Used by the patterns and by channels.
  */
 
+import { channels as diagnostics, observed, report } from './diagnostics.js'
+
 /** Anything with 'error' events: a Bus, a Channel. */
 export interface ErrorEmitter {
   listenerCount(event: 'error'): number
@@ -13,6 +15,7 @@ export interface ErrorEmitter {
 
 /** Emits err as 'error' on emitter if it has a listener, else warns `@ipc/bus: <what>: <stack>`. */
 export function reportError(emitter: ErrorEmitter, what: string, err: unknown): void {
+  if (observed(diagnostics.error)) report(diagnostics.error, { what, error: err })
   if (emitter.listenerCount('error') > 0) emitter.emit('error', err)
   else process.emitWarning(`@ipc/bus: ${what}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`)
 }

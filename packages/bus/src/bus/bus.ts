@@ -19,6 +19,7 @@ import type { DropEvent, PatternHost } from '../patterns/host.js'
 import { PubSub, type PubSubStats, type SubscribeOptions, type Subscription } from '../patterns/pubsub.js'
 import { Rpc, type Handler, type RequestOptions, type RpcStats, type ServeOptions, type Server } from '../patterns/rpc/index.js'
 import { TopicTable } from '../patterns/topics.js'
+import { channels as diagnostics, observed, report } from '../diagnostics.js'
 import { detachSegment } from '../sysv.js'
 import { ChannelTable } from './channels.js'
 import { ATTACH_ENV, attachBus, createBus, joinMembers, leaveMembers, openBus, type Joined, type Membership } from './join.js'
@@ -104,6 +105,7 @@ export class Bus extends EventEmitter<BusEvents> implements AsyncDisposable {
     const topics = this.topics = new TopicTable({ directory, busName: name, mode: options.mode, codec })
     this.host = {
       pattern: {
+        busName: name,
         doorbell: options.doorbell,
         doorbellSignal: options.doorbellSignal,
         spinMicros: options.spinMicros,
@@ -134,8 +136,12 @@ export class Bus extends EventEmitter<BusEvents> implements AsyncDisposable {
       listenerCount: (event) => this.listenerCount(event),
     }
     this.membership = joinMembers(joined)
+    if (observed(diagnostics.join)) report(diagnostics.join, { bus: name, pid: process.pid, slot: this.membership.slot })
     leaveOnExit(this.atExit)
-    this.peers = new Peers(directory, (exit) => this.emit('peer-exit', exit))
+    this.peers = new Peers(directory, (exit) => {
+      if (observed(diagnostics.peerExit)) report(diagnostics.peerExit, { bus: name, pid: exit.pid, code: exit.code, signal: exit.signal, crashed: exit.died })
+      this.emit('peer-exit', exit)
+    })
     ;(this as EventEmitter).on('newListener', (event: string | symbol) => {
       if (event === 'peer-exit') this.peers.start()
     })
@@ -329,7 +335,8 @@ export class Bus extends EventEmitter<BusEvents> implements AsyncDisposable {
     this.peers.stop()
     this.channels.closeAll()
     this.topics.closeAll(this.exiting)
-    leaveMembers(this.joined, this.membership)
+    const last = leaveMembers(this.joined, this.membership)
+    if (observed(diagnostics.leave)) report(diagnostics.leave, { bus: this.name, pid: process.pid, last })
   }
 
   /** The thread is exiting with this bus open (exit.ts). */

@@ -50,6 +50,7 @@ export class ChannelTable {
   ) {
     this.entries = { directory, busName, mode: options.mode, codec }
     this.context = {
+      busName,
       doorbell: options.doorbell,
       doorbellSignal: options.doorbellSignal,
       spinMicros: options.spinMicros,

@@ -26,6 +26,7 @@ import { hasLiveMember, isAlive, processStartTime, selfIdentity } from '../liven
 import { busKey, checkName } from '../naming.js'
 import { abortSignalOf, parseAttachAddress, resolveOptions, type AttachInfo, type BusOptions, type ResolvedBusOptions } from '../options.js'
 import { removeChannelSegments } from '../reclaim.js'
+import { channels as diagnostics, observed, report } from '../diagnostics.js'
 import { attachSegment, createSegment, detachSegment, isRemoved, lookupKey, removeSegment, type Segment } from '../sysv.js'
 
 /** Environment variable through which bus.fork() tells a child where the bus is. */
@@ -93,6 +94,7 @@ export async function createBus<B>(name: string | undefined, options: BusOptions
         continue
       }
       if (verdict === 'dead') removeChannelSegments(existing)
+      if (observed(diagnostics.reclaim)) report(diagnostics.reclaim, { bus: name ?? null, what: 'bus', detail: `${verdict} bus at the name's key (segment ${existing}) removed` })
       removeSegment(existing) // dead or half-built: reclaim
       continue
     }
@@ -130,6 +132,7 @@ export async function openBus<B extends { close(): Promise<void> }>(name: string
     if (directory.name !== name) throw new NotABus(`the segment at bus '${name}''s key holds bus '${directory.name}' (a hash collision)`)
     if (!hasLiveMember(directory)) {
       removeChannelSegments(id, directory)
+      if (observed(diagnostics.reclaim)) report(diagnostics.reclaim, { bus: name, what: 'bus', detail: `every member had exited: segment ${id} removed` })
       removeSegment(id)
       throw new NoSuchBus(name, 'its processes have all exited (it was reclaimed)')
     }
@@ -231,6 +234,7 @@ export function joinMembers({ name, dir, directory, options }: Joined): Membersh
     } catch (err) {
       if (!(err instanceof RangeError) || attempt > 0) throw err instanceof RangeError ? new BusFull(name ?? 'private', directory.memberSlots) : err
       directory.gc(isAlive)
+      if (observed(diagnostics.reclaim)) report(diagnostics.reclaim, { bus: name, what: 'member-slots', detail: 'the member table was full: slots of dead members freed' })
     }
   }
   const words = directory.memberWords(slot)
@@ -244,13 +248,15 @@ export function joinMembers({ name, dir, directory, options }: Joined): Membersh
   }
 }
 
-/** Frees the member slot; the last member of a named bus removes its channel segments and directory. */
-export function leaveMembers({ name, dir, directory }: Joined, membership: Membership): void {
+/** Frees the member slot; the last member of a named bus removes its channel segments and directory (returns whether it did). */
+export function leaveMembers({ name, dir, directory }: Joined, membership: Membership): boolean {
   directory.removeMember(membership.slot)
   for (const h of membership.releases) cancelRelease(h)
   const last = !hasLiveMember(directory)
   if (last && name !== null && !isRemoved(dir.id)) {
     removeChannelSegments(dir.id, directory)
     removeSegment(dir.id)
+    return true
   }
+  return false
 }

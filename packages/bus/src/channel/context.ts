@@ -7,6 +7,8 @@ import type { ChannelSegment, Codec } from '@ipc/core'
 import type { DoorbellKind } from '../options.js'
 
 export interface ChannelContext {
+  /** The bus's name (null: private), for diagnostics. */
+  readonly busName: string | null
   readonly doorbell: DoorbellKind
   readonly doorbellSignal: number
   readonly spinMicros: number | 'adaptive'

@@ -9,6 +9,7 @@ import { performance } from 'node:perf_hooks'
 import { CHANNEL_RECEIVER, CorruptSegment, TYPE_BYTES, TYPE_SCHEMA, identityWord, type ChannelSegment, type Codec, type Identity, type SchemaView } from '@ipc/core'
 import { ownBell, registerSleeper, ring, roomToken, unregisterSleeper, type Sleeper, type Target } from '../doorbell.js'
 import { ChannelBusy, Closed } from '../errors.js'
+import { channels as diagnostics, observed, report, trace, tracing } from '../diagnostics.js'
 import { cancelRelease, releaseOnTerminate } from '../exit.js'
 import { isAlive, selfIdentity } from '../liveness.js'
 import type { ChannelContext, ChannelParts } from './context.js'
@@ -138,6 +139,7 @@ export class ChannelReader<T> {
       throw new ChannelBusy(this.name, holder.pid)
     }
     this.receiving = true
+    if (observed(diagnostics.claim)) report(diagnostics.claim, { bus: this.ctx.busName, channel: this.name, pid: process.pid, role: 'receiver' })
     this.releasePending = false
     this.parked = false
     this.receiverRelease = releaseOnTerminate(this.token, CHANNEL_RECEIVER, 8, identityWord(selfIdentity()), 0n)
@@ -215,6 +217,7 @@ export class ChannelReader<T> {
       return this.continueSoon(this.drainOnce())
     }
     if (this.segment.park()) {
+      if (tracing) trace('park channel=%s', this.name)
       this.parked = true
       if (backstopOn()) this.backstop.arm()
       return
@@ -277,6 +280,7 @@ export class ChannelReader<T> {
 
   private wake(): void {
     if (!this.parked) return // a late or spurious ring: we are already running
+    if (tracing) trace('wake channel=%s', this.name)
     this.parked = false
     // Doorbells arrive from an event-loop callback: drain right here.
     if (!this.scheduled) this.run()

@@ -9,6 +9,7 @@ import { performance } from 'node:perf_hooks'
 import { CHANNEL_OWNERS, TYPE_SCHEMA, TYPE_VALUE, identityWord, type ChannelSegment, type ChannelSender, type Codec, type Identity, type Schema } from '@ipc/core'
 import { checkCanRing, receiverAlive, ring, type Target } from '../doorbell.js'
 import { ChannelFull, Closed, MessageTooLarge, PeerGone, TooManySenders } from '../errors.js'
+import { channels as diagnostics, observed, report } from '../diagnostics.js'
 import { cancelRelease, releaseOnTerminate } from '../exit.js'
 import { SELF_PID, isAlive, selfIdentity } from '../liveness.js'
 import type { SendOptions } from '../options.js'
@@ -168,6 +169,7 @@ export class ChannelWriter<T> {
   }
 
   private enqueue(bytes: Buffer, type: number, options: SendOptions): Promise<void> {
+    if (this.waiters.length === 0 && observed(diagnostics.full)) report(diagnostics.full, { bus: this.ctx.busName, channel: this.name, lane: this.sender?.lane ?? -1, bytes: bytes.length })
     return this.waiters.add(bytes, type, options, () => { if (!this.flushing) void this.flush() })
   }
 
@@ -234,6 +236,7 @@ export class ChannelWriter<T> {
     const lane = this.segment.claimLane(selfIdentity(), isAlive)
     if (lane === null) throw new TooManySenders(this.name, this.segment.lanes)
     this.sender = lane
+    if (observed(diagnostics.claim)) report(diagnostics.claim, { bus: this.ctx.busName, channel: this.name, pid: process.pid, role: 'sender', lane: lane.lane })
     this.laneRelease = releaseOnTerminate(this.token, CHANNEL_OWNERS + 8 * lane.lane, 8, identityWord(selfIdentity()), 0n)
     return lane
   }

@@ -10,6 +10,8 @@ import type { OpenTopic } from './topics.js'
 
 /** The bus's settings and topics, as pub/sub uses them. */
 export interface PatternContext {
+  /** The bus's name (null: private), for diagnostics. */
+  readonly busName: string | null
   readonly doorbell: DoorbellKind
   readonly doorbellSignal: number
   readonly spinMicros: number | 'adaptive'

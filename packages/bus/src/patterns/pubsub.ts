@@ -25,6 +25,7 @@ import { ownBell } from '../doorbell.js'
 import { isAlive, selfIdentity } from '../liveness.js'
 import { checkSendOptions, checkSubscribeOptions, resolveTopicSizes, type SendOptions, type SlowPolicy, type SubscribeOptions } from '../options.js'
 import { reportError } from '../report.js'
+import { channels as diagnostics, observed, report } from '../diagnostics.js'
 import type { PatternHost } from './host.js'
 import { checkPatternName } from './names.js'
 import { Subscription } from './subscription.js'
@@ -95,6 +96,7 @@ export class PubSub {
     this.dropped += n
     this.droppedByTopic.set(topic, (this.droppedByTopic.get(topic) ?? 0) + n)
     this.host.emit('drop', { topic, dropped: n, slot, pid: process.pid })
+    if (observed(diagnostics.drop)) report(diagnostics.drop, { bus: this.host.pattern.busName, topic, dropped: n, slot })
   }
 
   // ============================================================ publishing
@@ -148,7 +150,10 @@ export class PubSub {
       doorbellSignal: ctx.doorbellSignal,
       runtimeDir: ctx.runtimeDir,
       report: (what, err) => reportError(this.host, what, err),
-      reclaimed: () => { this.reclaimed++ },
+      reclaimed: (slot) => {
+        this.reclaimed++
+        if (observed(diagnostics.reclaim)) report(diagnostics.reclaim, { bus: ctx.busName, what: 'subscriber', detail: `topic '${topic}' slot ${slot}: its subscriber is dead` })
+      },
     })
     this.writers.set(topic, writer)
     return writer
