@@ -19,6 +19,7 @@ import { TYPE_BYTES, TYPE_VALUE, type ChannelSegment, type Codec } from '@ipc/co
 import { InvalidArgType } from '../errors.js'
 import { isAlive } from '../liveness.js'
 import { checkSendOptions, type SendOptions } from '../options.js'
+import { RateMeter } from '../rates.js'
 import { reportError } from '../report.js'
 import type { ChannelContext } from './context.js'
 import { ChannelReader } from './reader.js'
@@ -36,7 +37,17 @@ export interface ChannelStats {
    * ringing, or a lost wakeup): 0 unless a sending process was killed.
    */
   backstopRescues: number
-  lanes: Array<{ owner: number | null; messagesWritten: number; messagesRead: number; bytesWritten: number; bytesRead: number; fullEvents: number; doorbellsRung: number; usedBytes: number }>
+  /**
+   * Per second over about the last second (../rates.ts: against this
+   * process's previous stats() call at least a second old); null on the
+   * first call. Messages and bytes read, summed over the lanes, and parks.
+   */
+  rates: { messagesPerSecond: number; bytesPerSecond: number; parksPerSecond: number } | null
+  lanes: Array<{
+    owner: number | null; messagesWritten: number; messagesRead: number; bytesWritten: number; bytesRead: number; fullEvents: number; doorbellsRung: number; usedBytes: number
+    /** Messages and bytes written into this lane per second (see rates); null on the first call. */
+    rates: { messagesPerSecond: number; bytesPerSecond: number } | null
+  }>
 }
 
 /** Typed events of a Channel (declaration-merged into the class). */
@@ -60,6 +71,8 @@ export class Channel<T = unknown> extends EventEmitter {
   private readonly segment: ChannelSegment
   private readonly ctx: ChannelContext
   private readonly writer: ChannelWriter<T>
+  /** Rates for stats(), against this process's earlier calls. */
+  private readonly rates = new RateMeter()
   private readonly reader: ChannelReader<T>
   private closed = false
   /** The raw 'message' listeners (once-wrappers included), refreshed lazily after any change. */
@@ -253,13 +266,21 @@ export class Channel<T = unknown> extends EventEmitter {
   /** Counters of this channel and each lane. */
   stats(): ChannelStats {
     const s = this.segment.stats()
+    const counters = [s.lanes.reduce((n, l) => n + l.messagesRead, 0), s.lanes.reduce((n, l) => n + l.bytesRead, 0), s.parks]
+    for (const l of s.lanes) counters.push(l.messagesWritten, l.bytesWritten)
+    const r = this.rates.sample(counters)
     return {
       name: this.name,
       role: this.reader.isReceiving ? 'receiver' : this.writer.active ? 'sender' : 'idle',
       parks: s.parks,
       drains: s.drains,
       backstopRescues: s.rescues,
-      lanes: s.lanes.map((lane, i) => ({ owner: this.segment.laneOwner(i)?.pid ?? null, ...lane })),
+      rates: r === null ? null : { messagesPerSecond: r[0]!, bytesPerSecond: r[1]!, parksPerSecond: r[2]! },
+      lanes: s.lanes.map((lane, i) => ({
+        owner: this.segment.laneOwner(i)?.pid ?? null,
+        ...lane,
+        rates: r === null ? null : { messagesPerSecond: r[3 + 2 * i]!, bytesPerSecond: r[4 + 2 * i]! },
+      })),
     }
   }
 
