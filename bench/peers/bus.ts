@@ -13,10 +13,15 @@
  * times each one this bus has during the warm-up run and keeps the
  * fastest. A bus without tryPublish gets `await publish()` per message.
  * The cell's note says what was used.
+ *
+ * Schema objects (cell.bus.schema): 'up' is a schema channel declared with
+ * TICK_SCHEMA on both sides; with cell.bus.zeroCopy the host's listener
+ * gets one reused view and reads every field of it. Request/reply: the
+ * host serves 'svc' with an echo handler, clients `await bus.request()`.
  */
-import { Bus, type BusOptions, type Channel } from '@ipc/bus'
+import { Bus, type BusOptions, type Channel, type ChannelOptions } from '@ipc/bus'
 import type { Cell, Shape } from '../suite/cell.js'
-import { childEndpoint, main, newTick, now, payload, setTick, type Endpoint, type Peer, type Role, type Tick } from './common.js'
+import { childEndpoint, main, newTick, now, payload, setTick, TICK_SCHEMA, type Endpoint, type Peer, type Role, type Tick } from './common.js'
 
 /** The pub/sub API; tryPublish and publishMany come with the broadcast-topic rewrite (issue 13). */
 interface PubSub {
@@ -29,6 +34,8 @@ interface PubSub {
 type Mode = 'try' | 'many' | 'await'
 
 const TOPIC = 'fan'
+/** The request/reply service. */
+const SERVICE = 'svc'
 /** publishMany's batch size. */
 const MANY = 64
 
@@ -64,6 +71,14 @@ function modes(ps: PubSub): Mode[] {
 const isThenable = (r: unknown): r is Promise<unknown> => r !== null && typeof r === 'object' && typeof (r as { then?: unknown }).then === 'function'
 const isPubSub = (cell: Cell | null): boolean => cell?.kind === 'fanout' || cell?.kind === 'fanlat'
 
+/** The 'up' channel's options: a schema channel when the cell asks for one. */
+function upOptions(cell: Cell, receiving: boolean): ChannelOptions {
+  if (cell.bus.schema === true) return { schema: TICK_SCHEMA, ...(receiving && cell.bus.zeroCopy === true ? { zeroCopy: true } : {}) }
+  // Raw payloads as views of the ring (zeroCopy): the fair match for the
+  // socket peer, which hands out views of its read chunks.
+  return receiving ? { zeroCopy: cell.shape !== 'object' } : {}
+}
+
 class BusPeer implements Peer {
   private bus: Bus | null = null
   private cell: Cell | null = null
@@ -75,6 +90,9 @@ class BusPeer implements Peer {
   private mode: Mode | null = null
   private rates: Partial<Record<Mode, number>> = {}
   private fn: (value: unknown) => void = () => {}
+  private server: { close(): Promise<void> } | null = null
+  /** schema + zeroCopy: a sum of every field read from the views (kept, so the reads are not optimized away). */
+  touched = 0
 
   private get b(): Bus {
     if (this.bus === null) throw new Error('bus not open')
@@ -95,9 +113,25 @@ class BusPeer implements Peer {
   }
 
   receive(fn: (value: unknown) => void): void {
-    // Raw payloads as views of the ring (zeroCopy): the fair match for the
-    // socket peer, which hands out views of its read chunks.
-    this.b.channel('up', { zeroCopy: this.cell?.shape !== 'object' }).on('message', fn)
+    const cell = this.cell!
+    const ch = this.b.channel('up', upOptions(cell, true))
+    if (cell.bus.schema === true && cell.bus.zeroCopy === true) {
+      ch.on('message', (v: unknown) => {
+        const t = v as Tick
+        this.touched += t.id + t.ts + t.px + t.qty + t.kind.length
+        fn(v)
+      })
+    } else {
+      ch.on('message', fn)
+    }
+  }
+
+  serve(): void {
+    this.server = this.b.serve(SERVICE, (req: unknown) => req)
+  }
+
+  request(value: Tick): Promise<unknown> {
+    return this.b.request(SERVICE, value)
   }
 
   async publish(n: number, shape: Shape, targets: number): Promise<void> {
@@ -183,6 +217,7 @@ class BusPeer implements Peer {
   }
 
   async close(): Promise<void> {
+    await this.server?.close()
     await this.bus?.close()
   }
 
@@ -204,7 +239,7 @@ class BusPeer implements Peer {
 
   async workerStream(n: number, shape: Shape, base: number): Promise<void> {
     if (shape === 'object') {
-      const ch = this.b.channel<Tick>('up')
+      const ch = this.b.channel<Tick>('up', upOptions(this.cell!, false))
       const many = this.cell!.bus.sendMany ?? 0
       if (many > 0) return sendMany(ch, n, base, many)
       const tick = newTick()
@@ -235,6 +270,8 @@ class BusPeer implements Peer {
       const spin = cell.bus.spinMicros ? `; spinMicros ${cell.bus.spinMicros}` : ''
       return `bus.publish / bus.subscribe (policy 'block'); publisher: ${typeof this.ps.tryPublish === 'function' ? MODE_NOTE.try : MODE_NOTE.await}${spin}`
     }
+    if (cell.kind === 'reqrep' || cell.kind === 'reqidle') return `bus.serve / await bus.request${cell.bus.spinMicros !== undefined ? `; spinMicros ${cell.bus.spinMicros}` : ''}`
+    if (cell.bus.schema === true) return `schema channel${cell.bus.sendMany ? `, sendMany in batches of ${cell.bus.sendMany}` : ', trySend / `await send()` when full'}; receiver: ${cell.bus.zeroCopy === true ? 'zeroCopy (one reused view), every field read' : 'decoded objects'}`
     if (cell.bus.sendMany) return `sendMany in batches of ${cell.bus.sendMany}`
     if (cell.shape !== 'object' && cell.kind === 'stream') return 'receiver takes raw payloads as views of the ring (zeroCopy)'
     return undefined

@@ -1,9 +1,9 @@
 /**
- * What every peer program shares: the messages and the measurement
- * procedures (stream, fan-out throughput, fan-out latency, round trip, idle
- * CPU). A peer only supplies a transport (the Peer interface); the
- * procedures are the same for every system, so every system is measured
- * the same way.
+ * What every peer program shares: the messages (basics.ts) and the
+ * measurement procedures (stream, fan-out throughput, fan-out latency,
+ * round trip, idle CPU; request/reply in reqrep.ts). A peer only supplies
+ * a transport (the Peer interface); the procedures are the same for every
+ * system, so every system is measured the same way.
  *
  * Control messages ({op: ...}, control.ts) travel on the Node IPC channel
  * (or the worker thread's port) between a host and its workers, never
@@ -15,39 +15,12 @@ import os from 'node:os'
 import { parentPort, workerData } from 'node:worker_threads'
 import type { Cell, RunResult, Shape } from '../suite/cell.js'
 import { percentile } from '../suite/stats.js'
+import { immediate, measureIdle, newTick, now, repeat, setTick, split, type Tick } from './basics.js'
 import { Workers, isControl, parentEndpoint, sink, type Control, type Endpoint } from './control.js'
+import { clientControl, requestIdle, requestReply } from './reqrep.js'
 
 export { childEndpoint, isControl, sink, threadEndpoint, Workers, type Control, type Endpoint } from './control.js'
-
-// ================================================================ messages
-
-export interface Tick { id: number; ts: number; kind: string; px: number; qty: number }
-
-const TS0 = 1_700_000_000_000
-const KINDS = ['trade', 'quote'] as const
-
-export function newTick(): Tick {
-  return { id: 0, ts: TS0, kind: 'trade', px: 100, qty: 1 }
-}
-
-/** The i-th message of a stream (the same for every system). */
-export function setTick(t: Tick, i: number): Tick {
-  t.id = i
-  t.ts = TS0 + i
-  t.kind = KINDS[i & 1]!
-  t.px = 100 + (i % 64) * 0.25
-  t.qty = (i * 7) % 1000
-  return t
-}
-
-export function payload(shape: Shape): Buffer {
-  const bytes = Buffer.alloc(shape === 'raw64k' ? 65536 : 64)
-  for (let i = 0; i < bytes.length; i++) bytes[i] = i & 0xff
-  return bytes
-}
-
-export const immediate = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
-export const now = (): bigint => process.hrtime.bigint()
+export { immediate, newTick, now, payload, setTick, TICK_SCHEMA, type Tick } from './basics.js'
 
 // ================================================================ pinning
 
@@ -64,7 +37,7 @@ export function pinSelf(cell: Cell, slot: number): void {
 
 // ================================================================ the transport a peer supplies
 
-export type Role = 'sender' | 'subscriber' | 'ponger' | 'idler'
+export type Role = 'sender' | 'subscriber' | 'ponger' | 'idler' | 'client'
 
 export interface Peer {
   /** host: set up (create a bus, listen on a socket, ...). */
@@ -85,6 +58,12 @@ export interface Peer {
    * for room (backpressure), resolved once the message is written.
    */
   publishOne(value: Tick): void | Promise<unknown>
+  /**
+   * host, request/reply (reqrep.ts): answer every request from every
+   * worker with the request itself, until close(); called before the
+   * clients start.
+   */
+  serve?(): void
   close(): Promise<void>
 
   /** worker: join (attach to the bus, connect, ...). */
@@ -95,6 +74,8 @@ export interface Peer {
   workerStream(n: number, shape: Shape, base: number): Promise<void>
   /** worker: one message to the host now (a pong). */
   workerSendOne(value: unknown): void
+  /** worker, request/reply: send one request to the host's server; resolves with the reply. */
+  request?(value: Tick): Promise<unknown>
   /** worker: a control message the generic worker does not know. */
   workerControl?(m: Control): void
   /** A note recorded with the cell's results (e.g. which fan-out API was used). */
@@ -136,6 +117,8 @@ async function runHost(peer: Peer): Promise<void> {
       case 'fanlat': runs = await fanLatency(peer, cell, await spawn(cell.subscribers, 'subscriber')); break
       case 'rtt': runs = await roundTrips(peer, cell, spawn); break
       case 'idle': runs = await idle(peer, cell, await spawn(1, 'idler')); break
+      case 'reqrep': runs = await requestReply(peer, cell, spawn); break
+      case 'reqidle': runs = await requestIdle(peer, cell, spawn); break
     }
     report = { type: 'result', runs, note: peer.note?.(cell) }
   } catch (err) {
@@ -152,21 +135,6 @@ async function ready(peer: Peer, workers: Workers): Promise<Workers> {
   await workers.all('ready')
   await peer.connected?.(workers)
   return workers
-}
-
-/** Splits n into k near-equal parts. */
-function split(n: number, k: number): number[] {
-  return Array.from({ length: k }, (_, i) => Math.floor(n / k) + (i < n % k ? 1 : 0))
-}
-
-/** Runs the warm-up (index -1) and the measured runs. */
-async function repeat(cell: Cell, body: (n: number) => Promise<RunResult>): Promise<RunResult[]> {
-  const out: RunResult[] = []
-  for (let r = -1; r < cell.runs; r++) {
-    const result = await body(r < 0 ? cell.warmup : cell.messages)
-    if (r >= 0) out.push(result)
-  }
-  return out
 }
 
 async function stream(peer: Peer, cell: Cell, spawn: (count: number, role: Role) => Promise<Workers>): Promise<RunResult[]> {
@@ -338,7 +306,7 @@ async function runWorker(peer: Peer, role: Role): Promise<void> {
     if (++count === target) onTarget()
   }
   if (role === 'ponger') peer.workerReceive((v) => peer.workerSendOne(v))
-  else if (role !== 'sender') peer.workerReceive(counting)
+  else if (role !== 'sender' && role !== 'client') peer.workerReceive(counting)
 
   const control = (m: Control): void => {
     switch (m.op) {
@@ -363,6 +331,7 @@ async function runWorker(peer: Peer, role: Role): Promise<void> {
         process.exit(0)
         break
       default:
+        if (role === 'client' && clientControl(peer, m, parent, fail)) break
         peer.workerControl?.(m)
     }
   }
@@ -371,15 +340,4 @@ async function runWorker(peer: Peer, role: Role): Promise<void> {
     else sink.fn(m, -1)
   })
   parent.send({ op: 'ready' })
-}
-
-/** CPU used by this whole process (every thread) over windowMs, after settleMs; percent of one core. */
-async function measureIdle(settleMs: number, windowMs: number): Promise<number> {
-  await new Promise((r) => setTimeout(r, settleMs))
-  const c0 = process.cpuUsage()
-  const t0 = now()
-  await new Promise((r) => setTimeout(r, windowMs))
-  const c = process.cpuUsage(c0)
-  const wallMicros = Number(now() - t0) / 1000
-  return ((c.user + c.system) / wallMicros) * 100
 }

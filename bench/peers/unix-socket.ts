@@ -10,7 +10,8 @@
  *
  * The host listens; workers connect. Fan-out encodes each frame once and
  * writes the same batch to every subscriber (for latency, each frame on
- * its own, at once, to every subscriber).
+ * its own, at once, to every subscriber). Request/reply (Peer.serve /
+ * Peer.request) runs its own framing with request ids: unix-socket-rpc.ts.
  */
 import { once } from 'node:events'
 import { rmSync } from 'node:fs'
@@ -22,6 +23,7 @@ import { fileURLToPath } from 'node:url'
 import { Packr, Unpackr } from 'msgpackr'
 import type { Cell, Shape } from '../suite/cell.js'
 import { childEndpoint, main, newTick, payload, setTick, type Endpoint, type Peer, type Role, type Tick, type Workers } from './common.js'
+import { RpcClient, serveConnection } from './unix-socket-rpc.js'
 
 const BATCH = 64 * 1024
 
@@ -128,6 +130,8 @@ class UnixSocketPeer implements Peer {
   private readonly sockets: net.Socket[] = []
   private readonly writer = new FrameWriter()
   private raw = false
+  /** Request/reply: connections carry requests and replies (unix-socket-rpc.ts). */
+  private rpc = false
   private fn: (value: unknown) => void = () => {}
 
   async open(cell: Cell): Promise<void> {
@@ -136,9 +140,10 @@ class UnixSocketPeer implements Peer {
     rmSync(this.path, { force: true })
     this.server = net.createServer((s) => {
       s.setNoDelay?.(true)
+      this.sockets.push(s)
+      if (this.rpc) return serveConnection(s, (request) => request)
       const reader = new FrameReader(this.raw, (v) => this.fn(v))
       s.on('data', (chunk: Buffer) => reader.push(chunk))
-      this.sockets.push(s)
     })
     this.server.listen(this.path)
     await once(this.server, 'listening')
@@ -157,6 +162,10 @@ class UnixSocketPeer implements Peer {
 
   receive(fn: (value: unknown) => void): void {
     this.fn = fn
+  }
+
+  serve(): void {
+    this.rpc = true // before any client connects
   }
 
   async publish(n: number, shape: Shape, targets: number): Promise<void> {
@@ -183,15 +192,24 @@ class UnixSocketPeer implements Peer {
 
   // ---- worker
   private socket: net.Socket | null = null
+  private client: RpcClient | null = null
 
   async attach(cell: Cell): Promise<void> {
     this.raw = cell.shape !== 'object'
     const s = net.connect(process.env.BENCH_SOCKET!)
     await once(s, 'connect')
     s.setNoDelay?.(true)
+    this.socket = s
+    if (cell.kind === 'reqrep' || cell.kind === 'reqidle') {
+      this.client = new RpcClient(s)
+      return
+    }
     const reader = new FrameReader(this.raw, (v) => this.fn(v))
     s.on('data', (chunk: Buffer) => reader.push(chunk))
-    this.socket = s
+  }
+
+  request(value: Tick): Promise<unknown> {
+    return this.client!.request(value)
   }
 
   workerReceive(fn: (value: unknown) => void): void {

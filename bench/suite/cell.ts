@@ -13,8 +13,11 @@ export type SystemId = 'bus' | 'ipc-json' | 'ipc-advanced' | 'unix-socket' | 'me
  *   one every `gapMs`; each subscriber records publish-to-deliver latency.
  * rtt: the host pings one worker, which echoes; one round trip at a time.
  * idle: the host sends a short burst to one worker, which then measures its own CPU while idle.
+ * reqrep: the host serves requests; `senders` client workers each send one
+ *   at a time, awaiting each reply (closed loop): requests/s and latency.
+ * reqidle: one client sends a burst of requests; then it and the host measure their own CPU while idle.
  */
-export type Kind = 'stream' | 'fanout' | 'fanlat' | 'rtt' | 'idle'
+export type Kind = 'stream' | 'fanout' | 'fanlat' | 'rtt' | 'idle' | 'reqrep' | 'reqidle'
 
 /** object: {id, ts, kind, px, qty}; raw64 / raw64k: a Buffer of 64 B / 64 KiB. */
 export type Shape = 'object' | 'raw64' | 'raw64k'
@@ -24,16 +27,17 @@ export interface Cell {
   workload: string
   kind: Kind
   shape: Shape
-  /** Messages per measured run (round trips for rtt, burst size for idle). */
+  /** Messages per measured run (round trips for rtt, burst size for idle, requests over every client for reqrep). */
   messages: number
   /** Messages of the warm-up run that precedes the measured runs. */
   warmup: number
   runs: number
+  /** stream: sending workers; reqrep: client workers. */
   senders: number
   subscribers: number
   /** rtt: ms between round trips (0: back to back); fanlat: ms between publishes (fractions spin on setImmediate, >= 1 sleeps). */
   gapMs: number
-  /** idle: ms to wait after the burst before measuring, and ms measured. */
+  /** idle, reqidle: ms to wait after the burst before measuring, and ms measured. */
   settleMs: number
   windowMs: number
   /** Pin the host to CPU 0 and worker i to CPU (1 + i) mod cores (taskset). */
@@ -41,7 +45,8 @@ export interface Cell {
   /** @ipc/bus options for this cell. */
   bus: {
     doorbell?: 'signal' | 'pipe'
-    spinMicros?: number
+    /** A number, or 'adaptive' (spin up to 100 µs only right after a message arrived). */
+    spinMicros?: number | 'adaptive'
     ringBytes?: string
     sendMany?: number
     /**
@@ -51,25 +56,29 @@ export interface Cell {
      * those the bus has, timed during the warm-up run.
      */
     publish?: 'auto' | 'try' | 'many' | 'await'
+    /** stream of objects: the 'up' channel is a schema channel ({id: u32, ts: f64, kind: string, px: f64, qty: u32}) on both sides. */
+    schema?: boolean
+    /** with schema: the receiver gets one reused flyweight view (zeroCopy) and reads every field of it. */
+    zeroCopy?: boolean
   }
 }
 
 /** One measured run, as reported by a host. */
 export interface RunResult {
-  /** stream/fanout: first send to last receive. */
+  /** stream/fanout: first send to last receive; reqrep: first request sent to last reply received. */
   seconds?: number
   messages?: number
   bytes?: number
-  /** rtt: microseconds; fanlat: microseconds over every delivery (each subscriber's receive minus the publish). */
+  /** rtt, reqrep: microseconds per round trip; fanlat: microseconds over every delivery (each subscriber's receive minus the publish). */
   p50?: number
   p99?: number
   p999?: number
   /** fanlat: microseconds until the LAST subscriber received a message (max over subscribers, per message). */
   lastP50?: number
   lastP99?: number
-  /** idle: CPU time / wall time of the idle receiver, percent of one core. */
+  /** idle: CPU time / wall time of the idle receiver, percent of one core (reqidle: the higher of server and client). */
   cpuPercent?: number
-  /** Anything the peer wants recorded (e.g. which fan-out API it used). */
+  /** Anything the procedure wants recorded (reqidle: each process's CPU). */
   note?: string
 }
 

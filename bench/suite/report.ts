@@ -3,7 +3,8 @@
  * (every workload × system median and min–max), the issue-6 targets as
  * ratios measured in the same run, each marked met or missed, the fan-out
  * scaling table (subscribers 1/4/8 × systems, bus ÷ socket against issue
- * 13's 2x) and the README splice between the bench markers. Pure functions: the runner and
+ * 13's 2x), issue 14's table (wake path, request/reply and adaptive idle,
+ * schema objects, the rest) and the README splice between the bench markers. Pure functions: the runner and
  * the tests call them; `node dist/run.js report [file]` re-renders.
  */
 import type { CellResult, Results } from './runner.js'
@@ -117,7 +118,14 @@ export function markdown(r: Results): string {
     `| --- | ${systems.map(() => '---:').join(' | ')} |`,
   )
   for (const w of r.workloads.filter((x) => r.cells.some((c) => c.workload === x.id))) {
-    const rows: Array<[string, (c: CellResult) => string]> = w.kind === 'rtt' || w.kind === 'fanlat'
+    const rows: Array<[string, (c: CellResult) => string]> = w.kind === 'reqrep'
+      ? [
+          [`${w.label}: throughput (${w.unit})`, (c) => range(c.median, c.min, c.max)],
+          ['… p50 (µs)', (c) => (c.p50 ? range(c.p50.median, c.p50.min, c.p50.max) : '—')],
+          ['… p99 (µs)', (c) => (c.p99 ? range(c.p99.median, c.p99.min, c.p99.max) : '—')],
+          ['… p99.9 (µs)', (c) => (c.p999 ? range(c.p999.median, c.p999.min, c.p999.max) : '—')],
+        ]
+      : w.kind === 'rtt' || w.kind === 'fanlat'
       ? [
           [`${w.label}: p50 (${w.unit})`, (c) => range(c.median, c.min, c.max)],
           [`… p99 (${w.unit})`, (c) => (c.p99 ? range(c.p99.median, c.p99.min, c.p99.max) : '—')],
@@ -140,10 +148,11 @@ export function markdown(r: Results): string {
   out.push('', '**Targets, computed from this run:**', '', '| target | measured | required | verdict |', '| --- | --- | --- | --- |')
   for (const t of targets(r)) out.push(`| ${escape(t.label)} | ${escape(t.measured)} | ${escape(t.required)} | ${verdict(t)} |`)
   out.push(...fanoutScaling(r))
+  out.push(...issue14Table(r))
   out.push('', 'Systems:', '')
   for (const s of systems) out.push(`- **${s.label}**: ${s.note}.`)
   const notes = [
-    ...r.workloads.filter((w) => w.note !== undefined).map((w) => `- ${w.label}: ${w.note}.`),
+    ...r.workloads.filter((w) => w.note !== undefined && r.cells.some((c) => c.workload === w.id)).map((w) => `- ${w.label}: ${w.note}.`),
     ...r.cells.filter((c) => c.note !== undefined).map((c) => `- ${c.workload}, ${label(r, c.system)}: ${c.note}.`),
     ...r.cells.filter((c) => c.error !== undefined).map((c) => `- ${c.workload}, ${label(r, c.system)}: **failed**: ${escape(c.error!.split('\n')[0]!)}`),
   ]
@@ -190,6 +199,55 @@ function fanoutScaling(r: Results): string[] {
     out.push(`| ${f.subscribers} | ${cells.join(' | ')} | ${ratio} | ${verdict} |`)
   }
   return out
+}
+
+// ================================================================ issue 14
+
+/** A cell's p50 in µs: its own metric for round trips, its p50 summary for request/reply. */
+function p50(r: Results, workload: string, system: SystemId): number | undefined {
+  const c = cell(r, workload, system)
+  return c?.p50?.median ?? (c?.unit === 'µs' ? c.median : undefined)
+}
+
+function p99(r: Results, workload: string, system: SystemId): number | undefined {
+  return cell(r, workload, system)?.p99?.median
+}
+
+/** Issue 14's targets, each with the part of the issue it belongs to. */
+export function issue14(r: Results): Array<Target & { part: string }> {
+  const out: Array<Target & { part: string }> = []
+  const add = (part: string, t: Target): void => void out.push({ ...t, part })
+  const vs = (x: number | undefined): string => (x === undefined ? '' : ` vs ${fmt(x)} µs`)
+  const notAbove = (label: string, value: number | undefined, bound: number | undefined): Target => atMost(label, value, bound, bound === undefined ? '≤ socket' : `≤ ${fmt(bound)} µs`, 'µs', vs(bound))
+  for (const [w, name] of [['rtt-idle', 'signal'], ['rtt-idle-pipe', 'pipe']] as const) {
+    add('1 wake path', notAbove(`round trip from idle, ${name} doorbell: p50 ≤ Unix socket p50`, p50(r, w, 'bus'), p50(r, 'rtt-idle', 'unix-socket')))
+    add('1 wake path', notAbove(`round trip from idle, ${name} doorbell: p99 ≤ Unix socket p99`, p99(r, w, 'bus'), p99(r, 'rtt-idle', 'unix-socket')))
+  }
+  for (const k of [1, 4]) {
+    for (const [w, name] of [[`reqrep${k}`, 'default'], [`reqrep${k}-adaptive`, "'adaptive'"]] as const) {
+      add('2 request/reply', ratioTarget(`request/reply, ${k} client${k === 1 ? '' : 's'}, bus ${name}: req/s ≥ Unix socket`, r, [w, 'bus'], [`reqrep${k}`, 'unix-socket'], 1, 'k req/s'))
+      add('2 request/reply', notAbove(`request/reply, ${k} client${k === 1 ? '' : 's'}, bus ${name}: p50 ≤ Unix socket p50`, p50(r, w, 'bus'), p50(r, `reqrep${k}`, 'unix-socket')))
+    }
+  }
+  add('2 adaptive idle', atMost(`idle CPU after request/reply, 'adaptive': ≤ ${IDLE_CPU_BOUND}% of a core`, median(r, 'idle-cpu-reqrep', 'bus'), IDLE_CPU_BOUND, `≤ ${IDLE_CPU_BOUND}%`, '%'))
+  add('3 schema', ratioTarget('schema objects: ≥ 4x the batched Unix socket', r, ['objects-schema', 'bus'], ['objects-schema', 'unix-socket'], 4, 'M msgs/s'))
+  add('3 schema', ratioTarget('schema objects, zeroCopy view: ≥ 4x the batched Unix socket', r, ['objects-schema-view', 'bus'], ['objects-schema', 'unix-socket'], 4, 'M msgs/s'))
+  add('4 the rest', ratioTarget('objects 1 → 1 (msgpack): ≥ 1.5x the batched Unix socket', r, ['objects', 'bus'], ['objects', 'unix-socket'], 1.5, 'M msgs/s'))
+  add('4 the rest', ratioTarget('8 senders: aggregate ≥ 0.8x of 1 sender', r, ['senders8', 'bus'], ['senders1', 'bus'], 0.8, 'M msgs/s'))
+  add('4 the rest', atMost('round trip, hot (spinning): p99.9 ≤ 50 µs', cell(r, 'rtt-hot', 'bus')?.p999?.median, 50, '≤ 50 µs', 'µs'))
+  add('4 the rest', ratioTarget('raw 64 B: ≥ 2x the batched Unix socket', r, ['raw64', 'bus'], ['raw64', 'unix-socket'], 2, 'M msgs/s'))
+  return out
+}
+
+/** Issue 14's table (five columns, unlike the four of the targets table); nothing when none of its rows ran. */
+function issue14Table(r: Results): string[] {
+  const ts = issue14(r)
+  if (ts.every((t) => t.met === null)) return []
+  return [
+    '', "**Issue 14, computed from this run** (request/reply's bars — the bus no slower than the socket — are the bench's own: the issue sets none):", '',
+    '| issue 14 | part | measured | required | verdict |', '| --- | --- | --- | --- | --- |',
+    ...ts.map((t) => `| ${escape(t.label)} | ${t.part} | ${escape(t.measured)} | ${escape(t.required)} | ${verdict(t)} |`),
+  ]
 }
 
 function label(r: Results, id: SystemId): string {

@@ -19,12 +19,14 @@ export interface CellResult {
   workload: string
   system: SystemId
   unit: Unit
-  /** The cell's metric per measured run (msgs/s in millions, MB/s, p50 µs, or % CPU). */
+  /** The cell's metric per measured run (msgs/s in millions, MB/s, p50 µs, % CPU, or requests/s in thousands). */
   values: number[]
   median: number
   min: number
   max: number
-  /** Round trips and fan-out latency: the p99 and p99.9 of each run, summarized. */
+  /** Request/reply (whose metric is requests/s): the p50 of each run, summarized. */
+  p50?: Summary
+  /** Round trips, request/reply and fan-out latency: the p99 and p99.9 of each run, summarized. */
   p99?: Summary
   p999?: Summary
   /** Fan-out latency until the last subscriber has a message: p50 and p99 of each run, summarized. */
@@ -117,6 +119,7 @@ function metric(w: Workload, r: RunResult): number {
     case 'MB/s': return r.bytes! / r.seconds! / 1e6
     case 'µs': return r.p50!
     case '% CPU': return r.cpuPercent!
+    case 'k req/s': return r.messages! / r.seconds! / 1e3
   }
 }
 
@@ -167,7 +170,8 @@ export async function runSuite(o: SuiteOptions, log: (line: string) => void = co
           : await runHost(cell, timeoutMs)
         const values = runs.map((r) => metric(w, r))
         result = { workload: w.id, system, unit: w.unit, values, ...summarize(values), messages: cell.messages, runs }
-        if (w.kind === 'rtt' || w.kind === 'fanlat') {
+        if (w.kind === 'reqrep') result.p50 = summarize(runs.map((r) => r.p50!))
+        if (w.kind === 'rtt' || w.kind === 'fanlat' || w.kind === 'reqrep') {
           result.p99 = summarize(runs.map((r) => r.p99!))
           result.p999 = summarize(runs.map((r) => r.p999!))
         }
@@ -181,8 +185,8 @@ export async function runSuite(o: SuiteOptions, log: (line: string) => void = co
         result = { workload: w.id, system, unit: w.unit, values: [], median: NaN, min: NaN, max: NaN, messages: cell.messages, runs: [], error: message }
       }
       cells.push(result)
-      const shown = result.error !== undefined ? `FAILED: ${result.error.split('\n')[0]}` : `${fmt(result.median)} ${w.unit} (${fmt(result.min)}–${fmt(result.max)})${result.p99 ? `, p99 ${fmt(result.p99.median)}, p99.9 ${fmt(result.p999!.median)}` : ''}`
-      log(`${w.id.padEnd(16)} ${system.padEnd(13)} ${shown}  [${((Date.now() - t0) / 1000).toFixed(1)} s]`)
+      const shown = result.error !== undefined ? `FAILED: ${result.error.split('\n')[0]}` : `${fmt(result.median)} ${w.unit} (${fmt(result.min)}–${fmt(result.max)})${result.p50 ? `, p50 ${fmt(result.p50.median)} µs` : ''}${result.p99 ? `, p99 ${fmt(result.p99.median)}, p99.9 ${fmt(result.p999!.median)}` : ''}${runNotes(result)}`
+      log(`${w.id.padEnd(21)} ${system.padEnd(13)} ${shown}  [${((Date.now() - t0) / 1000).toFixed(1)} s]`)
     }
   }
   await new Promise((r) => setTimeout(r, 200)) // let the kernel reap the last group
@@ -205,6 +209,12 @@ export async function runSuite(o: SuiteOptions, log: (line: string) => void = co
     cells,
     leakedSegments: leaked,
   }
+}
+
+/** Per-run notes (reqidle: each process's CPU), shown on the progress line. */
+function runNotes(c: CellResult): string {
+  const notes = c.runs.map((r) => r.note).filter((n) => n !== undefined)
+  return notes.length > 0 ? ` [${notes.join('; ')}]` : ''
 }
 
 function fmt(x: number): string {

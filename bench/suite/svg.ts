@@ -2,7 +2,8 @@
  * The chart: hand-written SVG from a results JSON. Panels of horizontal
  * bars (median) with min–max whiskers: message throughput (log scale),
  * 64 KiB throughput (MB/s) and latency (round trips and fan-out
- * publish-to-deliver: p50 bars, p99 marks, log scale), one colour per
+ * publish-to-deliver, request/reply: p50 bars, p99 marks, log scale),
+ * request/reply throughput (thousands of requests/s), one colour per
  * system; and a line chart of fan-out throughput against the number of
  * subscribers (1, 4, 8) with the bus ÷ socket ratio at each.
  */
@@ -155,19 +156,24 @@ export function svg(r: Results): string {
     systems.flatMap((s) => {
       const c = r.cells.find((x) => x.workload === workload && x.system === s.id && x.error === undefined)
       if (c === undefined) return []
-      const bar: Bar = { system: s.id, median: c.median, min: c.min, max: c.max }
+      // Latency of request/reply (whose median is requests/s): its p50.
+      const m = withMark && c.p50 !== undefined ? c.p50 : c
+      const bar: Bar = { system: s.id, median: m.median, min: m.min, max: m.max }
       if (withMark && c.p99 !== undefined) bar.mark = c.p99.median
       return [bar]
     })
   const byUnit = (unit: string, withMark = false): Group[] =>
     r.workloads.filter((w) => w.unit === unit && r.cells.some((c) => c.workload === w.id)).map((w) => ({ label: w.label, bars: bars(w.id, withMark) }))
 
+  const latency: Group[] = [...byUnit('µs', true), ...byUnit('k req/s', true).map((g) => ({ ...g, label: `${g.label}, per request` }))]
+
   const parts: string[] = []
   let y = 64
   for (const [title, unit, groups, log] of [
     ['Throughput (median, min–max whiskers; higher is better)', 'M msgs/s', byUnit('M msgs/s'), true],
     ['64 KiB messages (higher is better)', 'MB/s', byUnit('MB/s'), false],
-    ['Latency (round trips; fan-out publish-to-deliver): p50 bar, p99 mark (lower is better)', 'µs', byUnit('µs', true), true],
+    ['Latency (round trips; fan-out publish-to-deliver; request/reply): p50 bar, p99 mark (lower is better)', 'µs', latency, true],
+    ['Request/reply, back to back, all clients (median, min–max; higher is better)', 'k req/s', byUnit('k req/s'), false],
   ] as const) {
     if (groups.every((g) => g.bars.length === 0)) continue
     const p = panel(title, unit, groups, log, y, Object.fromEntries(systems.map((s) => [s.id, s.label])))

@@ -16,7 +16,7 @@ export const SYSTEMS: SystemInfo[] = [
   { id: 'c-ring', label: 'C SPSC ring', note: 'bench/c/ring.c: mmap shared memory + fork, C11 acquire/release, publish every 64 records, spinning' },
 ]
 
-export type Unit = 'M msgs/s' | 'MB/s' | 'µs' | '% CPU'
+export type Unit = 'M msgs/s' | 'MB/s' | 'µs' | '% CPU' | 'k req/s'
 
 export interface Workload {
   id: string
@@ -24,12 +24,14 @@ export interface Workload {
   kind: Kind
   shape: Shape
   unit: Unit
-  /** Messages per run (round trips for rtt, burst size for idle); quick mode's count. */
+  /** Messages per run (round trips for rtt, burst size for idle and reqidle, requests over all clients for reqrep); quick mode's count. */
   messages: number
   quickMessages: number
   senders?: number
   subscribers?: number
   gapMs?: number
+  /** idle, reqidle: ms between the end of the traffic and the measured window (default 300). */
+  settleMs?: number
   systems: SystemId[]
   /** Per-system cell tweaks (bus options). */
   bus?: Cell['bus']
@@ -39,11 +41,17 @@ export interface Workload {
 const NODE_SYSTEMS: SystemId[] = ['bus', 'unix-socket', 'ipc-json', 'ipc-advanced', 'message-port']
 /** Spinning for the whole run: the receiver never parks (1 s is the option's maximum; pings come every few µs). */
 const SPIN = 1_000_000
+/** Request/reply: the bus and the Unix socket peers (the others have no Peer.serve / Peer.request). */
+const RPC_SYSTEMS: SystemId[] = ['bus', 'unix-socket']
+const RPC_NOTE = 'closed loop: each client process sends a {id, ts, kind, px, qty} request and awaits the reply (the request echoed) before the next; latency per request in the client (process.hrtime.bigint()), req/s over all clients from the first request to the last reply; bus: `bus.serve(\'svc\', (req) => req)` in the host, `await bus.request(\'svc\', req)` in the clients (default request options: 30 s timeout); Unix socket: the host accepts one connection per client, frames [u32 length][u32 request id][msgpackr body] (sequential structures per connection), each request one write(), the replies to one read one write(), matched to their request by id'
+const SCHEMA = { schema: true } as const
 const FANLAT_NOTE = 'publish-to-deliver latency: Number(process.hrtime.bigint()) (CLOCK_MONOTONIC, one clock for every process) stamped just before publishing, minus the same clock at each subscriber\'s handler; p50/p99/p99.9 over every delivery (messages x subscribers), "last" rows: until the last subscriber has it'
 
 export const WORKLOADS: Workload[] = [
   { id: 'objects', label: 'objects {id, ts, kind, px, qty}, 1 → 1', kind: 'stream', shape: 'object', unit: 'M msgs/s', messages: 1_000_000, quickMessages: 100_000, senders: 1, systems: NODE_SYSTEMS },
   { id: 'objects-many', label: 'objects, sendMany(64) batches', kind: 'stream', shape: 'object', unit: 'M msgs/s', messages: 1_000_000, quickMessages: 100_000, senders: 1, systems: ['bus'], bus: { sendMany: 64 }, note: 'bus only: the batched send API' },
+  { id: 'objects-schema', label: 'objects, bus schema channel, 1 → 1', kind: 'stream', shape: 'object', unit: 'M msgs/s', messages: 1_000_000, quickMessages: 100_000, senders: 1, systems: ['bus', 'unix-socket'], bus: SCHEMA, note: "bus: `bus.channel('up', { schema: { id: 'u32', ts: 'f64', kind: 'string', px: 'f64', qty: 'u32' } })` on both sides, trySend / `await send()`, on('message') gets decoded objects; Unix socket: the same batched msgpackr path as the objects row (issue 14 part 3 wants the bus ≥ 4x it)" },
+  { id: 'objects-schema-view', label: 'objects, bus schema channel, zeroCopy view, 1 → 1', kind: 'stream', shape: 'object', unit: 'M msgs/s', messages: 1_000_000, quickMessages: 100_000, senders: 1, systems: ['bus'], bus: { ...SCHEMA, zeroCopy: true }, note: 'bus only: the schema channel with zeroCopy: the listener gets one reused flyweight view and reads every field of it (the string too), as a receiver that uses the message would' },
   { id: 'raw64', label: 'raw 64-byte payloads, 1 → 1', kind: 'stream', shape: 'raw64', unit: 'M msgs/s', messages: 1_000_000, quickMessages: 100_000, senders: 1, systems: [...NODE_SYSTEMS, 'c-ring'] },
   { id: 'bytes64k', label: '64 KiB messages, 1 → 1', kind: 'stream', shape: 'raw64k', unit: 'MB/s', messages: 10_000, quickMessages: 1_000, senders: 1, systems: NODE_SYSTEMS, bus: { ringBytes: '4 MiB' }, note: 'bus: ringBytes 4 MiB' },
   ...[1, 4, 8].map((k): Workload => ({
@@ -59,7 +67,17 @@ export const WORKLOADS: Workload[] = [
   { id: 'rtt-hot', label: 'round trip, hot: bus & C spinning, others back to back', kind: 'rtt', shape: 'object', unit: 'µs', messages: 20_000, quickMessages: 2_000, systems: [...NODE_SYSTEMS, 'c-ring'], bus: { spinMicros: SPIN }, note: `bus: spinMicros ${SPIN} on both sides; the others wait in epoll (they cannot spin)` },
   { id: 'rtt-idle', label: 'round trip from idle (1 ms between pings); bus: signal doorbell', kind: 'rtt', shape: 'object', unit: 'µs', messages: 2_000, quickMessages: 200, gapMs: 1, systems: NODE_SYSTEMS, bus: { doorbell: 'signal', spinMicros: 0 } },
   { id: 'rtt-idle-pipe', label: 'round trip from idle; bus: pipe doorbell', kind: 'rtt', shape: 'object', unit: 'µs', messages: 2_000, quickMessages: 200, gapMs: 1, systems: ['bus'], bus: { doorbell: 'pipe', spinMicros: 0 } },
+  ...[1, 4].flatMap((k): Workload[] => {
+    const base = { kind: 'reqrep', shape: 'object', unit: 'k req/s', messages: 20_000 * k, quickMessages: 2_000 * k, senders: k } as const
+    const clients = `${k} client process${k === 1 ? '' : 'es'}`
+    return [
+      { ...base, id: `reqrep${k}`, label: `request/reply back to back, ${clients}`, systems: RPC_SYSTEMS, note: k === 1 ? RPC_NOTE : 'as with 1 client, each client process its own closed loop against the one server' },
+      { ...base, id: `reqrep${k}-adaptive`, label: `request/reply back to back, ${clients}; bus: spinMicros 'adaptive'`, systems: ['bus'], bus: { spinMicros: 'adaptive' }, note: "bus only, spinMicros 'adaptive' in every process: a receiver spins up to 100 µs only right after a message arrived, then parks" },
+    ]
+  }),
   { id: 'idle-cpu', label: 'idle receiver CPU (after a 1000-message burst)', kind: 'idle', shape: 'object', unit: '% CPU', messages: 1_000, quickMessages: 1_000, systems: NODE_SYSTEMS, note: 'process.cpuUsage of the receiving process over the window, percent of one core; the one run near 1% in each column is V8\'s one-off memory-reducer GC (Mark-Compact (reduce), ~8 s after start, seen with --trace-gc), not polling' },
+  { id: 'idle-cpu-reqrep', label: "idle CPU after request/reply traffic; bus: spinMicros 'adaptive'", kind: 'reqidle', shape: 'object', unit: '% CPU', messages: 2_000, quickMessages: 2_000, senders: 1, settleMs: 0, systems: RPC_SYSTEMS, bus: { spinMicros: 'adaptive' }, note: "one client sends 2,000 requests back to back to the host's server; from the moment its last reply is in (no settling time), the client and the server each measure their own process.cpuUsage over the window; the higher of the two, percent of one core (issue 14 part 2: ≤ 0.1% with 'adaptive')" },
+  { id: 'idle-cpu-reqrep-spin0', label: 'idle CPU after request/reply traffic; bus: default options (spinMicros 0)', kind: 'reqidle', shape: 'object', unit: '% CPU', messages: 2_000, quickMessages: 2_000, senders: 1, settleMs: 0, systems: ['bus'], note: "bus only, the same measurement with the default options: what 'adaptive' adds, if anything" },
 ]
 
 export interface SuiteOptions {
@@ -81,12 +99,13 @@ export function cellFor(w: Workload, system: SystemId, o: SuiteOptions): Cell {
     // Warm-up is per process: each of k senders sends as many messages as a
     // lone sender does (messages / 5), so that every process's JIT reaches
     // steady state before the measured runs, whatever the sender count.
-    warmup: w.kind === 'idle' ? messages : Math.max(1, Math.floor(messages / (w.kind === 'rtt' || w.kind === 'fanlat' ? 10 : 5))) * (w.kind === 'stream' ? (w.senders ?? 1) : 1),
+    // Request/reply counts grow with the clients already: messages / 5 over all of them.
+    warmup: w.kind === 'idle' || w.kind === 'reqidle' ? messages : Math.max(1, Math.floor(messages / (w.kind === 'rtt' || w.kind === 'fanlat' ? 10 : 5))) * (w.kind === 'stream' ? (w.senders ?? 1) : 1),
     runs: o.runs,
     senders: w.senders ?? 1,
     subscribers: w.subscribers ?? 4,
     gapMs: w.gapMs ?? 0,
-    settleMs: 300,
+    settleMs: w.settleMs ?? 300,
     windowMs: o.quick ? 500 : 2000,
     pin: o.pin,
     bus: system === 'bus' ? (w.bus ?? {}) : {},

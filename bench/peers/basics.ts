@@ -1,0 +1,67 @@
+/**
+ * What the measurement procedures (common.ts, reqrep.ts) and the peers
+ * share: the messages, the clock, the run loop and the idle-CPU window.
+ * Re-exported by common.ts, which peers import.
+ */
+import type { Cell, RunResult, Shape } from '../suite/cell.js'
+
+// ================================================================ messages
+
+export interface Tick { id: number; ts: number; kind: string; px: number; qty: number }
+
+/** The schema-channel declaration of a Tick (issue 14 part 3), the same in every process. */
+export const TICK_SCHEMA = { id: 'u32', ts: 'f64', kind: 'string', px: 'f64', qty: 'u32' } as const
+
+const TS0 = 1_700_000_000_000
+const KINDS = ['trade', 'quote'] as const
+
+export function newTick(): Tick {
+  return { id: 0, ts: TS0, kind: 'trade', px: 100, qty: 1 }
+}
+
+/** The i-th message of a stream (the same for every system). */
+export function setTick(t: Tick, i: number): Tick {
+  t.id = i
+  t.ts = TS0 + i
+  t.kind = KINDS[i & 1]!
+  t.px = 100 + (i % 64) * 0.25
+  t.qty = (i * 7) % 1000
+  return t
+}
+
+export function payload(shape: Shape): Buffer {
+  const bytes = Buffer.alloc(shape === 'raw64k' ? 65536 : 64)
+  for (let i = 0; i < bytes.length; i++) bytes[i] = i & 0xff
+  return bytes
+}
+
+export const immediate = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
+export const now = (): bigint => process.hrtime.bigint()
+
+// ================================================================ runs
+
+/** Splits n into k near-equal parts. */
+export function split(n: number, k: number): number[] {
+  return Array.from({ length: k }, (_, i) => Math.floor(n / k) + (i < n % k ? 1 : 0))
+}
+
+/** Runs the warm-up (index -1) and the measured runs. */
+export async function repeat(cell: Cell, body: (n: number) => Promise<RunResult>): Promise<RunResult[]> {
+  const out: RunResult[] = []
+  for (let r = -1; r < cell.runs; r++) {
+    const result = await body(r < 0 ? cell.warmup : cell.messages)
+    if (r >= 0) out.push(result)
+  }
+  return out
+}
+
+/** CPU used by this whole process (every thread) over windowMs, after settleMs; percent of one core. */
+export async function measureIdle(settleMs: number, windowMs: number): Promise<number> {
+  await new Promise((r) => setTimeout(r, settleMs))
+  const c0 = process.cpuUsage()
+  const t0 = now()
+  await new Promise((r) => setTimeout(r, windowMs))
+  const c = process.cpuUsage(c0)
+  const wallMicros = Number(now() - t0) / 1000
+  return ((c.user + c.system) / wallMicros) * 100
+}
