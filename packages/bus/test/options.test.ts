@@ -189,9 +189,9 @@ describe('channel options', () => {
   })
 
   test('sizes: the channel\'s own, else the bus\'s, else the defaults; maxMessageBytes follows the ring unless given', () => {
-    expect(resolveChannelOptions({})).toEqual({ ringBytes: 1 << 20, maxMessageBytes: 1 << 17, maxSenders: 8, highWaterMark: 1024, zeroCopy: false })
+    expect(resolveChannelOptions({})).toEqual({ ringBytes: 1 << 20, maxMessageBytes: 1 << 17, maxSenders: 8, highWaterMark: 1024, zeroCopy: false, schema: null })
     expect(resolveChannelOptions({ ringBytes: '64 KiB', maxSenders: 3 }, { highWaterMark: 100, zeroCopy: true }))
-      .toEqual({ ringBytes: 65536, maxMessageBytes: 8192, maxSenders: 3, highWaterMark: 100, zeroCopy: true })
+      .toEqual({ ringBytes: 65536, maxMessageBytes: 8192, maxSenders: 3, highWaterMark: 100, zeroCopy: true, schema: null })
     expect(resolveChannelOptions({ ringBytes: '64 KiB', maxMessageBytes: 1000 }, { ringBytes: 4096 }))
       .toMatchObject({ ringBytes: 4096, maxMessageBytes: 1000 })
     expect(resolveChannelOptions({ maxMessageBytes: 1000 }, { ringBytes: 4096, maxMessageBytes: 100, maxSenders: 1 }))

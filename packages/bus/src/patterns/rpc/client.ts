@@ -25,8 +25,14 @@
  * already in our ring be read first) rejects its pending requests with
  * PeerGone. A request that could not even be written because its server was
  * already dead goes to the next server (nothing was sent, so nothing ran).
- * A pending request keeps the process alive; an idle client uses no timer
- * and does not keep the process alive.
+ * A pending request keeps the process alive; an idle client does not (its
+ * timers are unref'd, and stop at their next tick).
+ *
+ * Timers cost nothing per request: one deadline timer is armed for the
+ * earliest deadline pending (a request with a later one arms nothing) and,
+ * when it fires, times out what is due and re-arms for the next; the watch
+ * interval starts with the first pending request and stops at its first
+ * tick with none. A closed loop of requests creates no timer at all.
  *
  * At-most-once: `retries: n` sends a request that timed out again, up to n
  * times, with the same id, to the same server (a server remembers only the
@@ -67,7 +73,9 @@ interface Pending {
   timeoutMs: number
   retriesLeft: number
   attempts: number
-  timer: NodeJS.Timeout | null
+  /** When this attempt times out (Date.now() ms), Infinity for never. */
+  deadline: number
+  payload: unknown
   server: Channel<Request> | null
   serverPid: number
   /** Consecutive liveness checks that found the server gone. */
@@ -91,6 +99,9 @@ export class Client {
   private readonly pending = new Map<number, Pending>()
   private readonly services = new Map<string, ServiceState>()
   private watch: NodeJS.Timeout | null = null
+  /** The deadline timer (unref'd; the watch keeps the process alive) and the deadline it is armed for. */
+  private deadlineTimer: NodeJS.Timeout | null = null
+  private armedFor = Infinity
   private readonly counts = { requests: 0, replies: 0, remoteErrors: 0, timeouts: 0, retries: 0, peerGone: 0, lateReplies: 0 }
 
   constructor(private readonly host: PatternHost) {}
@@ -107,7 +118,7 @@ export class Client {
       this.ensureReplies()
       return new Promise<Res>((resolve, reject) => {
         const p: Pending = {
-          id: ++this.nextId, service, resolve, reject, timeoutMs, retriesLeft: retries, attempts: 0, timer: null, server: null, serverPid: 0, suspect: 0, signal, onAbort: null,
+          id: ++this.nextId, service, resolve, reject, timeoutMs, retriesLeft: retries, attempts: 0, deadline: Infinity, payload, server: null, serverPid: 0, suspect: 0, signal, onAbort: null,
         }
         this.counts.requests++
         this.pending.set(p.id, p)
@@ -127,6 +138,7 @@ export class Client {
   private attempt(p: Pending, payload: unknown): void {
     p.attempts++
     const deadline = Number.isFinite(p.timeoutMs) ? Date.now() + p.timeoutMs : Infinity
+    p.deadline = deadline
     const message: Request = [this.token, p.id, this.replyName, deadline, payload]
     for (;;) {
       if (p.server === null) {
@@ -160,18 +172,36 @@ export class Client {
           this.settle(p, err, false)
         })
       }
-      if (Number.isFinite(p.timeoutMs)) p.timer = setTimeout(() => this.timedOut(p, payload), p.timeoutMs)
+      if (deadline < this.armedFor) this.armDeadline(deadline)
       return
     }
   }
 
-  private timedOut(p: Pending, payload: unknown): void {
-    p.timer = null
+  /** (Re-)arms the deadline timer for `at` (Date.now() ms). */
+  private armDeadline(at: number): void {
+    this.armedFor = at
+    if (this.deadlineTimer !== null) clearTimeout(this.deadlineTimer)
+    this.deadlineTimer = setTimeout(this.onDeadline, Math.max(0, at - Date.now()))
+    this.deadlineTimer.unref()
+  }
+
+  /** The deadline timer fired: time out what is due, re-arm for the earliest deadline left. */
+  private readonly onDeadline = (): void => {
+    this.deadlineTimer = null
+    this.armedFor = Infinity
+    const now = Date.now()
+    for (const p of [...this.pending.values()]) if (p.deadline <= now) this.timedOut(p)
+    let next = Infinity
+    for (const p of this.pending.values()) if (p.deadline < next) next = p.deadline
+    if (next < Infinity && next < this.armedFor) this.armDeadline(next)
+  }
+
+  private timedOut(p: Pending): void {
     if (!this.pending.has(p.id)) return
     if (p.retriesLeft > 0) {
       p.retriesLeft--
       this.counts.retries++
-      this.attempt(p, payload)
+      this.attempt(p, p.payload)
       return
     }
     this.counts.timeouts++
@@ -181,9 +211,8 @@ export class Client {
   /** Resolves or rejects p once; later replies for its id are discarded. */
   private settle(p: Pending, value: unknown, ok: boolean): void {
     if (!this.pending.delete(p.id)) return
-    if (p.timer !== null) clearTimeout(p.timer)
     if (p.onAbort !== null) p.signal!.removeEventListener('abort', p.onAbort)
-    if (this.pending.size === 0) this.stopWatch()
+    if (this.pending.size === 0) this.watch?.unref() // an idle client keeps nobody alive; the next tick stops it
     if (ok) p.resolve(value)
     else p.reject(value)
   }
@@ -253,6 +282,7 @@ export class Client {
 
   private startWatch(): void {
     if (this.watch === null) this.watch = setInterval(() => this.check(), WATCH_MS) // ref'd: pending requests keep the process alive
+    else this.watch.ref()
   }
 
   private stopWatch(): void {
@@ -262,6 +292,7 @@ export class Client {
 
   /** Every 100 ms while requests are pending: is each of their servers still receiving? */
   private check(): void {
+    if (this.pending.size === 0) return this.stopWatch()
     const verdict = new Map<Channel<Request>, boolean>()
     for (const p of this.pending.values()) {
       const server = p.server
@@ -293,6 +324,9 @@ export class Client {
   close(): void {
     for (const p of [...this.pending.values()]) this.settle(p, new Closed(`request to '${p.service}' (the bus closed)`), false)
     this.stopWatch()
+    if (this.deadlineTimer !== null) clearTimeout(this.deadlineTimer)
+    this.deadlineTimer = null
+    this.armedFor = Infinity
     if (this.replies !== null) {
       this.host.retain() // balances the release in ensureReplies: closing the channel releases once
       this.replies.close()
