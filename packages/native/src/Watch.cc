@@ -129,12 +129,27 @@ class FdWatcher : public Napi::ObjectWrap<FdWatcher> {
     }
   }
 
-  // Calls onData(n); false when the watcher was closed meanwhile.
+  // Calls onData(n); false when the watcher was closed meanwhile. Raw
+  // N-API calls whose failures are ignored: while a worker is being
+  // terminated every call into its environment fails, and node-addon-api's
+  // wrappers would then build an Error, which fails too and is fatal. A
+  // callback that throws is reported as an uncaught exception, as Node does
+  // for any I/O callback.
   bool Deliver(int n) {
-    Napi::Env env = env_;
-    Napi::HandleScope scope(env);
+    napi_env env = env_;
     if (n < 0) Stop();
-    callback_.MakeCallback(env.Global(), {Napi::Number::New(env, n)}, *context_);
+    napi_handle_scope scope;
+    if (napi_open_handle_scope(env, &scope) != napi_ok) return poll_ != nullptr;
+    napi_value fn, global, arg, result;
+    if (napi_get_reference_value(env, callback_.operator napi_ref(), &fn) == napi_ok && fn != nullptr &&
+        napi_get_global(env, &global) == napi_ok && napi_create_int32(env, n, &arg) == napi_ok) {
+      napi_status status = napi_make_callback(env, *context_, global, fn, 1, &arg, &result);
+      if (status == napi_pending_exception) {
+        napi_value error;
+        if (napi_get_and_clear_last_exception(env, &error) == napi_ok) napi_fatal_exception(env, error);
+      }
+    }
+    napi_close_handle_scope(env, scope);
     return poll_ != nullptr;
   }
 

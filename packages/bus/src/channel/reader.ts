@@ -142,6 +142,7 @@ export class ChannelReader<T> {
     if (observed(diagnostics.claim)) report(diagnostics.claim, { bus: this.ctx.busName, channel: this.name, pid: process.pid, role: 'receiver' })
     this.releasePending = false
     this.parked = false
+    cancelRelease(this.receiverRelease) // one left from a stop() whose release was still pending
     this.receiverRelease = releaseOnTerminate(this.token, CHANNEL_RECEIVER, 8, identityWord(selfIdentity()), 0n)
     this.ctx.retain()
     this.schedule()
@@ -158,16 +159,21 @@ export class ChannelReader<T> {
     this.receiving = false
     this.parked = false
     unregisterSleeper(this.token, this.sleeper)
-    cancelRelease(this.receiverRelease)
-    this.receiverRelease = null
     this.backstop.disarm()
     if (this.draining) {
       this.segment.haltDrain()
-      this.releasePending = true // after the drain has stored its read positions
+      this.releasePending = true // after the drain has stored its read positions (the exit action stays until then)
     } else {
-      this.segment.releaseReceiver(selfIdentity())
+      this.releaseClaim()
     }
     this.ctx.release()
+  }
+
+  /** Gives the receiver claim back, then drops the exit action that would have (in that order). */
+  private releaseClaim(): void {
+    this.segment.releaseReceiver(selfIdentity())
+    cancelRelease(this.receiverRelease)
+    this.receiverRelease = null
   }
 
   /** The consumers changed (a listener added or removed): stop when none is left, else take what waits. */
@@ -243,7 +249,7 @@ export class ChannelReader<T> {
       this.draining = false
       if (this.releasePending) {
         this.releasePending = false
-        this.segment.releaseReceiver(selfIdentity())
+        this.releaseClaim()
       }
     }
     if (this.segment.roomWanted.length > 0) this.ringForRoom()

@@ -151,7 +151,7 @@ export class TopicReader<T> {
       this.draining = false
       if (this.releasePending) {
         this.releasePending = false
-        this.sub.release()
+        this.releaseSlot()
       }
     }
     const lost = this.sub.takeLost()
@@ -225,6 +225,12 @@ export class TopicReader<T> {
     })
   }
 
+  /** Gives the slot back, then drops the exit actions that would have (in that order). */
+  private releaseSlot(): void {
+    this.sub.release()
+    for (const a of this.exitActions) cancelRelease(a)
+  }
+
   /**
    * Stops receiving and gives the slot back (after a drain in progress has
    * stored its cursors): publishers stop gating on it at once. Values
@@ -235,13 +241,12 @@ export class TopicReader<T> {
     this.receiving = false
     this.parked = false
     unregisterSleeper(this.topic.token, this.sleeper)
-    for (const a of this.exitActions) cancelRelease(a)
     this.backstop.disarm()
     if (this.draining) {
       this.sub.haltDrain()
-      this.releasePending = true
+      this.releasePending = true // the exit actions stay until then: a terminate() before it still frees the slot
     } else {
-      this.sub.release()
+      this.releaseSlot()
     }
     this.queue.length = 0
     for (const p of this.pulls.splice(0)) p.resolve({ value: undefined, done: true })

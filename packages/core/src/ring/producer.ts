@@ -147,11 +147,12 @@ export class LaneProducer extends LaneBase {
   /**
    * Encodes and writes the longest prefix of `values` that fits, publishing
    * once. A value that cannot be encoded or is too large throws and nothing
-   * of the batch is published.
+   * of the batch is published; what was staged before the call stays staged.
    */
   trySendMany(values: readonly unknown[], type = 0): number {
     this.checkIdle(type)
     const codec = this.codec
+    const before = { pending: this.pending, messages: this.stagedMessages, bytes: this.stagedBytes }
     let n = 0
     try {
       for (; n < values.length; n++) {
@@ -165,7 +166,9 @@ export class LaneProducer extends LaneBase {
         this.stage(at, length, type)
       }
     } catch (error) {
-      this.rollback()
+      this.pending = before.pending
+      this.stagedMessages = before.messages
+      this.stagedBytes = before.bytes
       throw error
     }
     this.publish()
@@ -237,13 +240,6 @@ export class LaneProducer extends LaneBase {
   private checkIdle(type: number): void {
     if (this.claimOffset >= 0) throw new Error('a claim is open: commit() or abort() it first')
     checkType(type)
-  }
-
-  /** Forgets staged, unpublished records. */
-  private rollback(): void {
-    this.pending = this.write
-    this.stagedMessages = 0
-    this.stagedBytes = 0
   }
 
   private loadRead(): number {

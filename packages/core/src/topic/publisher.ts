@@ -193,6 +193,9 @@ export class TopicPublisher {
   trySendMany(values: readonly unknown[], type = 0): number {
     this.checkIdle(type)
     const codec = this.segment.codec
+    // What was staged before this call stays staged if it throws (unless a
+    // burst was published meanwhile: then back to what that burst left).
+    const before = { write: this.write, pending: this.pending, last: this.last, seq: this.seq, messages: this.stagedMessages, bytes: this.stagedBytes }
     let n = 0
     try {
       for (; n < values.length; n++) {
@@ -206,10 +209,18 @@ export class TopicPublisher {
         this.stage(at, length, type)
       }
     } catch (error) {
-      this.pending = this.write
-      this.last = this.publishedLast
-      this.seq = this.publishedSeq
-      this.stagedMessages = this.stagedBytes = 0
+      if (this.write === before.write) {
+        this.pending = before.pending
+        this.last = before.last
+        this.seq = before.seq
+        this.stagedMessages = before.messages
+        this.stagedBytes = before.bytes
+      } else {
+        this.pending = this.write
+        this.last = this.publishedLast
+        this.seq = this.publishedSeq
+        this.stagedMessages = this.stagedBytes = 0
+      }
       throw error
     }
     this.publish()
