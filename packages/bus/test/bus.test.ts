@@ -1,5 +1,5 @@
 import { once } from 'node:events'
-import { describe, expect, onTestFinished, test } from 'vitest'
+import { describe, expect, onTestFinished, test, vi } from 'vitest'
 import { Bus, busKey, type Channel } from '@ipc/bus'
 import { shmat, shmdt } from '@ipc/native'
 import { fixturePath, finish, startFixture, track, waitForLine } from '../../../test/support/children.js'
@@ -101,6 +101,20 @@ describe('one process: channels, errors and backpressure', () => {
     expect(written).toBe(0)
   })
 
+  test('a sendMany that rejects takes back nothing that trySend and send accepted before it in the same burst', async () => {
+    const bus = await privateBus({ ringBytes: '64 KiB' })
+    const ch = bus.channel<number>('burst')
+    const got: number[] = []
+    ch.on('message', (v) => got.push(v))
+    expect(ch.trySend(1)).toBe(true)
+    await ch.send(2) // resolved: accepted, published with the burst
+    await expect(ch.sendMany([3, (() => 4) as never])).rejects.toMatchObject({ code: 'ERR_UNSERIALIZABLE' })
+    await ch.send(5)
+    await vi.waitUntil(() => got.length >= 3, { timeout: 2000 })
+    await new Promise((r) => setTimeout(r, 20))
+    expect(got).toEqual([1, 2, 5])
+  })
+
   test('a full ring gives backpressure: trySend false, send waits, timeout rejects with ChannelFull, order holds', async () => {
     const bus = await privateBus({ ringBytes: 4096, maxMessageBytes: 256 })
     const ch = bus.channel<number>('narrow')
@@ -123,6 +137,26 @@ describe('one process: channels, errors and backpressure', () => {
     const pending = ch.send(1, { signal: ac.signal })
     ac.abort(new Error('changed my mind'))
     await expect(pending).rejects.toThrow('changed my mind')
+  })
+
+  test('an already-aborted signal rejects with its reason and writes nothing, room or not (send, sendBytes, sendMany, publish, publishMany)', async () => {
+    const bus = await privateBus({ ringBytes: '64 KiB' })
+    const ch = bus.channel<number>('early')
+    const got: unknown[] = []
+    ch.on('message', (v) => got.push(v))
+    const topic: unknown[] = []
+    bus.subscribe('early-topic', (v) => topic.push(v))
+    const signal = AbortSignal.abort(new Error('not now'))
+    await expect(ch.send(1, { signal })).rejects.toThrow('not now')
+    await expect(ch.sendBytes(Buffer.from('x'), { signal })).rejects.toThrow('not now')
+    await expect(ch.sendMany([1, 2], { signal })).rejects.toThrow('not now')
+    await expect(bus.publish('early-topic', 1, { signal })).rejects.toThrow('not now')
+    await expect(bus.publishMany('early-topic', [1, 2], { signal })).rejects.toThrow('not now')
+    await ch.send(9)
+    await bus.publish('early-topic', 9)
+    await vi.waitUntil(() => got.length > 0 && topic.length > 0, { timeout: 2000 })
+    await new Promise((r) => setTimeout(r, 20))
+    expect([got, topic]).toEqual([[9], [9]])
   })
 
   test('a second receiver in the same bus gets the same channel object; a closed bus refuses', async () => {

@@ -118,17 +118,20 @@ export class ChannelWriter<T> {
 
   /** See Channel.send: `options` are checked already. */
   send(value: T, options: SendOptions): Promise<void> {
+    if (options.signal?.aborted) return Promise.reject(options.signal.reason) // as Node's own APIs: nothing is done
     if (this.trySend(value)) return Promise.resolve()
     return this.enqueue(this.encodeCopy(value), this.segment.schema === null ? TYPE_VALUE : TYPE_SCHEMA, options)
   }
 
   put(bytes: Uint8Array, type: number, options: SendOptions): Promise<void> {
+    if (options.signal?.aborted) return Promise.reject(options.signal.reason)
     if (this.tryPut(bytes, type)) return Promise.resolve()
     return this.enqueue(Buffer.from(bytes), type, options)
   }
 
   /** See Channel.sendMany: every value is encoded (checked) before the first is written. */
   sendMany(values: readonly T[], options: SendOptions): Promise<void> {
+    if (options.signal?.aborted) return Promise.reject(options.signal.reason)
     const sender = this.senderLane()
     const schema = this.segment.schema
     const type = schema === null ? TYPE_VALUE : TYPE_SCHEMA

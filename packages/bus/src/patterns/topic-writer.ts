@@ -76,12 +76,14 @@ export class TopicWriter {
 
   /** Resolves with the number of subscribers once value is in the ring. `options` are checked already. */
   publish(value: unknown, options: SendOptions): Promise<number> {
+    if (options.signal?.aborted) return Promise.reject(options.signal.reason) // as Node's own APIs: nothing is written
     if (this.tryPublish(value)) return Promise.resolve(this.publisher!.subscriberCount())
     return this.enqueue(this.encodeCopy(value), options)
   }
 
   /** Every value is encoded before the first is queued; what has room is written in one burst. */
   publishMany(values: readonly unknown[], options: SendOptions): Promise<number> {
+    if (options.signal?.aborted) return Promise.reject(options.signal.reason)
     const p = this.lane()
     let written = 0
     if (this.waiters.length === 0) {
