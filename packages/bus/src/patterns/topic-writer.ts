@@ -24,8 +24,17 @@ const ROOM_RECHECK_MS = Number(process.env.IPC_BUS_ROOM_RECHECK_MS ?? 200) || 20
 /** Event-loop turns a blocked publisher looks again before it sleeps, when there is a core to spare. */
 const SPIN_TURNS = 32
 const CORES = availableParallelism()
-/** Most messages a burst stages before publishing them. */
-const PUBLISH_EVERY = 64
+/**
+ * Most messages a burst stages before publishing them, and how many such
+ * publishes in a row may skip ringing parked subscribers (the burst's end
+ * always rings). Measured on 2 cores, 4 and 8 subscriber processes
+ * (docs/design.md, "Pub/sub on topics"): 256 and 16 beat 64 and 1 by about
+ * a fifth, since each ring is a system call that wakes another CPU and, with
+ * more processes than cores, hands this one's CPU to the subscriber. The
+ * environment variables are internal tuning knobs for the bench.
+ */
+const PUBLISH_EVERY = Number(process.env.IPC_BUS_PUBLISH_EVERY ?? 256) || 256
+const RING_EVERY_BURSTS = Number(process.env.IPC_BUS_RING_EVERY ?? 16) || 16
 const resolved = Promise.resolve()
 
 /** Writers holding staged, unpublished messages: published if the process exits in the same burst. */
@@ -54,6 +63,8 @@ export class TopicWriter {
   private readonly room: RoomWait
   private laneRelease: number | null = null
   private checkedBlockersAt = -Infinity
+  /** Publishes since the last ring (see afterPublish). */
+  private burstsUnrung = 0
 
   constructor(private readonly topic: OpenTopic, private readonly ctx: WriterContext) {
     this.room = new RoomWait(topic.token, ctx.doorbell, ctx.doorbellSignal, ctx.runtimeDir)
@@ -117,7 +128,7 @@ export class TopicWriter {
 
   /** One publishing store per burst: at the end of the synchronous burst (a microtask) or every PUBLISH_EVERY messages. */
   private staged(): void {
-    if (++this.stagedCount >= PUBLISH_EVERY) this.publishStaged()
+    if (++this.stagedCount >= PUBLISH_EVERY) this.publishStaged(false)
     else if (!this.publishQueued) {
       this.publishQueued = true
       void resolved.then(this.publishSoon)
@@ -132,15 +143,25 @@ export class TopicWriter {
     this.publishStaged()
   }
 
-  private publishStaged(): void {
+  /** Publishes what is staged; `ringNow` false (a publish in the middle of a synchronous burst) may leave ringing to the burst's end. */
+  private publishStaged(ringNow = true): void {
     if (this.stagedCount === 0) return
     this.stagedCount = 0
     this.publisher!.publish()
-    this.afterPublish()
+    this.afterPublish(ringNow)
   }
 
-  /** Rings each subscriber that parked (won by CAS: once per park). */
-  private afterPublish(): void {
+  /**
+   * Rings each subscriber that parked (won by CAS: once per park). In the
+   * middle of a long synchronous burst, only every RING_EVERY_BURSTS-th
+   * publish rings (a ring costs the publisher a system call that wakes
+   * another CPU, more than the messages cost it); the burst's last publish,
+   * and any publish before waiting for room, always ring, so no subscriber
+   * sleeps on data.
+   */
+  private afterPublish(ringNow = true): void {
+    if (!ringNow && ++this.burstsUnrung < RING_EVERY_BURSTS) return
+    this.burstsUnrung = 0
     const wakes = this.publisher!.subscribersToRing()
     if (wakes.length === 0) return
     const now = performance.now()
