@@ -273,7 +273,13 @@ export class TopicSegment {
     const bell = options.bell === undefined || options.bell === null ? 0 : bellWord(options.bell)
     const policy = options.policy === 'drop' ? POLICY_DROP : POLICY_BLOCK
     let slot = this.claimSlot(word)
-    if (slot < 0 && isAlive !== undefined && this.reclaimDeadSubscribers(isAlive) > 0) slot = this.claimSlot(word)
+    if (slot < 0 && isAlive !== undefined) {
+      // Claim again whatever the count: a publisher may have freed the same
+      // dead slot between our look at it and our compare-and-swap (ours then
+      // fails, yet the slot is free).
+      this.reclaimDeadSubscribers(isAlive)
+      slot = this.claimSlot(word)
+    }
     if (slot < 0) return null
     const words = this.words
     const stateAt = this.slotWord(slot, SUB_STATE)
