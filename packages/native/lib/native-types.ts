@@ -57,6 +57,9 @@ export interface NativeBinding {
   setpgid(pid: number, pgid: number): void
   gettid(): number
   signalPipe(): number
+  signalFdAdd(sig: number): number
+  signalFdRemove(sig: number): void
+  SIGNALFD_RECORD_BYTES: number
   installHandler(sig: number): void
   restoreHandler(sig: number): void
   signalOverflowCount(): number

@@ -20,6 +20,14 @@
  * (1..31) coalesce in the kernel: several sent while one is pending arrive
  * once. Real-time signals queue (up to RLIMIT_SIGPENDING) and each arrives.
  *
+ * Real-time signals (the bus's doorbells) caught on the main thread are
+ * also blocked there and read from a signalfd: one aimed at the main
+ * thread (tgsigqueue(pid, pid, ...)) waits in the fd and wakes the event
+ * loop with no signal frame, handler or self-pipe write. The main thread's
+ * mask (sigprocmask(), /proc/<pid>/task/<pid>/status SigBlk) shows them
+ * blocked while caught; disposing the last handler unblocks them first.
+ * Children started by Node begin with an empty mask (libuv resets it).
+ *
  * onSignal() on a standard signal takes it over from Node: if the program
  * also has process.on(sig) listeners, whichever was installed last wins.
  * Removing our last handler restores whatever was installed before us.
@@ -134,6 +142,9 @@ interface Registration {
 const handlers = new Map<number, Set<Registration>>()
 let reader: FdWatch | undefined
 let words: Int32Array | undefined
+/** The signalfd of the real-time signals we catch on the main thread, and its watch. */
+let fdReader: FdWatch | undefined
+let fdWords: Int32Array | undefined
 /** Records read per wakeup at most (the watcher reads again while the buffer comes back full). */
 const RECORDS_PER_READ = 128
 
@@ -170,6 +181,44 @@ function onRecords(n: number): void {
       code,
       codeName: signalCodeName(code),
       tid: w[at + 5]!,
+    })
+  }
+}
+
+/**
+ * Real-time signals aimed at the main thread (the bus's doorbells) are read
+ * from a signalfd: the signal is blocked on the main thread, so the kernel
+ * queues it for the fd and wakes the event loop, with no signal frame,
+ * handler or self-pipe write. Process-directed ones still reach a thread
+ * that does not block them, through the handler and the self-pipe.
+ */
+function addToSignalFd(signo: number): void {
+  const fd = native.signalFdAdd(signo)
+  if (fdReader !== undefined) return // the same fd, its mask updated
+  fdReader = watchFd(fd, native.SIGNALFD_RECORD_BYTES * RECORDS_PER_READ, onSignalFd)
+  fdWords = new Int32Array(fdReader.bytes.buffer)
+}
+
+/** struct signalfd_siginfo (128 bytes): ssi_signo @0, ssi_code @8, ssi_pid @12, ssi_uid @16, ssi_int @44. */
+function onSignalFd(n: number): void {
+  if (n < 0) {
+    process.emitWarning(`@ipc/native: reading the signalfd failed (errno ${-n}); real-time signals to the main thread are no longer delivered`)
+    return
+  }
+  const w = fdWords!
+  const stride = native.SIGNALFD_RECORD_BYTES >> 2
+  for (let at = 0; at + stride <= n >> 2; at += stride) {
+    const signo = w[at]!
+    const code = w[at + 2]!
+    dispatch({
+      signo,
+      signal: signalName(signo),
+      pid: w[at + 3]!,
+      uid: w[at + 4]! >>> 0,
+      value: w[at + 11]!,
+      code,
+      codeName: signalCodeName(code),
+      tid: process.pid, // taken from the main thread's queue
     })
   }
 }
@@ -213,6 +262,7 @@ export function onSignal(sig: Signal, handler: SignalHandler, options: OnSignalO
   let set = handlers.get(signo)
   if (set === undefined) {
     native.installHandler(signo)
+    if (signo >= native.SIGRTMIN) addToSignalFd(signo)
     set = new Set()
     handlers.set(signo, set)
   }
@@ -227,6 +277,7 @@ export function onSignal(sig: Signal, handler: SignalHandler, options: OnSignalO
     current.delete(reg)
     if (current.size === 0) {
       handlers.delete(signo)
+      if (signo >= native.SIGRTMIN) native.signalFdRemove(signo) // unblocked while our handler still takes what is pending
       native.restoreHandler(signo)
     }
   }

@@ -1,5 +1,5 @@
 import { once } from 'node:events'
-import { readdirSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import { Worker } from 'node:worker_threads'
 import { describe, expect, test } from 'vitest'
 import {
@@ -223,6 +223,29 @@ describe('catching signals', () => {
     const [msg] = await once(worker, 'message')
     await worker.terminate()
     expect(msg).toBe('ERR_NOT_MAIN_THREAD')
+  })
+})
+
+describe('real-time signals through the signalfd', () => {
+  const sigBlk = (): bigint => BigInt('0x' + /SigBlk:\s*(\w+)/.exec(readFileSync(`/proc/self/task/${process.pid}/status`, 'utf8'))![1]!)
+
+  test('a real-time signal aimed at the main thread is read from the signalfd with its value, sender and code; disposing unblocks it', async () => {
+    const sig = 'SIGRTMIN+7'
+    const bit = 1n << BigInt(signalNumber(sig) - 1)
+    const got: SignalInfo[] = []
+    const off = onSignal(sig, (info) => got.push(info))
+    try {
+      expect(sigBlk() & bit).toBe(bit) // blocked on the main thread: it waits in the signalfd
+      for (let v = 1; v <= 50; v++) tgsigqueue(process.pid, process.pid, sig, v)
+      sigqueue(process.pid, sig, 51) // process-directed: a thread that does not block it, or the signalfd
+      for (let i = 0; i < 100 && got.length < 51; i++) await new Promise((r) => setTimeout(r, 10))
+      expect(got.map((g) => g.value).sort((a, b) => a - b)).toEqual(Array.from({ length: 51 }, (_, i) => i + 1))
+      expect(got.slice(0, 50).map((g) => g.value)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1)) // queue order
+      expect(got[0]).toMatchObject({ signal: sig, pid: process.pid, codeName: 'SI_QUEUE' })
+    } finally {
+      off()
+    }
+    expect(sigBlk() & bit).toBe(0n)
   })
 })
 
