@@ -315,7 +315,7 @@ function compileSchema(declaration: unknown): Schema {
 const SEND_KEYS = ['timeout', 'signal'] as const
 const NO_OPTIONS: Readonly<SendOptions> = Object.freeze({})
 
-/** Validates send / sendMany / sendBytes / sendEncoded options: call it on every call, before looking at the lane. Returns them ({} for undefined). */
+/** Validates send / sendMany / sendBytes / publish options: call it on every call, before looking at the lane. Returns them ({} for undefined). */
 export function checkSendOptions(options?: SendOptions): SendOptions {
   if (options === undefined) return NO_OPTIONS
   const o = checkKeys(options, SEND_KEYS, 'a send')

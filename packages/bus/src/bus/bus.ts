@@ -126,10 +126,6 @@ export class Bus extends EventEmitter<BusEvents> implements AsyncDisposable {
       get channelGeneration() {
         return directory.channelGeneration
       },
-      encodeValue: (value) => {
-        const scratch = codec.encode(value) // valid until the next encode
-        return scratch.subarray(codec.encodedStart, codec.encodedEnd)
-      },
       retain: () => keepAlive.retain(),
       release: () => keepAlive.release(),
       emit: (event: 'drop' | 'error', arg: unknown) => this.emit(event, arg as never),

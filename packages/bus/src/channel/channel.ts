@@ -15,7 +15,7 @@
  * not yet delivered still in the ring.
  */
 import { EventEmitter } from 'node:events'
-import { TYPE_BYTES, TYPE_VALUE, type ChannelSegment, type Codec } from '@ipc/core'
+import { TYPE_BYTES, type ChannelSegment, type Codec } from '@ipc/core'
 import { InvalidArgType } from '../errors.js'
 import { isAlive } from '../liveness.js'
 import { checkSendOptions, type SendOptions } from '../options.js'
@@ -178,11 +178,6 @@ export class Channel<T = unknown> extends EventEmitter {
     return this.writer.tryPut(bytes, TYPE_BYTES)
   }
 
-  /** @internal trySend for a value already encoded with this bus's codec (fan-out encodes once). */
-  trySendEncoded(bytes: Uint8Array): boolean {
-    return this.writer.tryPut(bytes, TYPE_VALUE)
-  }
-
   /** Resolves once value is written, waiting for room while the lane is full. */
   send(value: T, options?: SendOptions): Promise<void> {
     try {
@@ -198,15 +193,6 @@ export class Channel<T = unknown> extends EventEmitter {
       const checked = checkSendOptions(options)
       if (!(bytes instanceof Uint8Array)) throw new InvalidArgType('bytes', 'an instance of Buffer or Uint8Array', bytes)
       return this.writer.put(bytes, TYPE_BYTES, checked)
-    } catch (err) {
-      return Promise.reject(err)
-    }
-  }
-
-  /** @internal send() for an already-encoded value (see trySendEncoded). */
-  sendEncoded(bytes: Uint8Array, options?: SendOptions): Promise<void> {
-    try {
-      return this.writer.put(bytes, TYPE_VALUE, checkSendOptions(options))
     } catch (err) {
       return Promise.reject(err)
     }

@@ -34,8 +34,6 @@ export interface PatternHost extends ErrorEmitter {
   dropChannel(name: string, options?: { force?: boolean }): boolean
   /** Changes whenever a channel is added to or removed from the directory. */
   readonly channelGeneration: number
-  /** Encodes a value with the bus's codec (shared structures): the bytes are valid until the next encode. */
-  encodeValue(value: unknown): Uint8Array
   /** Doorbell settings and the topic table. */
   readonly pattern: PatternContext
   /** Keep / stop keeping the event loop alive (a receiving channel retains once). */
