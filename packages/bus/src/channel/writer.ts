@@ -154,15 +154,10 @@ export class ChannelWriter<T> {
     return n
   }
 
+  /** The value's record in a Buffer of its own (it outlives the next encode while the send waits). */
   private encodeCopy(value: T): Buffer {
     const schema = this.segment.schema
-    if (schema !== null) {
-      const bytes = schema.encodeToBuffer(value)
-      this.checkSize(bytes.length)
-      return bytes
-    }
-    const src = this.codec.encode(value)
-    const bytes = Buffer.from(src.subarray(this.codec.encodedStart, this.codec.encodedEnd))
+    const bytes = schema !== null ? schema.encodeToBuffer(value) : this.codec.pack(value)
     this.checkSize(bytes.length)
     return bytes
   }

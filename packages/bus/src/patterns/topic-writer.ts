@@ -107,9 +107,7 @@ export class TopicWriter {
   }
 
   private encodeCopy(value: unknown): Buffer {
-    const codec = this.topic.core.codec
-    const src = codec.encode(value)
-    const bytes = Buffer.from(src.subarray(codec.encodedStart, codec.encodedEnd))
+    const bytes = this.topic.core.codec.pack(value)
     const max = this.topic.core.maxMessageBytes
     if (bytes.length > max) throw new MessageTooLarge(bytes.length, max)
     return bytes
