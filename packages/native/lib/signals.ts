@@ -167,20 +167,31 @@ function onRecords(n: number): void {
     process.emitWarning(`@ipc/native: reading the signal pipe failed (errno ${-n}); signals are no longer delivered`)
     return
   }
-  const w = words!
-  const stride = native.SIGNAL_RECORD_BYTES >> 2
-  for (let at = 0; at + stride <= n >> 2; at += stride) {
+  dispatchRecords(words!, n, PIPE_RECORD)
+}
+
+/** Where a record's fields are, in 32-bit words (tid -1: the main thread, whose tid is the pid). */
+interface RecordLayout { stride: number; code: number; pid: number; uid: number; value: number; tid: number }
+
+/** The self-pipe's SignalRecord (src/Signals.cc): signo, code, pid, uid, value, tid. */
+const PIPE_RECORD: RecordLayout = { stride: native.SIGNAL_RECORD_BYTES >> 2, code: 1, pid: 2, uid: 3, value: 4, tid: 5 }
+/** struct signalfd_siginfo: ssi_signo @0, ssi_code @8, ssi_pid @12, ssi_uid @16, ssi_int @44; read on the main thread. */
+const SIGNALFD_RECORD: RecordLayout = { stride: native.SIGNALFD_RECORD_BYTES >> 2, code: 2, pid: 3, uid: 4, value: 11, tid: -1 }
+
+/** Dispatches the n bytes of whole records in `w` (signo is every record's first word). */
+function dispatchRecords(w: Int32Array, n: number, l: RecordLayout): void {
+  for (let at = 0; at + l.stride <= n >> 2; at += l.stride) {
     const signo = w[at]!
-    const code = w[at + 1]!
+    const code = w[at + l.code]!
     dispatch({
       signo,
       signal: signalName(signo),
-      pid: w[at + 2]!,
-      uid: w[at + 3]! >>> 0,
-      value: w[at + 4]!,
+      pid: w[at + l.pid]!,
+      uid: w[at + l.uid]! >>> 0,
+      value: w[at + l.value]!,
       code,
       codeName: signalCodeName(code),
-      tid: w[at + 5]!,
+      tid: l.tid < 0 ? process.pid : w[at + l.tid]!,
     })
   }
 }
@@ -199,28 +210,12 @@ function addToSignalFd(signo: number): void {
   fdWords = new Int32Array(fdReader.bytes.buffer)
 }
 
-/** struct signalfd_siginfo (128 bytes): ssi_signo @0, ssi_code @8, ssi_pid @12, ssi_uid @16, ssi_int @44. */
 function onSignalFd(n: number): void {
   if (n < 0) {
     process.emitWarning(`@ipc/native: reading the signalfd failed (errno ${-n}); real-time signals to the main thread are no longer delivered`)
     return
   }
-  const w = fdWords!
-  const stride = native.SIGNALFD_RECORD_BYTES >> 2
-  for (let at = 0; at + stride <= n >> 2; at += stride) {
-    const signo = w[at]!
-    const code = w[at + 2]!
-    dispatch({
-      signo,
-      signal: signalName(signo),
-      pid: w[at + 3]!,
-      uid: w[at + 4]! >>> 0,
-      value: w[at + 11]!,
-      code,
-      codeName: signalCodeName(code),
-      tid: process.pid, // taken from the main thread's queue
-    })
-  }
+  dispatchRecords(fdWords!, n, SIGNALFD_RECORD)
 }
 
 function dispatch(info: SignalInfo): void {
