@@ -86,8 +86,8 @@ function addEntry(host: EntryHost, entry: Omit<ChannelEntry, 'index'>): { entry:
 /** Attaches an entry's segment; null (after removing a stale entry) when the segment is gone or no longer the entry's. */
 function attachEntry<T>(host: EntryHost, entry: ChannelEntry, spec: EntrySpec<T>): Opened<T> | null {
   if (entry.kind !== spec.kind) {
-    const other = entry.kind === KIND_TOPIC ? 'a topic' : 'a channel'
-    throw new InvalidArgValue('name', entry.name, `is taken by ${other} of this bus, not ${spec.what.split(' ')[0]}`)
+    const kind = (k: number): string => (k === KIND_TOPIC ? 'topic' : 'channel')
+    throw new InvalidArgValue('name', entry.name, `is taken by a ${kind(entry.kind)} of this bus, not a ${kind(spec.kind)}`)
   }
   let segment: Segment
   try {
