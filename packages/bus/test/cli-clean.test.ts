@@ -5,37 +5,17 @@
  * another user's 0600 bus. The built CLI runs as a subprocess; children,
  * named buses and segments are cleaned after each test (test/support).
  */
-import { spawn, type SpawnOptions } from 'node:child_process'
 import { once } from 'node:events'
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { afterEach, describe, expect, test } from 'vitest'
 import { busKey } from '@ipc/bus'
 import { shmat, shmdt } from '@ipc/native'
-import { finish, readableCopy, startFixture, track, waitForLine, type Finished } from '../../../test/support/children.js'
+import { readableCopy } from '../../../test/support/children.js'
 import { namedBus, uniqueName } from '../../../test/support/buses.js'
 import { makeSegment } from '../../../test/support/segments.js'
-
-const MAIN = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url))
-
-function cli(args: readonly string[], options: SpawnOptions = {}, main = MAIN): Promise<Finished> {
-  return finish(track(spawn(process.execPath, [main, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...options })), 30_000)
-}
-
-async function json(args: readonly string[]): Promise<any> {
-  const r = await cli([...args, '--json'])
-  expect(r.stderr).toBe('')
-  expect(r.code).toBe(0)
-  return JSON.parse(r.stdout)
-}
-
-async function peer(name: string, config: Record<string, unknown> = {}): Promise<{ pid: number; child: ReturnType<typeof startFixture> }> {
-  const child = startFixture('bus', 'cli-peer', [name, JSON.stringify(config)])
-  const line = await waitForLine(child, /"ready"/, 15_000)
-  return { pid: (JSON.parse(line.input) as { pid: number }).pid, child }
-}
+import { cli, json, peer } from './cli-run.js'
 
 /** Ids of every segment on the host now. */
 function segmentIds(): Set<number> {

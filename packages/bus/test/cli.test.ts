@@ -5,33 +5,10 @@
  * (test/support/children.ts, buses.ts). The cleaning commands (gc, rm) and
  * the unreadable and corrupt cases are in cli-clean.test.ts.
  */
-import { spawn } from 'node:child_process'
-import { fileURLToPath } from 'node:url'
 import { describe, expect, test } from 'vitest'
-import { finish, startFixture, track, waitForLine, type Finished } from '../../../test/support/children.js'
 import { uniqueName } from '../../../test/support/buses.js'
+import { cli, json, peer } from './cli-run.js'
 
-const MAIN = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url))
-
-/** Runs `ipc-bus ...args` to completion. */
-function cli(args: readonly string[]): Promise<Finished> {
-  return finish(track(spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })), 30_000)
-}
-
-/** cli() with --json, parsed; fails the test on a non-zero exit. */
-async function json(args: readonly string[]): Promise<any> {
-  const r = await cli([...args, '--json'])
-  expect(r.stderr).toBe('')
-  expect(r.code).toBe(0)
-  return JSON.parse(r.stdout)
-}
-
-/** Starts a bus member (see fixtures/cli-peer.ts) and waits until it is set up; `name` '-' makes a private bus. */
-async function peer(name: string, config: Record<string, unknown> = {}): Promise<{ pid: number; child: ReturnType<typeof startFixture> }> {
-  const child = startFixture('bus', 'cli-peer', [name, JSON.stringify(config)])
-  const line = await waitForLine(child, /"ready"/, 15_000)
-  return { pid: (JSON.parse(line.input) as { pid: number }).pid, child }
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
