@@ -14,32 +14,22 @@
  */
 import type net from 'node:net'
 import { Packr, Unpackr } from 'msgpackr'
+import { FrameSplitter } from './frames.js'
 
-/** Splits a byte stream into frames and decodes their bodies in place. */
+/** Splits a byte stream into frames and decodes their bodies ([u32 id][body]) in place. */
 class RpcReader {
   private readonly unpackr = new Unpackr({ sequential: true })
   private readonly range = { start: 0, end: 0 }
-  private pending: Buffer | null = null
+  private readonly frames = new FrameSplitter((buf, start, stop) => {
+    this.range.start = start + 4
+    this.range.end = stop
+    this.fn(buf.readUInt32LE(start), this.unpackr.unpack(buf, this.range))
+  })
 
   constructor(private readonly fn: (id: number, value: unknown) => void) {}
 
   push(chunk: Buffer): void {
-    let buf = chunk
-    if (this.pending !== null) {
-      buf = Buffer.concat([this.pending, chunk])
-      this.pending = null
-    }
-    const end = buf.length
-    let pos = 0
-    while (end - pos >= 8) {
-      const stop = pos + 4 + buf.readUInt32LE(pos)
-      if (stop > end) break
-      this.range.start = pos + 8
-      this.range.end = stop
-      this.fn(buf.readUInt32LE(pos + 4), this.unpackr.unpack(buf, this.range))
-      pos = stop
-    }
-    if (pos < end) this.pending = buf.subarray(pos)
+    this.frames.push(chunk)
   }
 }
 

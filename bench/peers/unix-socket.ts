@@ -24,6 +24,7 @@ import { Packr, Unpackr } from 'msgpackr'
 import type { Cell, Shape } from '../suite/cell.js'
 import { childEndpoint, main, newTick, payload, setTick, type Endpoint, type Peer, type Role, type Tick, type Workers } from './common.js'
 import { RpcClient, serveConnection } from './unix-socket-rpc.js'
+import { FrameSplitter } from './frames.js'
 
 const BATCH = 64 * 1024
 
@@ -77,32 +78,20 @@ class FrameWriter {
 class FrameReader {
   private readonly unpackr = new Unpackr({ sequential: true })
   private readonly range = { start: 0, end: 0 }
-  private pending: Buffer | null = null
+  private readonly frames = new FrameSplitter((buf, start, stop) => {
+    if (this.raw) {
+      this.fn(buf.subarray(start, stop))
+    } else {
+      this.range.start = start
+      this.range.end = stop
+      this.fn(this.unpackr.unpack(buf, this.range))
+    }
+  })
 
   constructor(private readonly raw: boolean, private readonly fn: (value: unknown) => void) {}
 
   push(chunk: Buffer): void {
-    let buf = chunk
-    if (this.pending !== null) {
-      buf = Buffer.concat([this.pending, chunk])
-      this.pending = null
-    }
-    const end = buf.length
-    let pos = 0
-    while (end - pos >= 4) {
-      const start = pos + 4
-      const stop = start + buf.readUInt32LE(pos)
-      if (stop > end) break
-      if (this.raw) {
-        this.fn(buf.subarray(start, stop))
-      } else {
-        this.range.start = start
-        this.range.end = stop
-        this.fn(this.unpackr.unpack(buf, this.range))
-      }
-      pos = stop
-    }
-    if (pos < end) this.pending = buf.subarray(pos)
+    this.frames.push(chunk)
   }
 }
 
