@@ -149,8 +149,8 @@ export function compileDecoder(schema: Schema): Decoder {
   return build(['data', 'view', 'start', 'end'], lines.join('\n'), { readString, corrupt })
 }
 
-export function compileView(schema: Schema): ViewClass {
-  const decode = compileDecoder(schema)
+/** The view class; `decode` (the schema's compiled decoder) serves its toJSON(). */
+export function compileView(schema: Schema, decode: Decoder): ViewClass {
   const strings = schema.fields.filter((f) => f.type === 'string')
   class View {
     // Internal names start with $$, which field names may not (./schema.ts).

@@ -73,7 +73,7 @@ export class Schema {
     this.text = JSON.stringify({ v: version, f: fields.map((f) => [f.name, f.type]) })
     this.encoder = compileEncoder(this)
     this.decoder = compileDecoder(this)
-    this.viewClass = compileView(this)
+    this.viewClass = compileView(this, this.decoder)
   }
 
   /**
