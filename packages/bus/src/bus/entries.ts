@@ -113,7 +113,7 @@ function attachEntry<T>(host: EntryHost, entry: ChannelEntry, spec: EntrySpec<T>
 }
 
 /** Detaches a segment we created and marks it for removal. */
-export function discard(segment: Segment): void {
+function discard(segment: Segment): void {
   detachSegment(segment)
   removeSegment(segment.id)
 }
