@@ -97,6 +97,13 @@ export interface SubscribeOptions {
   maxSubscribers?: number
   /** For `for await`: values buffered before the ring is left to fill (then 'block' publishers wait). Default 1024. */
   highWaterMark?: number
+  /**
+   * Never deliver what this bus instance itself published on the topic
+   * (its own lane; another Bus instance in the same process has its own).
+   * For relays such as @ipc/bridge-nats, which must not send back out what
+   * they brought in. Default false.
+   */
+  noEcho?: boolean
 }
 
 export interface ServeOptions {
@@ -114,6 +121,12 @@ export interface ServeOptions {
   rememberClients?: number
   /** How long a finished id is remembered, ms. Default 60 000. */
   rememberMs?: number
+  /**
+   * This server forwards requests elsewhere (@ipc/bridge-nats): a NoServer
+   * its handler throws reaches the caller as NoServer, not as a
+   * RemoteError. Default false.
+   */
+  relay?: boolean
 }
 
 export interface RequestOptions {
@@ -324,7 +337,7 @@ export function checkSendOptions(options?: SendOptions): SendOptions {
   return o
 }
 
-const SUBSCRIBE_KEYS = ['policy', 'signal', 'history', 'ringBytes', 'maxSenders', 'maxSubscribers', 'highWaterMark'] as const
+const SUBSCRIBE_KEYS = ['policy', 'signal', 'history', 'ringBytes', 'maxSenders', 'maxSubscribers', 'highWaterMark', 'noEcho'] as const
 
 /** Validates bus.subscribe() options (sizes too; resolveChannelOptions re-checks them against the bus's). Returns them ({} for undefined). */
 export function checkSubscribeOptions(options?: SubscribeOptions): SubscribeOptions {
@@ -336,6 +349,7 @@ export function checkSubscribeOptions(options?: SubscribeOptions): SubscribeOpti
   if (o.highWaterMark !== undefined) int('options.highWaterMark', o.highWaterMark, 1, Number.MAX_SAFE_INTEGER)
   if (o.history !== undefined) int('options.history', o.history, 0, Number.MAX_SAFE_INTEGER)
   if (o.maxSubscribers !== undefined) int('options.maxSubscribers', o.maxSubscribers, 1, MAX_TOPIC_SLOTS)
+  if (o.noEcho !== undefined) bool('options.noEcho', o.noEcho)
   return o
 }
 
@@ -364,7 +378,7 @@ export function resolveTopicSizes(busOptions: BusOptions, o: SubscribeOptions = 
   }
 }
 
-const SERVE_KEYS = ['concurrency', 'signal', 'ringBytes', 'maxSenders', 'rememberIds', 'rememberClients', 'rememberMs'] as const
+const SERVE_KEYS = ['concurrency', 'signal', 'ringBytes', 'maxSenders', 'rememberIds', 'rememberClients', 'rememberMs', 'relay'] as const
 
 /** Validates bus.serve() options. Returns them ({} for undefined). */
 export function checkServeOptions(options?: ServeOptions): ServeOptions {
@@ -376,6 +390,7 @@ export function checkServeOptions(options?: ServeOptions): ServeOptions {
   if (o.rememberIds !== undefined) int('options.rememberIds', o.rememberIds, 1, Number.MAX_SAFE_INTEGER)
   if (o.rememberClients !== undefined) int('options.rememberClients', o.rememberClients, 1, Number.MAX_SAFE_INTEGER)
   if (o.rememberMs !== undefined) ms('options.rememberMs', o.rememberMs)
+  if (o.relay !== undefined) bool('options.relay', o.relay)
   return o
 }
 

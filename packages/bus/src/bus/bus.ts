@@ -11,7 +11,7 @@ import { EventEmitter } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import { Codec } from '@ipc/core'
 import type { Channel, ChannelStats } from '../channel/channel.js'
-import { Closed } from '../errors.js'
+import { Closed, InvalidArgType } from '../errors.js'
 import { forgetOnExit, leaveOnExit } from '../exit.js'
 import { isAlive } from '../liveness.js'
 import type { AttachInfo, BusOptions, ChannelOptions, DoorbellKind, SendOptions } from '../options.js'
@@ -19,6 +19,8 @@ import type { DropEvent, PatternHost } from '../patterns/host.js'
 import { PubSub, type PubSubStats, type SubscribeOptions, type Subscription } from '../patterns/pubsub.js'
 import { Rpc, type Handler, type RequestOptions, type RpcStats, type ServeOptions, type Server } from '../patterns/rpc/index.js'
 import { TopicTable } from '../patterns/topics.js'
+import { checkPatternName, parseServer, topicEntryName } from '../patterns/names.js'
+import { KIND_CHANNEL, KIND_TOPIC } from '../naming.js'
 import { channels as diagnostics, observed, report } from '../diagnostics.js'
 import { detachSegment } from '../sysv.js'
 import { ChannelTable } from './channels.js'
@@ -219,6 +221,38 @@ export class Bus extends EventEmitter<BusEvents> implements AsyncDisposable {
   channelNames(prefix = ''): string[] {
     this.checkOpen()
     return this.channels.names(prefix)
+  }
+
+  /**
+   * Names of the topics that exist on this bus (optionally only those
+   * starting with `prefix`): every topic anyone published or subscribed to
+   * since the bus was created. Reads the directory on every call.
+   */
+  topicNames(prefix = ''): string[] {
+    this.checkOpen()
+    if (typeof prefix !== 'string') throw new InvalidArgType('prefix', 'of type string', prefix)
+    const entry = topicEntryName(prefix)
+    return this.joined.directory.channels()
+      .filter((c) => c.kind === KIND_TOPIC && c.name.startsWith(entry))
+      .map((c) => c.name.slice(entry.length - prefix.length))
+  }
+
+  /**
+   * The live servers of `service` on this bus, any process (bus.serve() in
+   * this one included): each one's request channel and pid. A server whose
+   * process died is not listed, even before its channel is cleaned up.
+   */
+  servers(service: string): Array<{ channel: string; pid: number }> {
+    this.checkOpen()
+    checkPatternName('service name', service)
+    const out: Array<{ channel: string; pid: number }> = []
+    for (const c of this.joined.directory.channels()) {
+      if (c.kind !== KIND_CHANNEL) continue
+      const server = parseServer(c.name, service)
+      // The server made its channel: the entry's owner is the serving process.
+      if (server !== null && isAlive(c.owner.pid, c.owner.startTime)) out.push({ channel: c.name, pid: server.pid })
+    }
+    return out
   }
 
   /**

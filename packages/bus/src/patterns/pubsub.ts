@@ -78,7 +78,9 @@ export class PubSub {
     const bell = ownBell(ctx.doorbell, ctx.doorbellSignal, 'receive')
     const sub = open.core.subscribe(selfIdentity(), { policy, bell, history: o.history ?? 0 }, isAlive)
     if (sub === null) throw new TooManySubscribers(topic, open.core.slots)
-    const reader = new TopicReader<T>(open, sub, { handler, highWaterMark: o.highWaterMark ?? 1024 }, {
+    // noEcho: this instance's own lane, looked up per record (the lane is claimed on the first publish, maybe after this).
+    const ownLane = o.noEcho === true ? () => this.writers.get(topic)?.laneIndex ?? null : undefined
+    const reader = new TopicReader<T>(open, sub, { handler, highWaterMark: o.highWaterMark ?? 1024, ownLane }, {
       spinMicros: ctx.spinMicros,
       runtimeDir: ctx.runtimeDir,
       codec: open.core.codec,

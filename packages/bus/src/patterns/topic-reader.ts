@@ -37,6 +37,8 @@ export interface Consumer<T> {
   /** Called with each value; a throw is reported, never stops delivery. */
   handler: ((value: T) => unknown) | undefined
   highWaterMark: number
+  /** noEcho: the lane this bus instance publishes on (null while it has not), whose records are skipped. */
+  ownLane?: () => number | null
 }
 
 export class TopicReader<T> {
@@ -53,7 +55,8 @@ export class TopicReader<T> {
   private readonly backstop: Backstop
   /** In a worker thread: the native exit actions that free the slot if the thread is terminated. */
   private readonly exitActions: Array<number | null>
-  private readonly deliver = (data: Buffer, start: number, end: number): void => {
+  private readonly deliver = (data: Buffer, start: number, end: number, _type: number, lane: number): void => {
+    if (this.consumer.ownLane !== undefined && this.consumer.ownLane() === lane) return // noEcho: not decoded, not delivered
     this.onValue(this.ctx.codec.decode(data, start, end) as T)
   }
 

@@ -70,6 +70,11 @@ export class TopicWriter {
     this.room = new RoomWait(topic.token, ctx.doorbell, ctx.doorbellSignal, ctx.runtimeDir)
   }
 
+  /** The lane this writer holds, null before its first publish (subscriptions with noEcho skip it). */
+  get laneIndex(): number | null {
+    return this.publisher?.lane ?? null
+  }
+
   /** Writes value now (false when a 'block' subscriber has no room, or earlier publishes still wait). */
   tryPublish(value: unknown): boolean {
     const p = this.lane()

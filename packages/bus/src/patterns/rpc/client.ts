@@ -47,7 +47,7 @@ import { checkRequestOptions } from '../../options.js'
 import type { PatternHost } from '../host.js'
 import { checkPatternName, newReplyName, parseServer, serverPrefix } from '../names.js'
 import type { RequestOptions } from '../../options.js'
-import { isReply, remoteInfo, type Reply, type Request } from './wire.js'
+import { NO_SERVER, isReply, remoteInfo, type Reply, type Request } from './wire.js'
 
 /** What a client counted (bus.stats().rpc). */
 export interface ClientStats {
@@ -242,6 +242,8 @@ export class Client {
     if (reply[1] === 1) {
       this.counts.replies++
       this.settle(p, reply[2], true)
+    } else if (reply[1] === NO_SERVER) {
+      this.settle(p, new NoServer(p.service), false) // a relay found no server behind it
     } else {
       this.counts.remoteErrors++
       this.settle(p, new RemoteError(p.service, p.serverPid, remoteInfo(reply[2])), false)

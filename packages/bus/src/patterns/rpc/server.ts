@@ -18,7 +18,8 @@
  */
 import type { Channel } from '../../channel/channel.js'
 import type { ServeOptions } from '../../options.js'
-import { errorInfo, isRequest, type Reply, type Request } from './wire.js'
+import { NoServer } from '../../errors.js'
+import { NO_SERVER, errorInfo, isRequest, type Reply, type Request } from './wire.js'
 
 export interface RequestContext {
   /** The request's id, unique per client. */
@@ -78,6 +79,7 @@ export class Server implements Disposable, AsyncDisposable {
   private readonly rememberIds: number
   private readonly rememberClients: number
   private readonly rememberMs: number
+  private readonly relay: boolean
 
   /** @internal Made by bus.serve(). */
   constructor(private readonly ctx: ServerContext, private readonly channel: Channel<Request>, name: string, private readonly handler: Handler, options: ServeOptions) {
@@ -87,6 +89,7 @@ export class Server implements Disposable, AsyncDisposable {
     this.rememberIds = options.rememberIds ?? 256
     this.rememberClients = options.rememberClients ?? 256
     this.rememberMs = options.rememberMs ?? 60_000
+    this.relay = options.relay ?? false
     this.iterator = channel[Symbol.asyncIterator]() // claims the receiver now
     this.signal = options.signal
     this.onAbort = () => void this.close()
@@ -155,7 +158,8 @@ export class Server implements Disposable, AsyncDisposable {
       return [context.id, 1, value]
     } catch (err) {
       this.counts.failed++
-      return [context.id, 0, errorInfo(err)]
+      // A relay (a bridge) passes "no server anywhere" on as itself, not as its own failure.
+      return [context.id, this.relay && err instanceof NoServer ? NO_SERVER : 0, errorInfo(err)]
     }
   }
 

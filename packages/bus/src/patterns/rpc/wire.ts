@@ -13,12 +13,16 @@
  * The client token is random per Bus and the id counts per client, so
  * (token, id) names one request, also across a reused pid. The deadline is
  * in Date.now() ms, Infinity for none. ok is 1 for a value and 0 for an
- * error, sent as RemoteErrorInfo.
+ * error, sent as RemoteErrorInfo; 2 (NO_SERVER) is a relay server's (serve
+ * option `relay`) "no server anywhere": the caller gets NoServer.
  */
 import type { RemoteErrorInfo } from '../../errors.js'
 
 export type Request = [client: string, id: number, replyTo: string, deadline: number, payload: unknown]
-export type Reply = [id: number, ok: 0 | 1, value: unknown]
+export type Reply = [id: number, ok: 0 | 1 | 2, value: unknown]
+
+/** A reply's `ok` from a relay that found no server (see ServeOptions.relay). */
+export const NO_SERVER = 2
 
 /** Whether a received message has a request's shape (anything else is ignored). */
 export function isRequest(message: unknown): message is Request {
