@@ -15,6 +15,9 @@ export default defineConfig({
       // forks or signals gets its own process.
       { extends: true, test: { name: 'native', include: ['packages/native/test/**/*.test.ts'], pool: 'forks' } },
       { extends: true, test: { name: 'bus', include: ['packages/bus/test/**/*.test.ts'], pool: 'forks' } },
+      // Against a real nats-server (Debian's package, installed by the
+      // globalSetup when missing and we are root), one per test file.
+      { extends: true, test: { name: 'bridge', include: ['packages/bridge-nats/test/**/*.test.ts'], pool: 'forks', globalSetup: ['packages/bridge-nats/test/global-setup.ts'] } },
       { extends: true, test: { name: 'repo', include: ['test/**/*.test.ts'], pool: 'forks' } },
     ],
     exclude: ['**/node_modules/**', '**/dist/**'],

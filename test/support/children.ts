@@ -22,7 +22,8 @@ import { afterEach } from 'vitest'
 const live = new Set<ChildProcess>()
 
 /** The packages whose tests have fixtures (packages/<pkg>/test/fixtures). */
-export type FixturePackage = 'native' | 'core' | 'bus'
+export type FixturePackage = 'native' | 'core' | 'bus' | 'bridge-nats'
+// bridge-nats's fixtures never run as another user: not copied.
 const FIXTURE_PACKAGES: readonly FixturePackage[] = ['native', 'core', 'bus']
 
 const repoDir = fileURLToPath(new URL('../..', import.meta.url))
