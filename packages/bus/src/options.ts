@@ -12,7 +12,7 @@ import { MAX_LANES, MAX_SLOTS, MAX_TOPIC_SLOTS, TOPIC_RECORD_HEADER, defineSchem
 import type { Signal } from '@ipc/native'
 import { InvalidArgType, InvalidArgValue, NotABus } from './errors.js'
 import {
-  abortSignal, bool, checkKeys, directory, int, messageSize, ms, oneOf, or, realTimeSignal, ringSize,
+  DEFAULT_MAX_MESSAGE, abortSignal, bool, checkKeys, directory, int, messageLimit, messageSize, recordLimit, ms, oneOf, or, realTimeSignal, ringSize,
 } from './validate.js'
 
 export { nearestKey, parseBytes } from './validate.js'
@@ -25,7 +25,11 @@ export interface BusOptions {
    * power of two, as a number or a string like '4 MiB'. Default '1 MiB'.
    */
   ringBytes?: number | string
-  /** Largest message in bytes. Default ringBytes / 8. */
+  /**
+   * Largest message in bytes, independent of ringBytes: one larger than a
+   * record (ringBytes / 8) travels as fragments, reassembled by the
+   * receiver. Default '256 MiB'; at most 2 GiB - 1.
+   */
   maxMessageBytes?: number | string
   /** Lanes per channel: how many processes may send on one channel at once. Default 8. */
   maxSenders?: number
@@ -172,7 +176,7 @@ export interface ChannelOptions {
   schema?: SchemaDeclaration
   /** Lane ring size for this channel. Default: the bus's ringBytes. */
   ringBytes?: number | string
-  /** Largest message. Default: the bus's maxMessageBytes (at most ringBytes / 8 by default). */
+  /** Largest message. Default: the bus's maxMessageBytes (256 MiB unless set). */
   maxMessageBytes?: number | string
   /** Lanes (concurrent sending processes). Default: the bus's maxSenders. */
   maxSenders?: number
@@ -191,6 +195,8 @@ export interface ResolvedChannelOptions {
   /** Sizes for creating the channel's segment (ignored when it exists already). */
   ringBytes: number
   maxMessageBytes: number
+  /** The lanes' record limit: larger messages travel as fragments. */
+  maxRecordBytes: number
   maxSenders: number
   highWaterMark: number
   zeroCopy: boolean
@@ -259,7 +265,7 @@ export function abortSignalOf(options: BusOptions | undefined): AbortSignal | un
 export function resolveOptions(options?: BusOptions, inherited?: BusOptions): ResolvedBusOptions {
   const o: BusOptions = inherited === undefined ? normalizeBusOptions(options) : { ...normalizeBusOptions(inherited), ...normalizeBusOptions(options) }
   const ringBytes = ringSize('options.ringBytes', or(o.ringBytes, DEFAULTS.ringBytes))
-  const maxMessageBytes = messageSize('options.maxMessageBytes', or(o.maxMessageBytes, Math.floor(ringBytes / 8)), ringBytes)
+  const maxMessageBytes = messageSize('options.maxMessageBytes', or(o.maxMessageBytes, Math.min(DEFAULT_MAX_MESSAGE, messageLimit(ringBytes))), ringBytes)
   const doorbellSignal = realTimeSignal('options.doorbellSignal', or(o.doorbellSignal, DEFAULTS.doorbellSignal))
   return {
     ringBytes,
@@ -285,8 +291,8 @@ const CHANNEL_KEYS = ['ringBytes', 'maxMessageBytes', 'maxSenders', 'highWaterMa
  * Validates bus.channel() options (every call, whether or not the channel
  * exists) and resolves the channel's sizes once: each size is the
  * channel's own, else the bus's (`busOptions`: ResolvedBusOptions.userOptions),
- * else the default; maxMessageBytes defaults to ringBytes / 8 when neither
- * gives it.
+ * else the default (maxMessageBytes: 256 MiB, less only for rings too small
+ * to carry fragments).
  */
 export function resolveChannelOptions(busOptions: BusOptions, options?: ChannelOptions): ResolvedChannelOptions {
   const o = checkKeys(options, CHANNEL_KEYS, 'a channel')
@@ -295,10 +301,11 @@ export function resolveChannelOptions(busOptions: BusOptions, options?: ChannelO
     ? messageSize('options.maxMessageBytes', o.maxMessageBytes, ringBytes)
     : busOptions.maxMessageBytes !== undefined
       ? messageSize('options.maxMessageBytes', busOptions.maxMessageBytes, ringBytes, "; this is the bus's maxMessageBytes: give the channel its own")
-      : Math.floor(ringBytes / 8)
+      : Math.min(DEFAULT_MAX_MESSAGE, messageLimit(ringBytes))
   return {
     ringBytes,
     maxMessageBytes,
+    maxRecordBytes: recordLimit(ringBytes, maxMessageBytes),
     maxSenders: int('options.maxSenders', or(o.maxSenders, or(busOptions.maxSenders, DEFAULTS.maxSenders)), 1, MAX_LANES),
     highWaterMark: int('options.highWaterMark', or(o.highWaterMark, DEFAULTS.highWaterMark), 1, Number.MAX_SAFE_INTEGER),
     zeroCopy: o.zeroCopy === undefined ? false : bool('options.zeroCopy', o.zeroCopy),
@@ -374,7 +381,7 @@ export function resolveTopicSizes(busOptions: BusOptions, o: SubscribeOptions = 
     ringBytes: co.ringBytes,
     maxSenders: co.maxSenders,
     maxSubscribers: o.maxSubscribers ?? DEFAULTS.maxSubscribers,
-    maxMessageBytes: Math.min(co.maxMessageBytes, co.ringBytes / 4 - TOPIC_RECORD_HEADER),
+    maxMessageBytes: Math.min(co.maxMessageBytes, co.maxRecordBytes, co.ringBytes / 4 - TOPIC_RECORD_HEADER),
   }
 }
 

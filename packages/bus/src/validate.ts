@@ -3,7 +3,7 @@
  * options object's keys) and throws Node-style argument errors (errors.ts)
  * naming the option as the caller wrote it.
  */
-import { MAX_CAPACITY, MIN_CAPACITY, maxMessageLimit } from '@ipc/core'
+import { MAX_CAPACITY, MAX_MESSAGE_LIMIT, MIN_CAPACITY, fragmentBytes, maxMessageLimit } from '@ipc/core'
 import { signalNumber, SIGRTMAX, SIGRTMIN, type Signal } from '@ipc/native'
 import { InvalidArgType, InvalidArgValue, OutOfRange } from './errors.js'
 
@@ -72,10 +72,30 @@ export function ringSize(what: string, value: number | string): number {
   return bytes
 }
 
+/** Default maxMessageBytes: 256 MiB (less where the ring cannot carry fragments, see messageLimit()); a 100 MiB Buffer goes through with default options. */
+export const DEFAULT_MAX_MESSAGE = 256 << 20
+
+/**
+ * Largest message a channel with lanes of `ringBytes` can carry: up to
+ * MAX_MESSAGE_LIMIT once its records (an eighth of the ring) hold a
+ * fragment (@ipc/core channel/fragments.ts), else what one record holds.
+ */
+export function messageLimit(ringBytes: number): number {
+  return fragmentBytes(ringBytes / 8) > 0 ? MAX_MESSAGE_LIMIT : maxMessageLimit(ringBytes)
+}
+
+/** The lanes' record limit for messages of up to `maxMessageBytes`: larger ones travel as fragments. */
+export function recordLimit(ringBytes: number, maxMessageBytes: number): number {
+  return fragmentBytes(ringBytes / 8) > 0 ? Math.min(maxMessageBytes, ringBytes / 8) : maxMessageBytes
+}
+
 export function messageSize(what: string, value: number | string, ringBytes: number, whose = ''): number {
   const bytes = parseBytes(what, value)
-  const most = maxMessageLimit(ringBytes)
-  if (bytes < 1 || bytes > most) throw new OutOfRange(what, `from 1 to ${most} (half the ${ringBytes}-byte ring less a record header)${whose}`, value)
+  const most = messageLimit(ringBytes)
+  if (bytes < 1 || bytes > most) {
+    const why = most === MAX_MESSAGE_LIMIT ? '' : ` (a ${ringBytes}-byte ring is too small for fragments: half of it less a record header)`
+    throw new OutOfRange(what, `from 1 to ${most}${why}${whose}`, value)
+  }
   return bytes
 }
 

@@ -87,7 +87,7 @@ describe('one process: channels, errors and backpressure', () => {
   })
 
   test('bad input writes nothing: MessageTooLarge and Unserializable', async () => {
-    const bus = await privateBus({ ringBytes: '64 KiB' })
+    const bus = await privateBus({ ringBytes: '64 KiB', maxMessageBytes: 8192 })
     const ch = bus.channel('strict')
     expect(() => ch.trySend('x'.repeat(9000) as never)).toThrow(expect.objectContaining({ code: 'ERR_MESSAGE_TOO_LARGE', name: 'MessageTooLarge' }))
     await expect(ch.send((() => 1) as never)).rejects.toMatchObject({ code: 'ERR_UNSERIALIZABLE' })

@@ -87,7 +87,8 @@ const BAD_BUS_OPTIONS: Array<[Record<string, unknown>, Code, string | RegExp]> =
   [{ ringBytes: '3 GiB' }, 'ERR_OUT_OF_RANGE', '"options.ringBytes" is out of range'],
   [{ ringBytes: -4096 }, 'ERR_OUT_OF_RANGE', '"options.ringBytes" is out of range'],
   [{ ringBytes: 4096.5 }, 'ERR_OUT_OF_RANGE', '"options.ringBytes" is out of range'],
-  [{ ringBytes: 4096, maxMessageBytes: 4096 }, 'ERR_OUT_OF_RANGE', 'It must be from 1 to 2040'],
+  [{ ringBytes: 4096, maxMessageBytes: '2 GiB' }, 'ERR_OUT_OF_RANGE', 'It must be from 1 to 2147483647'],
+  [{ ringBytes: 128, maxMessageBytes: 100 }, 'ERR_OUT_OF_RANGE', 'It must be from 1 to 56 (a 128-byte ring is too small for fragments'],
   [{ maxMessageBytes: 0 }, 'ERR_OUT_OF_RANGE', '"options.maxMessageBytes"'],
   [{ maxSenders: 0 }, 'ERR_OUT_OF_RANGE', 'The value of "options.maxSenders" is out of range. It must be >= 1 && <= 1024. Received 0'],
   [{ maxSenders: 2.5 }, 'ERR_OUT_OF_RANGE', 'It must be an integer. Received 2.5'],
@@ -115,7 +116,7 @@ describe('Bus options', () => {
 
   test('undefined values mean the default; the resolved options list what was given, under the new names', () => {
     const r = resolveOptions({ ringBytes: undefined, maxSenders: 4, doorbellSignal: 'SIGRTMIN+5' })
-    expect(r).toMatchObject({ ringBytes: 1 << 20, maxMessageBytes: 1 << 17, maxSenders: 4, doorbellSignal: SIGRTMIN + 5, signal: SIGRTMIN + 5 })
+    expect(r).toMatchObject({ ringBytes: 1 << 20, maxMessageBytes: 256 << 20, maxSenders: 4, doorbellSignal: SIGRTMIN + 5, signal: SIGRTMIN + 5 })
     expect(r.userOptions).toEqual({ maxSenders: 4, doorbellSignal: 'SIGRTMIN+5' })
   })
 
@@ -178,7 +179,8 @@ describe('channel options', () => {
     [{ highWaterMark: '100' }, 'ERR_INVALID_ARG_TYPE', '"options.highWaterMark" property must be of type number'],
     [{ zeroCopy: 1 }, 'ERR_INVALID_ARG_TYPE', '"options.zeroCopy" property must be of type boolean'],
     [{ ringBytes: 3000 }, 'ERR_OUT_OF_RANGE', '"options.ringBytes" is out of range. It must be a power of two'],
-    [{ ringBytes: 4096, maxMessageBytes: 3000 }, 'ERR_OUT_OF_RANGE', '"options.maxMessageBytes"'],
+    [{ ringBytes: 4096, maxMessageBytes: 2 ** 31 }, 'ERR_OUT_OF_RANGE', '"options.maxMessageBytes"'],
+    [{ ringBytes: 64, maxMessageBytes: 64 }, 'ERR_OUT_OF_RANGE', '"options.maxMessageBytes"'],
     [{ maxSenders: 0 }, 'ERR_OUT_OF_RANGE', '"options.maxSenders"'],
     [{ highWaterMark: 0 }, 'ERR_OUT_OF_RANGE', 'The value of "options.highWaterMark" is out of range. It must be >= 1. Received 0'],
     [{ highWaterMark: 1.5 }, 'ERR_OUT_OF_RANGE', '"options.highWaterMark"'],
@@ -188,18 +190,19 @@ describe('channel options', () => {
     refused(() => resolveChannelOptions({}, options as never), code, fragment)
   })
 
-  test('sizes: the channel\'s own, else the bus\'s, else the defaults; maxMessageBytes follows the ring unless given', () => {
-    expect(resolveChannelOptions({})).toEqual({ ringBytes: 1 << 20, maxMessageBytes: 1 << 17, maxSenders: 8, highWaterMark: 1024, zeroCopy: false, schema: null })
+  test('sizes: the channel\'s own, else the bus\'s, else the defaults; maxMessageBytes is independent of the ring', () => {
+    expect(resolveChannelOptions({})).toEqual({ ringBytes: 1 << 20, maxMessageBytes: 256 << 20, maxRecordBytes: 1 << 17, maxSenders: 8, highWaterMark: 1024, zeroCopy: false, schema: null })
     expect(resolveChannelOptions({ ringBytes: '64 KiB', maxSenders: 3 }, { highWaterMark: 100, zeroCopy: true }))
-      .toEqual({ ringBytes: 65536, maxMessageBytes: 8192, maxSenders: 3, highWaterMark: 100, zeroCopy: true, schema: null })
+      .toEqual({ ringBytes: 65536, maxMessageBytes: 256 << 20, maxRecordBytes: 8192, maxSenders: 3, highWaterMark: 100, zeroCopy: true, schema: null })
     expect(resolveChannelOptions({ ringBytes: '64 KiB', maxMessageBytes: 1000 }, { ringBytes: 4096 }))
-      .toMatchObject({ ringBytes: 4096, maxMessageBytes: 1000 })
+      .toMatchObject({ ringBytes: 4096, maxMessageBytes: 1000, maxRecordBytes: 512 })
     expect(resolveChannelOptions({ maxMessageBytes: 1000 }, { ringBytes: 4096, maxMessageBytes: 100, maxSenders: 1 }))
-      .toMatchObject({ ringBytes: 4096, maxMessageBytes: 100, maxSenders: 1 })
-    // The largest message is what a lane accepts (core's maxMessageLimit): half the ring less a record header.
-    expect(resolveChannelOptions({}, { ringBytes: 4096, maxMessageBytes: 2040 })).toMatchObject({ maxMessageBytes: 2040 })
-    // The bus's maxMessageBytes does not fit this channel's smaller ring: said so.
-    refused(() => resolveChannelOptions({ maxMessageBytes: '100 KiB' }, { ringBytes: 4096 }), 'ERR_OUT_OF_RANGE', "this is the bus's maxMessageBytes")
+      .toMatchObject({ ringBytes: 4096, maxMessageBytes: 100, maxRecordBytes: 100, maxSenders: 1 })
+    // Larger than a record (an eighth of the ring) travels as fragments: up to 2 GiB - 1, whatever the ring.
+    expect(resolveChannelOptions({}, { ringBytes: 4096, maxMessageBytes: '1 GiB' })).toMatchObject({ maxMessageBytes: 1 << 30, maxRecordBytes: 512 })
+    // A ring too small to carry fragments (a record under 32 bytes) keeps the old limit: what one record holds.
+    expect(resolveChannelOptions({}, { ringBytes: 128 })).toMatchObject({ maxMessageBytes: 56, maxRecordBytes: 56 })
+    refused(() => resolveChannelOptions({ maxMessageBytes: '100 KiB' }, { ringBytes: 128 }), 'ERR_OUT_OF_RANGE', "this is the bus's maxMessageBytes")
   })
 })
 
@@ -470,9 +473,9 @@ describe('bus.subscribe, bus.serve and bus.request refuse bad options and argume
   test('sizes are checked against the bus\'s before the channel is made', async () => {
     const big = await Bus.create({ maxMessageBytes: '100 KiB' })
     try {
-      // 4096 is a valid ring, but the bus's maxMessageBytes does not fit it (and subscribe/serve take no maxMessageBytes).
-      refused(() => big.subscribe('prices', { ringBytes: 4096 }), 'ERR_OUT_OF_RANGE', "this is the bus's maxMessageBytes")
-      refused(() => big.serve('calc', () => 1, { ringBytes: 4096 }), 'ERR_OUT_OF_RANGE', "this is the bus's maxMessageBytes")
+      // 128 is a valid ring, but too small for fragments: the bus's maxMessageBytes does not fit it (and subscribe/serve take no maxMessageBytes).
+      refused(() => big.subscribe('prices', { ringBytes: 128 }), 'ERR_OUT_OF_RANGE', "this is the bus's maxMessageBytes")
+      refused(() => big.serve('calc', () => 1, { ringBytes: 128 }), 'ERR_OUT_OF_RANGE', "this is the bus's maxMessageBytes")
       expect(big.channelNames()).toEqual([])
     } finally {
       await big.close()

@@ -4,16 +4,39 @@
  * short payloads go 4 bytes at a time through Uint32Array views when both
  * ends are 4-byte aligned (payload slots in a lane are 8-byte aligned, and
  * so are msgpackr's and our scratch buffers), and long ones use set().
+ *
+ * set() between Uint8Arrays where either side is a SharedArrayBuffer (our
+ * segments) goes byte by byte in V8 (relaxed atomics per element): about
+ * 1 GB/s into shared memory, and Buffer.copy / Buffer.from of a shared view
+ * 0.2-0.9 GB/s, against 10-13 GB/s for set() between Uint32Array views of
+ * the same bytes (measured on Node 20, 128 KiB copies). So a long copy whose
+ * ends are both 4-byte aligned goes through Uint32Array views.
  */
 const LONG = 256
 
-/** Copies src[start, end) to dst at `at` without word views. */
+/** Copies src[start, end) to dst at `at` (either may be shared memory). */
 export function copyBytes(src: Uint8Array, start: number, end: number, dst: Uint8Array, at: number): void {
-  if (end - start <= 64) {
+  const n = end - start
+  if (n <= 64) {
     for (let i = start; i < end; i++) dst[at++] = src[i]!
-  } else {
-    dst.set(start === 0 && end === src.length ? src : src.subarray(start, end), at)
+    return
   }
+  const from = src.byteOffset + start
+  const to = dst.byteOffset + at
+  if (n >= LONG && ((from | to) & 3) === 0 && end <= src.length && at + n <= dst.length) {
+    const words = n >>> 2
+    new Uint32Array(dst.buffer, to, words).set(new Uint32Array(src.buffer, from, words))
+    for (let i = words << 2; i < n; i++) dst[at + i] = src[start + i]!
+    return
+  }
+  dst.set(start === 0 && end === src.length ? src : src.subarray(start, end), at)
+}
+
+/** A copy of src[start, end) in a Buffer of its own (fast out of shared memory, see copyBytes). */
+export function copyOut(src: Uint8Array, start: number, end: number): Buffer {
+  const out = Buffer.allocUnsafe(end - start)
+  copyBytes(src, start, end, out, 0)
+  return out
 }
 
 /**

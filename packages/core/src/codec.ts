@@ -170,6 +170,7 @@ export class Codec {
     }
     // msgpackr marks the reused buffer with start/end, except on the call
     // that saves new shared structures: that one returns a plain subarray.
+    this.lastScratch = out
     if (out.start === undefined) {
       this.encodedStart = 0
       this.encodedEnd = out.length
@@ -184,6 +185,19 @@ export class Codec {
   pack(value: unknown): Buffer {
     const scratch = this.encode(value)
     return Buffer.from(scratch.subarray(this.encodedStart, this.encodedEnd))
+  }
+
+  /** The scratch buffer the last encode() returned. */
+  private lastScratch: Buffer | null = null
+
+  /**
+   * A copy of what the last encode() wrote, in a Buffer of its own: for a
+   * caller that found, after encoding, that the bytes must outlive the
+   * next encode (a message too large for one record), without encoding again.
+   */
+  copyLastEncoded(): Buffer {
+    if (this.lastScratch === null) throw new Error('copyLastEncoded() before any encode()')
+    return Buffer.from(this.lastScratch.subarray(this.encodedStart, this.encodedEnd))
   }
 
   /** Decodes data[start, end) in place; a payload that is not valid msgpack throws CorruptSegment. */

@@ -11,7 +11,8 @@ export { LaneConsumer } from './ring/consumer.js'
 export { FLAG_PADDING, MAX_CAPACITY, MIN_CAPACITY, RECORD_HEADER, maxMessageLimit, recordBytes } from './ring/layout.js'
 export { AWAKE, PARKED, park, shouldRing, type DataSource } from './ring/park.js'
 export { ChannelSegment, ChannelSender, channelBytes, initializeChannel, type ChannelLayoutOptions } from './channel/segment.js'
-export { MAX_LANES, MAX_SCHEMA_BYTES, OWNERS as CHANNEL_OWNERS, RECEIVER as CHANNEL_RECEIVER, TYPE_BYTES, TYPE_SCHEMA, TYPE_VALUE } from './channel/layout.js'
+export { MAX_LANES, MAX_MESSAGE_LIMIT, MAX_SCHEMA_BYTES, OWNERS as CHANNEL_OWNERS, RECEIVER as CHANNEL_RECEIVER, TYPE_BYTES, TYPE_FRAGMENT, TYPE_SCHEMA, TYPE_VALUE } from './channel/layout.js'
+export { FRAGMENT_HEADER, Reassembler, fragmentBytes } from './channel/fragments.js'
 export { DOORBELL_NONE, DOORBELL_PIPE, DOORBELL_SIGNAL, MAX_BELL_THREAD, bellWord, readBell, type BellAddress } from './doorbell.js'
 export {
   DIRECTORY_DEFAULTS, Directory, directorySize, initializeDirectory,
@@ -32,3 +33,4 @@ export {
 } from './topic/layout.js'
 export { copyChannel, copyDirectory, copyTopic, segmentKind, type ReadAt, type SegmentKind } from './observe/snapshot.js'
 export { defineSchema, schemaFromText, Schema, FIELD_BYTES, MAX_STRING_BYTES, MAX_FIELDS, type FieldType, type SchemaFields, type SchemaDeclaration, type SchemaValue, type SchemaView, type Field } from './schema/schema.js'
+export { copyOut } from './bytes.js'

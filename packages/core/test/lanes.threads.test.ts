@@ -72,7 +72,7 @@ describe('lanes under concurrent senders (worker_threads)', () => {
       all.fill(GUARD, 64, CHANNEL_AT)
       all.fill(GUARD, CHANNEL_AT + size)
       initializeChannel(buffer, CHANNEL_AT, {
-        lanes, laneCapacity: capacity, maxMessageBytes: run.largeMax ? maxMessageLimit(capacity) : undefined,
+        lanes, laneCapacity: capacity, maxRecordBytes: run.largeMax ? maxMessageLimit(capacity) : undefined,
         initialPosition: (2 ** 32 - run.backoff * 8) >>> 0,
       })
       const segment = new ChannelSegment(buffer, CHANNEL_AT)

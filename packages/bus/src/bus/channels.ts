@@ -145,7 +145,7 @@ export class ChannelTable {
       bytes: channelBytes(co.maxSenders, co.ringBytes, co.schema === null ? 0 : Buffer.byteLength(co.schema.text)),
       capacity: co.ringBytes,
       lanes: co.maxSenders,
-      initialize: (buffer) => initializeChannel(buffer, 0, { lanes: co.maxSenders, laneCapacity: co.ringBytes, maxMessageBytes: co.maxMessageBytes, schema: co.schema?.text }),
+      initialize: (buffer) => initializeChannel(buffer, 0, { lanes: co.maxSenders, laneCapacity: co.ringBytes, maxMessageBytes: co.maxMessageBytes, maxRecordBytes: co.maxRecordBytes, schema: co.schema?.text }),
       wrap: (buffer) => new ChannelSegment(buffer, 0, this.codec),
     })
   }

@@ -38,6 +38,13 @@ export interface ChannelStats {
    */
   backstopRescues: number
   /**
+   * Messages larger than a record (sent as fragments) that this process's
+   * receiver dropped unfinished, never delivering part of one: their sender
+   * gave up its lane mid-message (it died, closed, or the send was aborted
+   * or timed out), or a receiver stopped mid-message and the next skipped the rest.
+   */
+  abandonedMessages: number
+  /**
    * Per second over about the last second (../rates.ts: against this
    * process's previous stats() call at least a second old); null on the
    * first call. Messages and bytes read, summed over the lanes, and parks.
@@ -261,6 +268,7 @@ export class Channel<T = unknown> extends EventEmitter {
       parks: s.parks,
       drains: s.drains,
       backstopRescues: s.rescues,
+      abandonedMessages: this.reader.abandoned,
       rates: r === null ? null : { messagesPerSecond: r[0]!, bytesPerSecond: r[1]!, parksPerSecond: r[2]! },
       lanes: s.lanes.map((lane, i) => ({
         owner: this.segment.laneOwner(i)?.pid ?? null,

@@ -6,7 +6,7 @@
  * "Receiving"). Waiting is the idle strategy's (idle.ts).
  */
 import { performance } from 'node:perf_hooks'
-import { CHANNEL_RECEIVER, CorruptSegment, TYPE_BYTES, TYPE_SCHEMA, identityWord, type ChannelSegment, type Codec, type Identity, type SchemaView } from '@ipc/core'
+import { CHANNEL_RECEIVER, CorruptSegment, Reassembler, copyOut, TYPE_BYTES, TYPE_FRAGMENT, TYPE_SCHEMA, identityWord, type ChannelSegment, type Codec, type Identity, type SchemaView } from '@ipc/core'
 import { ownBell, registerSleeper, ring, roomToken, unregisterSleeper, type Sleeper, type Target } from '../doorbell.js'
 import { ChannelBusy, Closed } from '../errors.js'
 import { channels as diagnostics, observed, report, trace, tracing } from '../diagnostics.js'
@@ -51,12 +51,14 @@ export class ChannelReader<T> {
    * zeroCopy, handed over as a view of it. Bound once: no closure per drain.
    */
   private readonly deliver = (data: Buffer, start: number, end: number, type: number, view: DataView): void => {
+    if (type === TYPE_FRAGMENT) return this.deliverFragment(data, start, end)
+    if (this.reassembler.pendingCount > 0) this.reassembler.whole(this.segment.drainingLane) // its sender gave the lane up mid-message
     if (type === TYPE_SCHEMA) return this.deliverSchema(data, start, end, view)
     if (type === TYPE_BYTES && this.zeroCopy && !this.iterating) {
       this.onRecord(data.subarray(start, end) as T) // a view: the record stays unread until the batch ends
       return
     }
-    const value = (type !== TYPE_BYTES ? this.codec.decode(data, start, end) : Buffer.from(data.subarray(start, end))) as T
+    const value = (type !== TYPE_BYTES ? this.codec.decode(data, start, end) : copyOut(data, start, end)) as T
     // Copied out: mark it read before user code runs, so that a receiver
     // killed in a listener loses at most that message and never hands the
     // next receiver one it already delivered.
@@ -81,7 +83,46 @@ export class ChannelReader<T> {
     this.onRecord(value)
   }
 
+  /**
+   * A fragment of a message larger than a record: copied into the lane's
+   * message in the making (its own Buffer, so it is read at once); the
+   * whole message goes to the consumers with the last one. Raw bytes are
+   * handed over as that Buffer, zeroCopy or not.
+   */
+  private deliverFragment(data: Buffer, start: number, end: number): void {
+    const whole = this.reassembler.accept(this.segment.drainingLane, data, start, end)
+    this.segment.consumeCurrent()
+    if (whole === null) return
+    const type = this.reassembler.completedType
+    let value: unknown
+    if (type === TYPE_BYTES) value = whole
+    else if (type === TYPE_SCHEMA) {
+      const schema = this.segment.schema
+      if (schema === null) throw new CorruptSegment(`channel '${this.name}' record type`, TYPE_SCHEMA, 'is a schema message in a channel without a schema')
+      value = schema.decode(whole, new DataView(whole.buffer, whole.byteOffset, whole.length), 0, whole.length)
+    } else value = this.codec.decode(whole, 0, whole.length)
+    this.onRecord(value as T)
+  }
+
+  /**
+   * With messages in the making, before parking: a lane whose owner left
+   * (released it, or died) will not finish its message; drop it now rather
+   * than hold its bytes until the lane's next record.
+   */
+  private dropOrphans(): void {
+    for (const lane of this.reassembler.pendingLanes()) {
+      const owner = this.segment.laneOwner(lane)
+      if (owner === null || !isAlive(owner.pid, owner.startTime)) this.reassembler.abandon(lane)
+    }
+  }
+
+  /** Messages larger than a record that this process's receiver dropped unfinished (see stats()). */
+  get abandoned(): number {
+    return this.reassembler.abandoned
+  }
+
   private flyweight: SchemaView | null = null
+  private readonly reassembler: Reassembler
   private readonly name: string
   private readonly segment: ChannelSegment
   private readonly token: number
@@ -96,6 +137,7 @@ export class ChannelReader<T> {
   ) {
     ({ name: this.name, segment: this.segment, token: this.token, codec: this.codec, ctx: this.ctx } = parts)
     const { ctx, segment } = parts
+    this.reassembler = new Reassembler(segment.lanes, segment.maxMessageBytes)
     this.idle = new IdleStrategy(ctx.spinMicros)
     this.continuation = new Continuation(this.idle.fixedMicros)
     this.backstop = new Backstop(segment, () => {
@@ -158,6 +200,9 @@ export class ChannelReader<T> {
     if (!this.receiving) return
     this.receiving = false
     this.parked = false
+    // The fragments taken so far are off the ring: the next receiver skips
+    // the rest of such a message (counted as abandoned, never delivered in part).
+    this.reassembler.abandonAll()
     unregisterSleeper(this.token, this.sleeper)
     this.backstop.disarm()
     if (this.draining) {
@@ -222,6 +267,7 @@ export class ChannelReader<T> {
       this.idle.sawData()
       return this.continueSoon(this.drainOnce())
     }
+    if (this.reassembler.pendingCount > 0) this.dropOrphans()
     if (this.segment.park()) {
       if (tracing) trace('park channel=%s', this.name)
       this.parked = true

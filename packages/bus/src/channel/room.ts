@@ -13,6 +13,8 @@ import type { DoorbellKind, SendOptions } from '../options.js'
 export interface Waiter<R> {
   bytes: Buffer
   type: number
+  /** Bytes of `bytes` written so far, for a message written as fragments (channel writer.ts). */
+  sent: number
   resolve: (result: R) => void
   reject: (err: unknown) => void
   deadline: number
@@ -33,7 +35,7 @@ export class WaitQueue<R> {
     const { timeout, signal } = options
     if (signal?.aborted) return Promise.reject(signal.reason)
     return new Promise<R>((resolve, reject) => {
-      this.waiters.push({ bytes, type, resolve, reject, deadline: timeout === undefined ? Infinity : performance.now() + timeout, timeout: timeout ?? Infinity, signal })
+      this.waiters.push({ bytes, type, sent: 0, resolve, reject, deadline: timeout === undefined ? Infinity : performance.now() + timeout, timeout: timeout ?? Infinity, signal })
       kick()
     })
   }

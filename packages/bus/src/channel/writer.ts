@@ -6,7 +6,7 @@
  */
 import { availableParallelism } from 'node:os'
 import { performance } from 'node:perf_hooks'
-import { CHANNEL_OWNERS, TYPE_SCHEMA, TYPE_VALUE, identityWord, type ChannelSegment, type ChannelSender, type Codec, type Identity, type Schema } from '@ipc/core'
+import { CHANNEL_OWNERS, FRAGMENT_HEADER, TYPE_FRAGMENT, TYPE_SCHEMA, TYPE_VALUE, fragmentBytes, identityWord, recordBytes, type ChannelSegment, type ChannelSender, type Codec, type Identity, type Schema } from '@ipc/core'
 import { checkCanRing, receiverAlive, ring, type Target } from '../doorbell.js'
 import { ChannelFull, Closed, MessageTooLarge, PeerGone, TooManySenders } from '../errors.js'
 import { channels as diagnostics, observed, report } from '../diagnostics.js'
@@ -14,7 +14,7 @@ import { cancelRelease, releaseOnTerminate } from '../exit.js'
 import { SELF_PID, isAlive, selfIdentity } from '../liveness.js'
 import type { SendOptions } from '../options.js'
 import type { ChannelContext, ChannelParts } from './context.js'
-import { RoomWait, WaitQueue } from './room.js'
+import { RoomWait, WaitQueue, type Waiter } from './room.js'
 
 /**
  * Writers holding staged, unpublished messages. If the process exits before
@@ -87,13 +87,33 @@ export class ChannelWriter<T> {
 
   /** See Channel.trySend. */
   trySend(value: T): boolean {
+    return this.write(value) === true
+  }
+
+  /**
+   * Writes `value` if it fits now: true. Else false, or, for a message
+   * larger than a record, its encoded bytes (so that send() queues them
+   * without encoding again). A message larger than a record is written now
+   * only if all its fragments fit.
+   */
+  private write(value: T): boolean | Buffer {
     const sender = this.senderLane()
     const schema = this.segment.schema
     if (this.waiters.length > 0) {
       this.encodeCopy(value) // still report bad input at once
       return false
     }
-    if (!(schema === null ? sender.trySend(value, TYPE_VALUE, false) : sender.trySendSchema(schema, value, TYPE_SCHEMA, false))) {
+    let written: boolean
+    try {
+      written = schema === null ? sender.trySend(value, TYPE_VALUE, false) : sender.trySendSchema(schema, value, TYPE_SCHEMA, false)
+    } catch (err) {
+      if (!(err instanceof MessageTooLarge)) throw err
+      this.checkSize(err.bytes) // the channel's own limit, in the error
+      // Larger than a record: the same bytes as fragments.
+      const bytes = schema === null ? this.codec.copyLastEncoded() : schema.encodeToBuffer(value)
+      return this.tryFragments(sender, bytes, schema === null ? TYPE_VALUE : TYPE_SCHEMA) || bytes
+    }
+    if (!written) {
       this.publishStaged() // full: let the receiver see what is already written
       return false
     }
@@ -108,6 +128,10 @@ export class ChannelWriter<T> {
       this.checkSize(bytes.length) // still report bad input at once
       return false
     }
+    if (bytes.length > this.segment.maxRecordBytes) {
+      this.checkSize(bytes.length)
+      return this.tryFragments(sender, bytes, type)
+    }
     if (!sender.tryWrite(bytes, type, false)) {
       this.publishStaged()
       return false
@@ -119,14 +143,21 @@ export class ChannelWriter<T> {
   /** See Channel.send: `options` are checked already. */
   send(value: T, options: SendOptions): Promise<void> {
     if (options.signal?.aborted) return Promise.reject(options.signal.reason) // as Node's own APIs: nothing is done
-    if (this.trySend(value)) return Promise.resolve()
-    return this.enqueue(this.encodeCopy(value), this.segment.schema === null ? TYPE_VALUE : TYPE_SCHEMA, options)
+    const r = this.write(value)
+    if (r === true) return Promise.resolve()
+    return this.enqueue(r === false ? this.encodeCopy(value) : r, this.segment.schema === null ? TYPE_VALUE : TYPE_SCHEMA, options)
   }
 
+  /**
+   * Raw bytes. A message larger than a record is read from `bytes` while its
+   * fragments are written, without a copy: the caller must not change it
+   * until the promise settles (as with stream.write()).
+   */
   put(bytes: Uint8Array, type: number, options: SendOptions): Promise<void> {
     if (options.signal?.aborted) return Promise.reject(options.signal.reason)
     if (this.tryPut(bytes, type)) return Promise.resolve()
-    return this.enqueue(Buffer.from(bytes), type, options)
+    const large = bytes.length > this.segment.maxRecordBytes
+    return this.enqueue(large ? Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length) : Buffer.from(bytes), type, options)
   }
 
   /** See Channel.sendMany: every value is encoded (checked) before the first is written. */
@@ -137,7 +168,13 @@ export class ChannelWriter<T> {
     const type = schema === null ? TYPE_VALUE : TYPE_SCHEMA
     let written = 0
     if (this.waiters.length === 0) {
-      written = schema === null ? sender.trySendMany(values, TYPE_VALUE) : this.trySendManySchema(sender, schema, values)
+      try {
+        written = schema === null ? sender.trySendMany(values, TYPE_VALUE) : this.trySendManySchema(sender, schema, values)
+      } catch (err) {
+        // One is larger than a record: nothing of the batch was written;
+        // every value goes through the queue, in order (fragments there).
+        if (!(err instanceof MessageTooLarge)) throw err // (too large at all: encodeCopy below says so)
+      }
       if (written > 0) this.afterWrite(sender)
       if (written === values.length) return Promise.resolve()
     }
@@ -147,7 +184,10 @@ export class ChannelWriter<T> {
 
   /** Schema records: every value checked first, then as many as fit written, published once. */
   private trySendManySchema(sender: ChannelSender, schema: Schema, values: readonly T[]): number {
-    for (const v of values) schema.bound(v)
+    for (const v of values) {
+      const bound = schema.bound(v)
+      if (bound > this.segment.maxRecordBytes) throw new MessageTooLarge(bound, this.segment.maxRecordBytes) // (loose for strings: the queue decides)
+    }
     let n = 0
     while (n < values.length && sender.trySendSchema(schema, values[n], TYPE_SCHEMA, false)) n++
     sender.publish()
@@ -187,7 +227,15 @@ export class ChannelWriter<T> {
           return this.waiters.failAll(err)
         }
         const sender = this.sender!
-        if (sender.tryWrite(head.bytes, head.type)) {
+        if (head.bytes.length > this.segment.maxRecordBytes) {
+          const before = head.sent
+          if (this.writeFragments(sender, head)) {
+            this.waiters.done()
+            turns = 0
+            continue
+          }
+          if (head.sent !== before) { turns = 0; continue } // progress: the receiver is draining
+        } else if (sender.tryWrite(head.bytes, head.type)) {
           this.afterWrite(sender)
           this.waiters.done()
           turns = 0
@@ -205,13 +253,53 @@ export class ChannelWriter<T> {
         }
         turns = 0
         this.room.ensure((bell) => this.segment.setLaneBell(sender.lane, selfIdentity(), bell))
-        if (!sender.waitForRoom(head.bytes.length)) continue // room appeared meanwhile
+        if (!sender.waitForRoom(nextRecordBytes(head, this.segment.maxRecordBytes))) continue // room appeared meanwhile
         await this.room.sleep(Math.max(0, Math.min(head.deadline - now, ROOM_RECHECK_MS)), head.signal)
         sender.cancelRoomWait()
       }
     } finally {
       this.flushing = false
     }
+  }
+
+  /**
+   * A message larger than a record, written now as fragments only if every
+   * one fits (a synchronous send is all or nothing): true when written.
+   */
+  private tryFragments(sender: ChannelSender, bytes: Uint8Array, type: number): boolean {
+    const chunk = fragmentBytes(this.segment.maxRecordBytes)
+    const records = Math.ceil(bytes.length / chunk)
+    // Every record whole, plus the padding a wrap may cost before one.
+    if (sender.freeBytes() < records * recordBytes(FRAGMENT_HEADER + chunk) + recordBytes(FRAGMENT_HEADER + chunk)) {
+      this.publishStaged()
+      return false
+    }
+    const head = { bytes, type, sent: 0 }
+    this.publishStaged() // what was staged before goes first, published
+    if (!this.writeFragments(sender, head)) throw new Error(`fragments of a ${bytes.length}-byte message did not fit the room counted for them`)
+    return true
+  }
+
+  /**
+   * Writes the next fragments of head's message that fit (head.sent counts
+   * the bytes written), publishing them and ringing the receiver: true once
+   * the last one is written.
+   */
+  private writeFragments(sender: ChannelSender, head: { bytes: Uint8Array; type: number; sent: number }): boolean {
+    const { bytes, type } = head
+    const total = bytes.length
+    const chunk = fragmentBytes(this.segment.maxRecordBytes)
+    let sent = head.sent
+    while (sent < total) {
+      const end = Math.min(total, sent + chunk)
+      if (!sender.tryWritePrefixed(bytes, sent, end, total, sent, type, TYPE_FRAGMENT, false)) break
+      sent = end
+    }
+    if (sent === head.sent) return false
+    head.sent = sent
+    sender.publish()
+    this.afterWrite(sender)
+    return sent === total
   }
 
   /**
@@ -343,4 +431,11 @@ export class ChannelWriter<T> {
       this.laneRelease = null
     }
   }
+}
+
+/** Payload bytes of the next record of a queued send: the whole message, or its next fragment. */
+function nextRecordBytes(head: Pick<Waiter<unknown>, 'bytes' | 'sent'>, maxRecordBytes: number): number {
+  const total = head.bytes.length
+  if (total <= maxRecordBytes) return total
+  return FRAGMENT_HEADER + Math.min(fragmentBytes(maxRecordBytes), total - head.sent)
 }

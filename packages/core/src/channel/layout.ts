@@ -31,6 +31,8 @@
  *   8       4     LANES (K)        initializeChannel
  *   12      4     LANE_CAPACITY    initializeChannel
  *   16      4     SCHEMA_BYTES     initializeChannel: length of the schema text, 0 = none (version 4)
+ *   20      4     MAX_MESSAGE      initializeChannel: largest message, whole (version 5; larger than a
+ *                                  lane's record limit travels as fragments, ./fragments.ts)
  *   64      4     PARKED           receiver (park) and senders (CAS to ring)
  *   128     8     RECEIVER         the receiver (claimReceiver CAS)
  *   136     4     RECEIVER_BELL    the receiver, after its claim (version 3)
@@ -49,7 +51,7 @@ import { CACHE_LINE, laneBytes } from '../ring/layout.js'
 /** 'IPCC' little-endian: marks the start of a channel segment. */
 export const CHANNEL_MAGIC = 0x43435049
 /** Bumped on any incompatible change of this layout. */
-export const CHANNEL_VERSION = 4
+export const CHANNEL_VERSION = 5
 /** Most lanes one channel may have. */
 export const MAX_LANES = 1024
 
@@ -60,6 +62,10 @@ export const TYPE_VALUE = 0
 export const TYPE_BYTES = 1
 /** The payload is a schema record (../schema/): the receiver decodes it with the channel's schema. */
 export const TYPE_SCHEMA = 2
+/** The payload is one fragment of a message larger than a record (./fragments.ts); the receiver reassembles it. */
+export const TYPE_FRAGMENT = 3
+/** Largest message a channel may carry (MAX_MESSAGE): 2 GiB less a byte, so every offset in it is a positive int32. */
+export const MAX_MESSAGE_LIMIT = 0x7fffffff
 /** Longest schema text a channel stores. */
 export const MAX_SCHEMA_BYTES = 16384
 
@@ -75,6 +81,8 @@ export const LANES = offset; offset += 4
 export const LANE_CAPACITY = offset; offset += 4
 /** u32 bytes of the schema text stored after the lanes; 0 = no schema. Version 4. */
 export const SCHEMA_BYTES = offset; offset += 4
+/** u32 largest message, whole, 1..MAX_MESSAGE_LIMIT (at least the lanes' record limit). Version 5. */
+export const MAX_MESSAGE = offset; offset += 4
 offset = CACHE_LINE
 // ---- line 1: the receiver's parked word, CAS'd by senders -----------------
 /** i32 AWAKE (0) or PARKED (1): see ../ring/park.ts. */

@@ -15,7 +15,7 @@ import { park, shouldRing } from '../ring/park.js'
 import { bellWord, readBell, type BellAddress } from '../doorbell.js'
 import {
   BELL_OWNER, CHANNEL_MAGIC, CHANNEL_VERSION, DRAINS, LANES, LANES_USED, LANE_CAPACITY, MAGIC, MAX_LANES, OWNERS, PARKED, PARKS,
-  MAX_SCHEMA_BYTES, RECEIVER, RECEIVER_BELL, RESCUES, SCHEMA_BYTES, VERSION, channelBytes, laneBellsOffset, laneOffset, schemaOffset,
+  MAX_MESSAGE, MAX_MESSAGE_LIMIT, MAX_SCHEMA_BYTES, RECEIVER, RECEIVER_BELL, RESCUES, SCHEMA_BYTES, VERSION, channelBytes, laneBellsOffset, laneOffset, schemaOffset,
 } from './layout.js'
 import { schemaFromText, type Schema } from '../schema/schema.js'
 
@@ -24,8 +24,13 @@ export interface ChannelLayoutOptions {
   lanes: number
   /** Data bytes per lane, a power of two from 64 B to 1 GiB. */
   laneCapacity: number
-  /** Largest payload; default laneCapacity / 8. */
+  /**
+   * Largest message, whole (1..MAX_MESSAGE_LIMIT); default the record
+   * limit. A message larger than a record travels as fragments (./fragments.ts).
+   */
   maxMessageBytes?: number
+  /** Largest record payload of every lane; default the smaller of maxMessageBytes and laneCapacity / 8. */
+  maxRecordBytes?: number
   /** Starting position of every lane (tests start just below 2^32). */
   initialPosition?: number
   /** Canonical schema text (Schema.text) of the channel's records, if it has one. */
@@ -47,12 +52,18 @@ export function initializeChannel(buffer: ArrayBufferLike, byteOffset: number, o
   }
   const header = new Uint8Array(buffer, byteOffset, laneOffset(lanes, laneCapacity, 0))
   header.fill(0)
+  const maxRecord = options.maxRecordBytes ?? Math.min(options.maxMessageBytes ?? Infinity, laneCapacity / 8)
+  const maxMessage = options.maxMessageBytes ?? maxRecord
+  if (!Number.isInteger(maxMessage) || maxMessage < maxRecord || maxMessage > MAX_MESSAGE_LIMIT) {
+    throw new RangeError(`options.maxMessageBytes must be an integer from the record limit ${maxRecord} to ${MAX_MESSAGE_LIMIT}, got ${maxMessage}`)
+  }
   for (let i = 0; i < lanes; i++) {
     initializeLane(buffer, byteOffset + laneOffset(lanes, laneCapacity, i), {
-      capacity: laneCapacity, maxMessageBytes: options.maxMessageBytes, initialPosition: options.initialPosition,
+      capacity: laneCapacity, maxMessageBytes: maxRecord, initialPosition: options.initialPosition,
     })
   }
   const words = new Int32Array(buffer, byteOffset, OWNERS / 4)
+  words[MAX_MESSAGE >> 2] = maxMessage
   words[VERSION >> 2] = CHANNEL_VERSION
   words[LANES >> 2] = lanes
   words[LANE_CAPACITY >> 2] = laneCapacity
@@ -85,7 +96,10 @@ export class ChannelSender extends LaneProducer {
 export class ChannelSegment {
   readonly lanes: number
   readonly laneCapacity: number
+  /** Largest message, whole (MAX_MESSAGE): what is larger than maxRecordBytes travels as fragments. */
   readonly maxMessageBytes: number
+  /** Largest record payload of the lanes. */
+  readonly maxRecordBytes: number
   /** The receiver's parked word is parked[PARKED_INDEX]. */
   readonly parked: Int32Array
   private readonly buffer: ArrayBufferLike
@@ -145,7 +159,12 @@ export class ChannelSegment {
       if (lane.capacity !== capacity) throw new CorruptSegment(`channel lane ${i} capacity`, lane.capacity, `differs from the channel's ${capacity}`)
       this.consumers.push(lane)
     }
-    this.maxMessageBytes = this.consumers[0]!.maxMessageBytes
+    this.maxRecordBytes = this.consumers[0]!.maxMessageBytes
+    const maxMessage = words[MAX_MESSAGE >> 2]! >>> 0
+    if (maxMessage < this.maxRecordBytes || maxMessage > MAX_MESSAGE_LIMIT) {
+      throw new CorruptSegment('channel.maxMessageBytes', maxMessage, `is not from the record limit ${this.maxRecordBytes} to ${MAX_MESSAGE_LIMIT}`)
+    }
+    this.maxMessageBytes = maxMessage
   }
 
   /** The channel's record schema (its records are TYPE_SCHEMA), or null. */
@@ -298,6 +317,7 @@ export class ChannelSegment {
     for (let visited = 0; visited < k && total < maxTotal && !halt.halted; visited++) {
       const lane = consumers[i]!
       this.draining = lane
+      this.drainingLane = i
       const n = Math.min(maxPerLane, maxTotal - total)
       total += lane.drain(handler, n)
       if (lane.takeRoomWanted()) this.roomWanted.push(i)
@@ -325,6 +345,9 @@ export class ChannelSegment {
   countRescue(): void {
     this.counters[RESCUES >> 3]! += 1
   }
+
+  /** Index of the lane whose drain is handing records over: a record handler's lane. */
+  drainingLane = 0
 
   /** The lane whose drain is handing records over (see consumeCurrent()). */
   private draining: LaneConsumer | null = null

@@ -17,6 +17,8 @@ import { LaneBase } from './lane.js'
 const WRITE_I = WRITE >> 2
 const READ_I = READ >> 2
 const ROOM_I = ROOM_WANTED >> 2
+/** The prefix of tryWritePrefixed(). */
+const PREFIX_BYTES = 16
 
 /**
  * The producing side. Writes stage records after the published position and
@@ -74,6 +76,31 @@ export class LaneProducer extends LaneBase {
     }
     this.publish()
     return n
+  }
+
+  /**
+   * Writes one record whose payload is a 16-byte prefix of three u32 words
+   * `w0`, `w1`, `w2` and a zero word, then src[start, end): a fragment of a
+   * message larger than a record (the channel's fragments.ts gives the words
+   * their meaning). Published unless `publish` is false. False when the
+   * ring is full.
+   */
+  tryWritePrefixed(src: Uint8Array, start: number, end: number, w0: number, w1: number, w2: number, type: number, publish = true): boolean {
+    const length = PREFIX_BYTES + end - start
+    if (length > this.maxMessageBytes) throw new MessageTooLarge(length, this.maxMessageBytes)
+    this.checkIdle(type)
+    const at = this.reserve(length)
+    if (at < 0) return false
+    const i = (at + RECORD_HEADER) >> 2
+    const records = this.records
+    records[i] = w0
+    records[i + 1] = w1
+    records[i + 2] = w2
+    records[i + 3] = 0
+    this.copyIn(src, start, end, at + RECORD_HEADER + PREFIX_BYTES)
+    this.stage(at, length, type)
+    if (publish) this.publish()
+    return true
   }
 
   /**
