@@ -3,7 +3,7 @@
  * share: the messages, the clock, the run loop and the idle-CPU window.
  * Re-exported by common.ts, which peers import.
  */
-import type { Cell, RunResult, Shape } from '../suite/cell.js'
+import { payloadBytes, type Cell, type RunResult, type Shape } from '../suite/cell.js'
 
 // ================================================================ messages
 
@@ -29,8 +29,9 @@ export function setTick(t: Tick, i: number): Tick {
   return t
 }
 
+/** A raw payload of `shape`: byte i is i & 0xff (what receivers of large payloads check). */
 export function payload(shape: Shape): Buffer {
-  const bytes = Buffer.alloc(shape === 'raw64k' ? 65536 : 64)
+  const bytes = Buffer.alloc(payloadBytes(shape))
   for (let i = 0; i < bytes.length; i++) bytes[i] = i & 0xff
   return bytes
 }

@@ -20,7 +20,7 @@
  * host serves 'svc' with an echo handler, clients `await bus.request()`.
  */
 import { Bus, type BusOptions, type Channel, type ChannelOptions } from '@ipc/bus'
-import type { Cell, Shape } from '../suite/cell.js'
+import { LARGE_PAYLOAD, payloadBytes, type Cell, type Shape } from '../suite/cell.js'
 import { childEndpoint, main, newTick, now, payload, setTick, TICK_SCHEMA, type Endpoint, type Peer, type Role, type Tick } from './common.js'
 
 /** The pub/sub API; tryPublish and publishMany come with the broadcast-topic rewrite (issue 13). */
@@ -75,8 +75,9 @@ const isPubSub = (cell: Cell | null): boolean => cell?.kind === 'fanout' || cell
 function upOptions(cell: Cell, receiving: boolean): ChannelOptions {
   if (cell.bus.schema === true) return { schema: TICK_SCHEMA, ...(receiving && cell.bus.zeroCopy === true ? { zeroCopy: true } : {}) }
   // Raw payloads as views of the ring (zeroCopy): the fair match for the
-  // socket peer, which hands out views of its read chunks.
-  return receiving ? { zeroCopy: cell.shape !== 'object' } : {}
+  // socket peer, which hands out views of its read chunks; unless the cell
+  // says (the large-message rows measure both receivers).
+  return receiving ? { zeroCopy: cell.shape !== 'object' && cell.bus.zeroCopy !== false } : {}
 }
 
 class BusPeer implements Peer {
@@ -273,6 +274,9 @@ class BusPeer implements Peer {
     if (cell.kind === 'reqrep' || cell.kind === 'reqidle') return `bus.serve / await bus.request${cell.bus.spinMicros !== undefined ? `; spinMicros ${cell.bus.spinMicros}` : ''}`
     if (cell.bus.schema === true) return `schema channel${cell.bus.sendMany ? `, sendMany in batches of ${cell.bus.sendMany}` : ', trySend / `await send()` when full'}; receiver: ${cell.bus.zeroCopy === true ? 'zeroCopy (one reused view), every field read' : 'decoded objects'}`
     if (cell.bus.sendMany) return `sendMany in batches of ${cell.bus.sendMany}`
+    if (cell.shape !== 'object' && cell.kind === 'stream' && payloadBytes(cell.shape) >= LARGE_PAYLOAD) {
+      return `${options(cell).ringBytes ?? 'default ring (1 MiB)'}, each message ${payloadBytes(cell.shape) >> 20} MiB sent as fragments, reassembled by the receiver; receiver: ${cell.bus.zeroCopy === false ? "on('message') with default options (a Buffer of its own per message)" : 'zeroCopy channel'}`
+    }
     if (cell.shape !== 'object' && cell.kind === 'stream') return 'receiver takes raw payloads as views of the ring (zeroCopy)'
     return undefined
   }

@@ -7,11 +7,12 @@
  * long; the sender then yields to the event loop (which writes the queue
  * out) before sending more. Raw bytes travel as Buffers with 'advanced';
  * with 'json' as base64 strings, encoded per message by the sender and
- * decoded by the receiver (JSON has no bytes).
+ * decoded by the receiver (JSON has no bytes). Large payloads (1 MiB and
+ * up): the sender waits for send()'s callback instead (sendLarge).
  */
 import { fork, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import type { Cell, Shape } from '../suite/cell.js'
+import { LARGE_PAYLOAD, type Cell, type Shape } from '../suite/cell.js'
 import { childEndpoint, immediate, main, newTick, payload, setTick, sink, type Endpoint, type Peer, type Role, type Tick } from './common.js'
 
 class ChildIpcPeer implements Peer {
@@ -86,6 +87,7 @@ class ChildIpcPeer implements Peer {
       return
     }
     const bytes = payload(shape)
+    if (bytes.length >= LARGE_PAYLOAD) return sendLarge(bytes, n, this.json)
     for (let i = 0; i < n; i++) {
       if (!send(this.json ? bytes.toString('base64') : bytes)) await immediate()
     }
@@ -94,6 +96,30 @@ class ChildIpcPeer implements Peer {
   workerSendOne(value: unknown): void {
     process.send!(value as object)
   }
+}
+
+/** Bytes of large messages a sender lets be queued in its IPC channel, unwritten (at least two messages). */
+const LARGE_WINDOW = 16 * 1024 * 1024
+
+/**
+ * Large payloads: yielding once to the event loop when send() returns
+ * false (as for small messages) would let a fast sender queue messages far
+ * faster than the channel writes them (hundreds of MiB of serialized
+ * copies); so a sender waits for send()'s callback (the message written)
+ * once LARGE_WINDOW bytes, or two messages, are unwritten.
+ */
+async function sendLarge(bytes: Buffer, n: number, json: boolean): Promise<void> {
+  const window = Math.max(2, Math.floor(LARGE_WINDOW / bytes.length))
+  const unwritten: Array<Promise<void>> = []
+  for (let i = 0; i < n; i++) {
+    const written = new Promise<void>((resolve, reject) => {
+      process.send!(json ? bytes.toString('base64') : bytes, undefined, undefined, (err: Error | null) => (err ? reject(err) : resolve()))
+    })
+    written.catch(() => {}) // a failed write fails the stream below, not the process
+    unwritten.push(written)
+    if (unwritten.length >= window) await unwritten.shift()
+  }
+  await Promise.all(unwritten)
 }
 
 await main(new ChildIpcPeer())

@@ -13,7 +13,7 @@
 import { execFileSync } from 'node:child_process'
 import os from 'node:os'
 import { parentPort, workerData } from 'node:worker_threads'
-import type { Cell, RunResult, Shape } from '../suite/cell.js'
+import { LARGE_PAYLOAD, payloadBytes, type Cell, type RunResult, type Shape } from '../suite/cell.js'
 import { percentile } from '../suite/stats.js'
 import { immediate, measureIdle, newTick, now, repeat, setTick, split, type Tick } from './basics.js'
 import { Workers, isControl, parentEndpoint, sink, type Control, type Endpoint } from './control.js'
@@ -142,18 +142,30 @@ async function stream(peer: Peer, cell: Cell, spawn: (count: number, role: Role)
   let target = 0
   let end = 0n
   let done: () => void = () => {}
-  // Counting is all the receiver does: every system has decoded the message by now.
-  peer.receive(() => {
-    if (++count === target) {
-      end = now()
-      done()
-    }
-  })
+  const bytes = payloadBytes(cell.shape)
+  const check = bytes >= LARGE_PAYLOAD ? new PayloadCheck(bytes) : null
+  // Counting is all the receiver does: every system has decoded the message
+  // by now. Large payloads are checked too (cheaply): whole, one Buffer each.
+  peer.receive(check === null
+    ? () => {
+        if (++count === target) {
+          end = now()
+          done()
+        }
+      }
+    : (v) => {
+        check.add(v)
+        if (++count === target) {
+          end = now()
+          done()
+        }
+      })
   const workers = await spawn(cell.senders, 'sender')
-  const bytes = cell.shape === 'raw64' ? 64 : cell.shape === 'raw64k' ? 65536 : 0
   return repeat(cell, async (n) => {
     count = 0
     target = n
+    check?.reset()
+    const faults = check !== null ? process.resourceUsage().minorPageFault : 0
     const received = new Promise<void>((resolve) => { done = resolve })
     const sent = workers.all('sent')
     let base = 0
@@ -163,8 +175,52 @@ async function stream(peer: Peer, cell: Cell, spawn: (count: number, role: Role)
     })
     const [acks] = await Promise.race([Promise.all([sent, received]), workers.failed()])
     const start = acks.map((a) => BigInt(a.start as string)).reduce((a, b) => (a < b ? a : b))
-    return { seconds: Number(end - start) / 1e9, messages: n, bytes: n * bytes }
+    if (check === null) return { seconds: Number(end - start) / 1e9, messages: n, bytes: n * bytes }
+    check.verify(n)
+    // Large payloads: how much of what arrived landed in memory the receiving process touched for the first time.
+    const perMiB = ((process.resourceUsage().minorPageFault - faults) * (1 << 20)) / (n * bytes)
+    return { seconds: Number(end - start) / 1e9, messages: n, bytes: n * bytes, note: `receiver ${perMiB.toFixed(0)} page faults/MiB` }
   })
+}
+
+/**
+ * What a stream's receiver got, for large payloads (payload(): byte i is
+ * i & 0xff): each message must be one Buffer of the payload's length whose
+ * first, middle and last bytes are right, and the lengths must add up to
+ * what was sent, so that no system is timed for less than the whole
+ * transfer. A few loads per message: nothing next to a MiB of copying.
+ */
+class PayloadCheck {
+  private received = 0
+  private bad = 0
+  private first = ''
+
+  constructor(private readonly bytes: number) {}
+
+  reset(): void {
+    this.received = 0
+    this.bad = 0
+    this.first = ''
+  }
+
+  add(v: unknown): void {
+    const b = this.bytes
+    const mid = b >>> 1
+    if (!Buffer.isBuffer(v)) return this.wrong(`a ${v === null ? 'null' : typeof v === 'object' ? (v.constructor?.name ?? 'object') : typeof v}, not a Buffer`)
+    this.received += v.length
+    if (v.length !== b) return this.wrong(`${v.length} bytes, not ${b}`)
+    if (v[0] !== 0 || v[mid] !== (mid & 0xff) || v[b - 1] !== ((b - 1) & 0xff)) this.wrong('bytes differ from the payload sent')
+  }
+
+  private wrong(what: string): void {
+    if (this.bad++ === 0) this.first = what
+  }
+
+  /** Throws (the cell fails) unless every one of n messages was whole. */
+  verify(n: number): void {
+    if (this.bad > 0) throw new Error(`the receiver got ${this.bad} wrong message${this.bad === 1 ? '' : 's'} of ${n} (first: ${this.first})`)
+    if (this.received !== n * this.bytes) throw new Error(`the receiver got ${this.received} bytes, not ${n * this.bytes} (${n} x ${this.bytes})`)
+  }
 }
 
 async function fanout(peer: Peer, cell: Cell, workers: Workers): Promise<RunResult[]> {

@@ -6,7 +6,10 @@
  * connection has one Packr / Unpackr with `sequential` structures (a
  * record's keys go over the wire once, then only its values). The
  * receiver decodes in place from the chunk it got (no copy per frame);
- * raw payloads are handed out as views of that chunk.
+ * raw payloads are handed out as views of that chunk (a frame longer than
+ * its chunk, such as a large payload, is collected into a Buffer of its
+ * own: frames.ts). Large payloads (1 MiB and up) are not batched: each is
+ * written as its length word and the payload, uncopied, in one writev.
  *
  * The host listens; workers connect. Fan-out encodes each frame once and
  * writes the same batch to every subscriber (for latency, each frame on
@@ -21,7 +24,7 @@ import { join } from 'node:path'
 import { fork } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { Packr, Unpackr } from 'msgpackr'
-import type { Cell, Shape } from '../suite/cell.js'
+import { LARGE_PAYLOAD, type Cell, type Shape } from '../suite/cell.js'
 import { childEndpoint, main, newTick, payload, setTick, type Endpoint, type Peer, type Role, type Tick, type Workers } from './common.js'
 import { RpcClient, serveConnection } from './unix-socket-rpc.js'
 import { FrameSplitter } from './frames.js'
@@ -101,10 +104,30 @@ async function write(sockets: net.Socket[], chunk: Buffer): Promise<void> {
   if (waits.length > 0) await Promise.all(waits)
 }
 
-/** Writes n messages of shape (ids from base) to sockets in 64 KiB batches. */
+/**
+ * Writes n messages of shape (ids from base) to sockets in 64 KiB batches;
+ * large payloads each as their length word and the payload itself (one
+ * writev, the payload not copied: it is never changed).
+ */
 async function stream(writer: FrameWriter, sockets: net.Socket[], n: number, shape: Shape, base: number): Promise<void> {
   const tick = newTick()
   const bytes = shape === 'object' ? null : payload(shape)
+  if (bytes !== null && bytes.length >= LARGE_PAYLOAD) {
+    const word = Buffer.alloc(4)
+    word.writeUInt32LE(bytes.length)
+    for (let i = 0; i < n; i++) {
+      const waits: Array<Promise<unknown>> = []
+      for (const s of sockets) {
+        s.cork()
+        s.write(word)
+        const more = s.write(bytes)
+        s.uncork()
+        if (!more) waits.push(once(s, 'drain'))
+      }
+      if (waits.length > 0) await Promise.all(waits)
+    }
+    return
+  }
   for (let i = 0; i < n; i++) {
     if (bytes === null) writer.value(setTick(tick, base + i))
     else writer.bytes(bytes)

@@ -19,8 +19,8 @@ export type SystemId = 'bus' | 'ipc-json' | 'ipc-advanced' | 'unix-socket' | 'me
  */
 export type Kind = 'stream' | 'fanout' | 'fanlat' | 'rtt' | 'idle' | 'reqrep' | 'reqidle'
 
-/** object: {id, ts, kind, px, qty}; raw64 / raw64k: a Buffer of 64 B / 64 KiB. */
-export type Shape = 'object' | 'raw64' | 'raw64k'
+/** object: {id, ts, kind, px, qty}; raw64 / raw64k / raw1m / raw64m: a Buffer of 64 B / 64 KiB / 1 MiB / 64 MiB. */
+export type Shape = 'object' | 'raw64' | 'raw64k' | 'raw1m' | 'raw64m'
 
 export interface Cell {
   system: SystemId
@@ -58,7 +58,12 @@ export interface Cell {
     publish?: 'auto' | 'try' | 'many' | 'await'
     /** stream of objects: the 'up' channel is a schema channel ({id: u32, ts: f64, kind: string, px: f64, qty: u32}) on both sides. */
     schema?: boolean
-    /** with schema: the receiver gets one reused flyweight view (zeroCopy) and reads every field of it. */
+    /**
+     * with schema: the receiver gets one reused flyweight view (zeroCopy)
+     * and reads every field of it. Raw payloads: the receiving channel's
+     * zeroCopy option (default true: views of the ring; false: the default
+     * receiver, a Buffer of its own per message).
+     */
     zeroCopy?: boolean
   }
 }
@@ -84,6 +89,16 @@ export interface RunResult {
 
 export type HostReport = { type: 'result'; runs: RunResult[]; note?: string } | { type: 'error'; message: string }
 
+const PAYLOAD_BYTES: Record<Shape, number> = { object: 0, raw64: 64, raw64k: 64 * 1024, raw1m: 1024 * 1024, raw64m: 64 * 1024 * 1024 }
+
+/** Bytes of one raw payload of `shape` (0 for objects). */
 export function payloadBytes(shape: Shape): number {
-  return shape === 'raw64' ? 64 : shape === 'raw64k' ? 65536 : 0
+  return PAYLOAD_BYTES[shape]
 }
+
+/**
+ * Payloads from this size up are "large": every system's receiver checks
+ * each one it gets (common.ts), and the senders of the socket and child
+ * process peers write them on their own instead of batching copies.
+ */
+export const LARGE_PAYLOAD = 1024 * 1024

@@ -4,7 +4,8 @@
  * ratios measured in the same run, each marked met or missed, the fan-out
  * scaling table (subscribers 1/4/8 × systems, bus ÷ socket against issue
  * 13's 2x), issue 14's table (wake path, request/reply and adaptive idle,
- * schema objects, the rest) and the README splice between the bench markers. Pure functions: the runner and
+ * schema objects, the rest), issue 16's (large messages: bus ÷ socket at 1 MiB
+ * and 64 MiB against 3x) and the README splice between the bench markers. Pure functions: the runner and
  * the tests call them; `node dist/run.js report [file]` re-renders.
  */
 import type { CellResult, Results } from './runner.js'
@@ -149,6 +150,7 @@ export function markdown(r: Results): string {
   for (const t of targets(r)) out.push(`| ${escape(t.label)} | ${escape(t.measured)} | ${escape(t.required)} | ${verdict(t)} |`)
   out.push(...fanoutScaling(r))
   out.push(...issue14Table(r))
+  out.push(...issue16Table(r))
   out.push('', 'Systems:', '')
   for (const s of systems) out.push(`- **${s.label}**: ${s.note}.`)
   const notes = [
@@ -247,6 +249,30 @@ function issue14Table(r: Results): string[] {
     '', "**Issue 14, computed from this run** (request/reply's bars — the bus no slower than the socket — are the bench's own: the issue sets none):", '',
     '| issue 14 | part | measured | required | verdict |', '| --- | --- | --- | --- | --- |',
     ...ts.map((t) => `| ${escape(t.label)} | ${t.part} | ${escape(t.measured)} | ${escape(t.required)} | ${verdict(t)} |`),
+  ]
+}
+
+// ================================================================ issue 16
+
+/** Issue 16: large messages, the bus ≥ 3x the Unix socket at 1 MiB and at 64 MiB. */
+export const LARGE_RATIO = 3
+
+/** Issue 16's targets: each message size, for each bus receiver (default, zeroCopy), against the socket's row. */
+export function issue16(r: Results): Array<Target & { receiver: string }> {
+  return [['1 MiB', 'bytes1m'], ['64 MiB', 'bytes64m']].flatMap(([size, w]) => [
+    { receiver: 'default', ...ratioTarget(`${size} messages: ≥ ${LARGE_RATIO}x the Unix socket`, r, [w!, 'bus'], [w!, 'unix-socket'], LARGE_RATIO, 'MB/s') },
+    { receiver: 'zeroCopy', ...ratioTarget(`${size} messages, bus zeroCopy receiver: ≥ ${LARGE_RATIO}x the Unix socket`, r, [`${w}-view`, 'bus'], [w!, 'unix-socket'], LARGE_RATIO, 'MB/s') },
+  ])
+}
+
+/** Issue 16's table (five columns, as issue 14's); nothing when none of its rows ran. */
+function issue16Table(r: Results): string[] {
+  const ts = issue16(r)
+  if (ts.every((t) => t.met === null)) return []
+  return [
+    '', '**Issue 16 (messages larger than a lane record), computed from this run:**', '',
+    '| issue 16 | bus receiver | measured | required | verdict |', '| --- | --- | --- | --- | --- |',
+    ...ts.map((t) => `| ${escape(t.label)} | ${t.receiver} | ${escape(t.measured)} | ${escape(t.required)} | ${verdict(t)} |`),
   ]
 }
 

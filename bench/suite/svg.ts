@@ -1,7 +1,7 @@
 /**
  * The chart: hand-written SVG from a results JSON. Panels of horizontal
  * bars (median) with min–max whiskers: message throughput (log scale),
- * 64 KiB throughput (MB/s) and latency (round trips and fan-out
+ * large-message throughput (64 KiB, 1 MiB, 64 MiB: MB/s) and latency (round trips and fan-out
  * publish-to-deliver, request/reply: p50 bars, p99 marks, log scale),
  * request/reply throughput (thousands of requests/s), one colour per
  * system; and a line chart of fan-out throughput against the number of
@@ -171,7 +171,7 @@ export function svg(r: Results): string {
   let y = 64
   for (const [title, unit, groups, log] of [
     ['Throughput (median, min–max whiskers; higher is better)', 'M msgs/s', byUnit('M msgs/s'), true],
-    ['64 KiB messages (higher is better)', 'MB/s', byUnit('MB/s'), false],
+    ['Large messages: 64 KiB, 1 MiB, 64 MiB (higher is better)', 'MB/s', byUnit('MB/s'), false],
     ['Latency (round trips; fan-out publish-to-deliver; request/reply): p50 bar, p99 mark (lower is better)', 'µs', latency, true],
     ['Request/reply, back to back, all clients (median, min–max; higher is better)', 'k req/s', byUnit('k req/s'), false],
   ] as const) {
