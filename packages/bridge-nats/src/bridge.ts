@@ -47,7 +47,7 @@ export class NatsBridge extends EventEmitter<BridgeEvents> implements AsyncDispo
   /** This bridge's origin tag on NATS. */
   readonly id: string
   readonly subjectPrefix: string
-  private readonly counts: Counters = { exported: 0, imported: 0, lost: 0, tooLarge: 0, requestsOut: 0, requestsIn: 0, disconnects: 0 }
+  private readonly counts: Counters = { exported: 0, imported: 0, lost: 0, overflow: 0, tooLarge: 0, requestsOut: 0, requestsIn: 0, disconnects: 0 }
   private isConnected = true
   private closing: Promise<void> | null = null
   private readonly topicBridge: TopicBridge

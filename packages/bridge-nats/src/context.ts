@@ -18,6 +18,8 @@ export interface BridgeStats {
   imported: number
   /** Local values that could not be handed to the NATS client (it refused them while disconnected) or encoded: lost. */
   lost: number
+  /** Values from NATS dropped because local subscribers had no room and the topic's import queue (262,144 values) was full. */
+  overflow: number
   /** Values and requests refused for exceeding the server's max_payload. */
   tooLarge: number
   /** Requests from this host sent to NATS, and from NATS run on this host. */

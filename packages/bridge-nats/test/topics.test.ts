@@ -5,6 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import type { NatsBridge } from '@ipc/bridge-nats'
+import { connect, headers } from '@nats-io/transport-node'
+import { pack } from 'msgpackr'
 import { startNats, stopAllNats, type RunningNats } from '../../../test/support/nats.js'
 import { localHost, remoteHost, sleep, until } from './hosts.js'
 
@@ -117,6 +119,28 @@ describe('topics', () => {
     await until(() => onB.length >= 50)
     await sleep(200)
     expect(onB).toEqual(range(50))
+  })
+
+  test('a NATS message carrying the bridge\'s own origin is dropped; any other NATS client\'s plain msgpack is published', async () => {
+    const b = await localHost({ servers: nats.url, topics: ['ext.*'] })
+    const got: unknown[] = []
+    b.bus.subscribe('ext.in', (v) => got.push(v))
+    const nc = await connect({ servers: nats.url })
+    try {
+      const mine = headers()
+      mine.set('Ipc-Origin', b.bridge.id)
+      const other = headers()
+      other.set('Ipc-Origin', 'someone-else')
+      nc.publish('ipc.t.ext.in', pack('echo'), { headers: mine })
+      nc.publish('ipc.t.ext.in', pack('tagged'), { headers: other })
+      nc.publish('ipc.t.ext.in', pack({ plain: true }))
+      await nc.flush()
+    } finally {
+      await nc.close()
+    }
+    await until(() => got.length >= 2)
+    await sleep(100)
+    expect(got).toEqual(['tagged', { plain: true }])
   })
 
   test('topics not listed stay local, and other subject prefixes are other systems', async () => {
