@@ -17,6 +17,10 @@
  *       --cpu-prof and exit cleanly, so DIR gets one profile per process.
  *   node dist/run.js core-lane
  *       the single-process lane benchmark (results/core-lane.json).
+ *   node dist/run.js --only=bridge [--runs=N] [--quick]
+ *       the NATS bridge against plain NATS (suite/bridge.ts,
+ *       results/bridge.json); not part of the full suite (it needs a
+ *       nats-server), and not combined with other workloads.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
@@ -26,6 +30,7 @@ import { markdown, spliceReadme, targets } from './suite/report.js'
 import { runSuite, type Results } from './suite/runner.js'
 import { svg } from './suite/svg.js'
 import { SYSTEMS, WORKLOADS } from './suite/workloads.js'
+import { BRIDGE_ID, runBridgeBench } from './suite/bridge.js'
 
 interface Row { name: string; messages: number; seconds: number; rate: number; note: string }
 interface Result { rows: Row[]; ceiling?: number }
@@ -73,6 +78,12 @@ if (words[0] === 'report') {
 async function suite(): Promise<void> {
   const list = (name: string): string[] | null => (flags.has(name) ? flags.get(name)!.split(',').filter((s) => s.length > 0) : null)
   const only = list('only')
+  if (only?.includes(BRIDGE_ID)) {
+    if (only.length > 1 || flags.has('systems')) fail(`--only=${BRIDGE_ID} runs alone (its systems are the bridge and plain NATS)`)
+    const runs = Number(flags.get('runs') ?? (flags.has('quick') ? 1 : 3))
+    if (!Number.isInteger(runs) || runs < 1) fail(`--runs must be a positive integer, got ${flags.get('runs')}`)
+    return runBridgeBench({ runs, quick: flags.has('quick') })
+  }
   const systems = list('systems') as SystemId[] | null
   for (const w of only ?? []) if (!WORKLOADS.some((x) => x.id === w)) fail(`unknown workload '${w}'; known: ${WORKLOADS.map((x) => x.id).join(', ')}`)
   for (const s of systems ?? []) if (!SYSTEMS.some((x) => x.id === s)) fail(`unknown system '${s}'; known: ${SYSTEMS.map((x) => x.id).join(', ')}`)
