@@ -29,10 +29,22 @@ export function setTick(t: Tick, i: number): Tick {
   return t
 }
 
-/** A raw payload of `shape`: byte i is i & 0xff (what receivers of large payloads check). */
+const payloads = new Map<Shape, Buffer>()
+
+/**
+ * The raw payload of `shape`: byte i is i & 0xff (what receivers of large
+ * payloads check). Built once per process, on the first call (the warm-up
+ * run's): a 64 MiB one takes a few hundred ms of first-touch page faults,
+ * which must not land inside a measured run. Never changed afterwards
+ * (senders may hand it to a write uncopied).
+ */
 export function payload(shape: Shape): Buffer {
-  const bytes = Buffer.alloc(payloadBytes(shape))
-  for (let i = 0; i < bytes.length; i++) bytes[i] = i & 0xff
+  let bytes = payloads.get(shape)
+  if (bytes === undefined) {
+    bytes = Buffer.alloc(payloadBytes(shape))
+    for (let i = 0; i < bytes.length; i++) bytes[i] = i & 0xff
+    payloads.set(shape, bytes)
+  }
   return bytes
 }
 
