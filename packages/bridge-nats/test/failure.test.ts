@@ -19,7 +19,7 @@ describe('nats-server killed and restarted mid-stream', () => {
   test('local traffic never stops; the bridges report the outage and resume', async () => {
     const topics = ['feed']
     const services = ['addressbook']
-    const a = await remoteHost({ servers: nats.url, topics, services, serve: 'addressbook' })
+    const a = await remoteHost({ servers: nats.url, topics, services, serve: 'addressbook' }, { NODE_DEBUG: 'ipc-bus-bridge' })
     const b = await localHost({ servers: nats.url, topics, services })
     const statuses: BridgeStatus[] = []
     b.bridge.on('status', (s) => statuses.push(s))
@@ -73,6 +73,9 @@ describe('nats-server killed and restarted mid-stream', () => {
       }
       expect(reply).toEqual({ v: 2, pid: a.pid })
       expect(a.lines.some((l) => l.includes('"disconnected"'))).toBe(true)
+      // NODE_DEBUG=ipc-bus-bridge tells the story too.
+      expect(a.stderr()).toMatch(/IPC-BUS-BRIDGE \d+: NATS disconnected/)
+      expect(a.stderr()).toMatch(/IPC-BUS-BRIDGE \d+: NATS reconnected/)
     } finally {
       stop = true
       await publishing

@@ -56,8 +56,9 @@ export interface RemoteHost {
   bus: Bus
   child: ChildProcess
   pid: number
-  /** Lines the host printed since it started. */
+  /** Lines the host printed since it started, on stdout and on stderr. */
   lines: string[]
+  stderr(): string
 }
 
 export interface RemoteConfig {
@@ -69,9 +70,9 @@ export interface RemoteConfig {
 }
 
 /** A host in its own process (fixtures/host.ts) with its bus and bridge, and optionally a server. */
-export async function remoteHost(config: RemoteConfig): Promise<RemoteHost> {
+export async function remoteHost(config: RemoteConfig, env: Record<string, string> = {}): Promise<RemoteHost> {
   const name = uniqueName('bridge')
-  const child = startFixture('bridge-nats', 'host', [JSON.stringify({ bus: name, ...config })])
+  const child = startFixture('bridge-nats', 'host', [JSON.stringify({ bus: name, ...config })], { env: { ...process.env, ...env } })
   hosts.add(child)
   const lines: string[] = []
   let stderr = ''
@@ -88,5 +89,5 @@ export async function remoteHost(config: RemoteConfig): Promise<RemoteHost> {
   })
   const m = await ready
   const bus = trackBus(await Bus.open(name))
-  return { bus, child, pid: Number(m[1]), lines }
+  return { bus, child, pid: Number(m[1]), lines, stderr: () => stderr }
 }
