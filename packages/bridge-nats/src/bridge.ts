@@ -179,15 +179,19 @@ export async function bridgeNats(bus: Bus, options: BridgeOptions): Promise<Nats
     throw new BridgeConnectFailed(o.servers, o.connectTimeout, { cause })
   }
   let inner: Bus | null = null
+  let bridge: NatsBridge | null = null
   try {
     inner = await Bus.attach(bus.address)
-    const bridge = new NatsBridge(nc, bus, inner, o, id)
+    bridge = new NatsBridge(nc, bus, inner, o, id)
     await bridge.start()
     debug('bridge %s: bus %s <-> %s (prefix %s)', id, bus.name ?? 'private', o.servers.join(','), o.subjectPrefix)
     return bridge
   } catch (err) {
-    await nc.close().catch(() => {})
-    await inner?.close()
+    if (bridge !== null) await bridge.close() // its timers, relays, connection and member
+    else {
+      await nc.close().catch(() => {})
+      await inner?.close()
+    }
     throw err
   }
 }

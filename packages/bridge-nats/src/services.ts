@@ -15,8 +15,8 @@
  *
  * The modes exclude each other on one host, so a request never comes back
  * to the host it left. Across the switch (a server starting or stopping
- * here) a request may meet the other mode; it then gets NoServer, never a
- * loop.
+ * here) a request may meet the other mode; it then gets NoServer (or
+ * PeerGone, queued in a relay that stopped), never a loop.
  *
  * Semantics end to end:
  * - Deadlines: the caller's own RequestTimeout fires at its deadline, as on
@@ -45,6 +45,8 @@ import {
 const GRACE_MS = 250
 /** A NATS request needs a timeout: for a caller that waits forever, this (about 24 days, the longest timer). */
 const FOREVER_MS = 0x7fffffff - GRACE_MS
+/** The longest finite timeout bus.request takes (Node's longest timer). */
+const MAX_TIMER_MS = 0x7fffffff
 /** Bytes a reply's headers may take (NATS adds none of ours to a reply, only its status line). */
 const REQUEST_HEADER_BYTES = 128
 
@@ -81,9 +83,16 @@ export class ServiceBridge {
         if (local.length > 0) this.goLocal(s)
         else this.goRemote(s)
       } catch (err) {
+        if ((err as { code?: unknown }).code === 'ERR_CLOSED') return this.stop('the bus closed') // closed before the bridge: nothing left to watch
         this.ctx.report(err)
       }
     }
+  }
+
+  private stop(why: string): void {
+    if (this.timer !== null) clearInterval(this.timer)
+    this.timer = null
+    this.ctx.debug('services: stopped looking for local servers: %s', why)
   }
 
   private goLocal(s: ServiceState): void {
@@ -158,7 +167,7 @@ export class ServiceBridge {
     try {
       if (s.relay !== null) throw new NoServer(s.service) // switched to remote mode since: do not loop back out
       const header = msg.headers?.get(TIMEOUT_HEADER)
-      const timeout = header === undefined || header === '' ? Infinity : Number(header)
+      const timeout = header === undefined || header === '' ? Infinity : Math.min(Number(header), MAX_TIMER_MS)
       if (!(timeout > 0)) throw new RequestTimeout(s.service, 0)
       const payload = decode(msg.data)
       value = await this.ctx.inner.request(s.service, payload, { timeout })

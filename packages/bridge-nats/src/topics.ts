@@ -80,7 +80,12 @@ export class TopicBridge {
         }
       }
     } catch (err) {
-      this.ctx.report(err) // the bus closed under us, or a topic could not be subscribed: the next scan tries again
+      if ((err as { code?: unknown }).code === 'ERR_CLOSED') { // the bus closed before the bridge: nothing left to find
+        if (this.timer !== null) clearInterval(this.timer)
+        this.timer = null
+        return
+      }
+      this.ctx.report(err) // a topic could not be subscribed (TooManySubscribers...): the next scan tries again
     }
   }
 
