@@ -95,6 +95,14 @@ export class ChannelReader<T> {
     if (whole === null) return
     const type = this.reassembler.completedType
     let value: unknown
+    if (type === TYPE_BYTES && this.zeroCopy && !this.iterating) {
+      // Lent for the listener call, as zeroCopy views of the ring are: its
+      // memory takes the lane's next large message (no fresh pages to fault in).
+      const lane = this.segment.drainingLane
+      this.onRecord(whole as T)
+      this.reassembler.recycle(lane, whole)
+      return
+    }
     if (type === TYPE_BYTES) value = whole
     else if (type === TYPE_SCHEMA) {
       const schema = this.segment.schema
@@ -203,6 +211,7 @@ export class ChannelReader<T> {
     // The fragments taken so far are off the ring: the next receiver skips
     // the rest of such a message (counted as abandoned, never delivered in part).
     this.reassembler.abandonAll()
+    this.reassembler.dropSpares()
     unregisterSleeper(this.token, this.sleeper)
     this.backstop.disarm()
     if (this.draining) {

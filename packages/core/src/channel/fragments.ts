@@ -59,6 +59,7 @@ export class Reassembler {
   constructor(lanes: number, private readonly maxMessageBytes: number) {
     this.partials = Array.from({ length: lanes }, () => null)
     this.skipping = Array.from({ length: lanes }, () => false)
+    this.spares = Array.from({ length: lanes }, () => null)
   }
 
   /** True when lane `lane` has a message in the making. */
@@ -98,7 +99,8 @@ export class Reassembler {
     if (offset === 0) {
       if (p !== null) this.abandon(lane) // a new message while one was unfinished
       this.skipping[lane] = false
-      p = { bytes: Buffer.allocUnsafe(total), type, filled: 0 }
+      const spare = this.spares[lane] ?? null
+      p = { bytes: spare !== null && spare.length >= total ? spare.subarray(0, total) : Buffer.allocUnsafe(total), type, filled: 0 }
       this.partials[lane] = p
       this.pendingCount++
     } else if (p === null || p.filled !== offset || p.bytes.length !== total || p.type !== type) {
@@ -122,6 +124,25 @@ export class Reassembler {
     this.skipping[lane] = false
     if (this.partials[lane] !== null) this.abandon(lane)
   }
+
+  /**
+   * `bytes`, a message accept() returned for `lane`, is no longer used by
+   * anyone (it was lent as a view for the length of a listener call): its
+   * memory may take lane's next message. Fresh memory costs page faults on
+   * first touch (about 0.35 GB/s on some VMs), reused memory does not.
+   */
+  recycle(lane: number, bytes: Buffer): void {
+    const spare = this.spares[lane] ?? null
+    if (spare === null || bytes.length > spare.length) this.spares[lane] = bytes
+  }
+
+  /** Lets go of recycled memory. */
+  dropSpares(): void {
+    this.spares.fill(null)
+  }
+
+  /** Per lane: memory of an earlier message that the next may use (see recycle()). */
+  private readonly spares: Array<Buffer | null>
 
   /** Drops lane's unfinished message (its sender is gone), counting it. */
   abandon(lane: number): void {
