@@ -156,7 +156,7 @@ describe('large messages', () => {
             const started = Atomics.load(words, STARTED + 0)
             const before = check.got(1)
             // Every lane is held (maxSenders 2): the heir must take the dead one's.
-            await until(() => ch.stats().lanes[0]!.usedBytes === 0) // once drained (a dead lane is only taken then)
+            await until(() => ch.stats().lanes.every((l) => l.owner !== victim.pid || l.usedBytes === 0)) // once drained (a dead lane is only taken then)
             heir.send('go')
             await heir.done // its 4 messages are written
             await until(() => check.got(2) === 4 && check.got(1) > before)

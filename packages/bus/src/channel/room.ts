@@ -22,12 +22,17 @@ export interface Waiter<R> {
   signal: AbortSignal | undefined
 }
 
-/** The queue of sends waiting for room, in send order. */
+/**
+ * The queue of sends waiting for room, in send order. A head index instead
+ * of Array.shift(): shift() moves every element, and a flood of waiting
+ * sends made that quadratic.
+ */
 export class WaitQueue<R> {
-  readonly waiters: Array<Waiter<R>> = []
+  private items: Array<Waiter<R> | undefined> = []
+  private first = 0
 
   get length(): number {
-    return this.waiters.length
+    return this.items.length - this.first
   }
 
   /** Queues bytes; `kick` starts the flush loop if it is not running. Rejects at once if already aborted. */
@@ -35,7 +40,7 @@ export class WaitQueue<R> {
     const { timeout, signal } = options
     if (signal?.aborted) return Promise.reject(signal.reason)
     return new Promise<R>((resolve, reject) => {
-      this.waiters.push({ bytes, type, sent: 0, resolve, reject, deadline: timeout === undefined ? Infinity : performance.now() + timeout, timeout: timeout ?? Infinity, signal })
+      this.items.push({ bytes, type, sent: 0, resolve, reject, deadline: timeout === undefined ? Infinity : performance.now() + timeout, timeout: timeout ?? Infinity, signal })
       kick()
     })
   }
@@ -43,21 +48,37 @@ export class WaitQueue<R> {
   /** The first waiter still wanted: aborted ones reject with their reason, expired ones with `full(timeout)`. */
   head(now: number, full: (timeout: number) => Error): Waiter<R> | undefined {
     for (;;) {
-      const head = this.waiters[0]
+      const head = this.items[this.first]
       if (head === undefined) return undefined
-      if (head.signal?.aborted) { this.waiters.shift(); head.reject(head.signal.reason); continue }
-      if (now >= head.deadline) { this.waiters.shift(); head.reject(full(head.timeout)); continue }
+      if (head.signal?.aborted) { this.shift(); head.reject(head.signal.reason); continue }
+      if (now >= head.deadline) { this.shift(); head.reject(full(head.timeout)); continue }
       return head
     }
   }
 
   /** The head was written: resolve it. */
   done(result: R): void {
-    this.waiters.shift()!.resolve(result)
+    this.shift().resolve(result)
   }
 
   failAll(err: unknown): void {
-    for (const w of this.waiters.splice(0)) w.reject(err)
+    const all = this.items.slice(this.first) as Array<Waiter<R>>
+    this.items = []
+    this.first = 0
+    for (const w of all) w.reject(err)
+  }
+
+  private shift(): Waiter<R> {
+    const w = this.items[this.first]!
+    this.items[this.first++] = undefined
+    if (this.first === this.items.length) {
+      this.items = []
+      this.first = 0
+    } else if (this.first >= 1024 && this.first * 2 >= this.items.length) {
+      this.items = this.items.slice(this.first)
+      this.first = 0
+    }
+    return w
   }
 }
 

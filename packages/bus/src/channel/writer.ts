@@ -6,7 +6,7 @@
  */
 import { availableParallelism } from 'node:os'
 import { performance } from 'node:perf_hooks'
-import { CHANNEL_OWNERS, FRAGMENT_HEADER, TYPE_FRAGMENT, TYPE_SCHEMA, TYPE_VALUE, fragmentBytes, identityWord, recordBytes, type ChannelSegment, type ChannelSender, type Codec, type Identity, type Schema } from '@ipc/core'
+import { CHANNEL_OWNERS, TYPE_SCHEMA, TYPE_VALUE, identityWord, type ChannelSegment, type ChannelSender, type Codec, type Identity, type Schema } from '@ipc/core'
 import { checkCanRing, receiverAlive, ring, type Target } from '../doorbell.js'
 import { ChannelFull, Closed, MessageTooLarge, PeerGone, TooManySenders } from '../errors.js'
 import { channels as diagnostics, observed, report } from '../diagnostics.js'
@@ -14,7 +14,8 @@ import { cancelRelease, releaseOnTerminate } from '../exit.js'
 import { SELF_PID, isAlive, selfIdentity } from '../liveness.js'
 import type { SendOptions } from '../options.js'
 import type { ChannelContext, ChannelParts } from './context.js'
-import { RoomWait, WaitQueue, type Waiter } from './room.js'
+import { fragmentsFit, nextRecordBytes, stageFragments, type Outgoing } from './fragments.js'
+import { RoomWait, WaitQueue } from './room.js'
 
 /**
  * Writers holding staged, unpublished messages. If the process exits before
@@ -267,39 +268,18 @@ export class ChannelWriter<T> {
    * one fits (a synchronous send is all or nothing): true when written.
    */
   private tryFragments(sender: ChannelSender, bytes: Uint8Array, type: number): boolean {
-    const chunk = fragmentBytes(this.segment.maxRecordBytes)
-    const records = Math.ceil(bytes.length / chunk)
-    // Every record whole, plus the padding a wrap may cost before one.
-    if (sender.freeBytes() < records * recordBytes(FRAGMENT_HEADER + chunk) + recordBytes(FRAGMENT_HEADER + chunk)) {
-      this.publishStaged()
-      return false
-    }
-    const head = { bytes, type, sent: 0 }
     this.publishStaged() // what was staged before goes first, published
-    if (!this.writeFragments(sender, head)) throw new Error(`fragments of a ${bytes.length}-byte message did not fit the room counted for them`)
+    if (!fragmentsFit(sender, this.segment.maxRecordBytes, bytes.length)) return false
+    if (!this.writeFragments(sender, { bytes, type, sent: 0 })) throw new Error(`fragments of a ${bytes.length}-byte message did not fit the room counted for them`)
     return true
   }
 
-  /**
-   * Writes the next fragments of head's message that fit (head.sent counts
-   * the bytes written), publishing them and ringing the receiver: true once
-   * the last one is written.
-   */
-  private writeFragments(sender: ChannelSender, head: { bytes: Uint8Array; type: number; sent: number }): boolean {
-    const { bytes, type } = head
-    const total = bytes.length
-    const chunk = fragmentBytes(this.segment.maxRecordBytes)
-    let sent = head.sent
-    while (sent < total) {
-      const end = Math.min(total, sent + chunk)
-      if (!sender.tryWritePrefixed(bytes, sent, end, total, sent, type, TYPE_FRAGMENT, false)) break
-      sent = end
-    }
-    if (sent === head.sent) return false
-    head.sent = sent
+  /** Writes what fits of m's remaining fragments, publishes them and rings the receiver: true once the last one is written. */
+  private writeFragments(sender: ChannelSender, m: Outgoing): boolean {
+    if (!stageFragments(sender, this.segment.maxRecordBytes, m)) return false
     sender.publish()
     this.afterWrite(sender)
-    return sent === total
+    return m.sent === m.bytes.length
   }
 
   /**
@@ -433,9 +413,3 @@ export class ChannelWriter<T> {
   }
 }
 
-/** Payload bytes of the next record of a queued send: the whole message, or its next fragment. */
-function nextRecordBytes(head: Pick<Waiter<unknown>, 'bytes' | 'sent'>, maxRecordBytes: number): number {
-  const total = head.bytes.length
-  if (total <= maxRecordBytes) return total
-  return FRAGMENT_HEADER + Math.min(fragmentBytes(maxRecordBytes), total - head.sent)
-}

@@ -1,0 +1,45 @@
+/**
+ * The sending side of messages larger than a record: their bytes go into
+ * the sender's lane as fragments (@ipc/core channel/fragments.ts has the
+ * layout; docs/design.md, "Large messages"). The writer (writer.ts)
+ * publishes and rings after each call that staged something.
+ */
+import { FRAGMENT_HEADER, TYPE_FRAGMENT, fragmentBytes, recordBytes, type ChannelSender } from '@ipc/core'
+
+/** A message on its way out as fragments: `sent` bytes of it are written. */
+export interface Outgoing {
+  bytes: Uint8Array
+  type: number
+  sent: number
+}
+
+/** Stages the next fragments of `m` that fit in the lane (advancing m.sent); true when it staged any. */
+export function stageFragments(sender: ChannelSender, maxRecordBytes: number, m: Outgoing): boolean {
+  const { bytes, type } = m
+  const total = bytes.length
+  const chunk = fragmentBytes(maxRecordBytes)
+  const before = m.sent
+  let sent = before
+  while (sent < total) {
+    const end = Math.min(total, sent + chunk)
+    if (!sender.tryWritePrefixed(bytes, sent, end, total, sent, type, TYPE_FRAGMENT, false)) break
+    sent = end
+  }
+  m.sent = sent
+  return sent !== before
+}
+
+/** Whether every fragment of a `length`-byte message fits in the lane now (a lower bound of the room). */
+export function fragmentsFit(sender: ChannelSender, maxRecordBytes: number, length: number): boolean {
+  const chunk = fragmentBytes(maxRecordBytes)
+  const record = recordBytes(FRAGMENT_HEADER + chunk)
+  // Every record whole, plus the padding a wrap may cost before one.
+  return sender.freeBytes() >= Math.ceil(length / chunk) * record + record
+}
+
+/** Payload bytes of the next record of a queued send: the whole message, or its next fragment. */
+export function nextRecordBytes(m: Pick<Outgoing, 'bytes' | 'sent'>, maxRecordBytes: number): number {
+  const total = m.bytes.length
+  if (total <= maxRecordBytes) return total
+  return FRAGMENT_HEADER + Math.min(fragmentBytes(maxRecordBytes), total - m.sent)
+}
