@@ -8,7 +8,7 @@
  * valid one ('ringbytes' -> 'ringBytes').
  */
 import { tmpdir } from 'node:os'
-import { MAX_LANES, MAX_SLOTS, MAX_TOPIC_SLOTS, TOPIC_RECORD_HEADER, defineSchema, type Schema, type SchemaDeclaration } from '@ipc/core'
+import { MAX_LANES, MAX_SLOTS, MAX_TOPIC_SLOTS, TOPIC_RECORD_HEADER, defineSchema, fragmentBytes, type Schema, type SchemaDeclaration } from '@ipc/core'
 import type { Signal } from '@ipc/native'
 import { InvalidArgType, InvalidArgValue, NotABus } from './errors.js'
 import {
@@ -365,23 +365,29 @@ export interface TopicSizes {
   ringBytes: number
   maxSenders: number
   maxSubscribers: number
+  /** Largest message this process publishes (larger than a record it travels as fragments). */
   maxMessageBytes: number
+  /** The lanes' record limit, stored in the topic by whoever creates it. */
+  maxRecordBytes: number
 }
 
 /**
  * The sizes of a topic created now: the subscription's (checked already by
  * checkSubscribeOptions), else the bus's, else the defaults. The largest
- * message is the channel's rule, but at most a quarter of the ring minus a
- * record header (a broadcast burst must never overwrite the last record of
- * the burst before it: docs/design.md, "Topics").
+ * message is the channel's rule (larger than a record it travels as
+ * fragments); a record at most a quarter of the ring minus a record header
+ * (a broadcast burst must never overwrite the last record of the burst
+ * before it: docs/design.md, "Topics").
  */
 export function resolveTopicSizes(busOptions: BusOptions, o: SubscribeOptions = {}): TopicSizes {
   const co = resolveChannelOptions(busOptions, { ringBytes: o.ringBytes, maxSenders: o.maxSenders })
+  const maxRecordBytes = Math.min(co.maxRecordBytes, co.ringBytes / 4 - TOPIC_RECORD_HEADER)
   return {
     ringBytes: co.ringBytes,
     maxSenders: co.maxSenders,
     maxSubscribers: o.maxSubscribers ?? DEFAULTS.maxSubscribers,
-    maxMessageBytes: Math.min(co.maxMessageBytes, co.maxRecordBytes, co.ringBytes / 4 - TOPIC_RECORD_HEADER),
+    maxMessageBytes: fragmentBytes(maxRecordBytes) > 0 ? co.maxMessageBytes : maxRecordBytes,
+    maxRecordBytes,
   }
 }
 

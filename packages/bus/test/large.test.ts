@@ -13,7 +13,9 @@
  *   flows on, and a new process takes over the dead one's lane;
  * - a receiver killed mid-message: the next receiver skips the rest of it,
  *   counts it abandoned and gets everything after it whole;
- * - a send that times out mid-message, and request/reply with large payloads.
+ * - a send that times out mid-message, and request/reply with large payloads;
+ * - topics: a large publish reaches block subscribers whole, and a lapped
+ *   drop subscriber gets whole values in order, with gaps, never a part.
  *
  * Reproduce a property failure with FC_SEED (and FC_PATH) as printed.
  */
@@ -35,7 +37,7 @@ const KILL_TRIALS = Number(process.env['LARGE_KILL_TRIALS'] ?? 100)
 const until = (what: () => boolean, timeout = 20_000): Promise<unknown> => vi.waitUntil(what, { timeout, interval: 5 })
 
 /** A large-sender.ts process on `bus` (see there for the arguments), once it is ready; `done` resolves when it has sent all. */
-async function sender(bus: Bus, args: { channel: string; id: number; control: number; mode: 'bytes' | 'value'; sizes: number[]; count: number; wait?: boolean }): Promise<ChildProcess & { done: Promise<void> }> {
+async function sender(bus: Bus, args: { channel: string; id: number; control: number; mode: 'bytes' | 'value' | 'publish'; sizes: number[]; count: number; wait?: boolean }): Promise<ChildProcess & { done: Promise<void> }> {
   const argv = [args.channel, String(args.id), String(args.control), args.mode, args.sizes.join(','), String(args.count), args.wait === true ? 'wait' : '']
   const child = track(bus.fork(fixturePath('bus', 'large-sender'), argv, {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -156,10 +158,11 @@ describe('large messages', () => {
             const started = Atomics.load(words, STARTED + 0)
             const before = check.got(1)
             // Every lane is held (maxSenders 2): the heir must take the dead one's.
-            await until(() => ch.stats().lanes.every((l) => l.owner !== victim.pid || l.usedBytes === 0)) // once drained (a dead lane is only taken then)
+            const state = (): string => `killed after ${killAfterMs} ms (started ${started}, done ${done}); got ${JSON.stringify([...check.next])}; lanes ${JSON.stringify(ch.stats().lanes.map((l) => [l.owner, l.messagesWritten, l.messagesRead, l.usedBytes]))}`
+            await until(() => ch.stats().lanes.every((l) => l.owner !== victim.pid || l.usedBytes === 0)).catch(() => { throw new Error(`the dead lane never drained: ${state()}`) })
             heir.send('go')
             await heir.done // its 4 messages are written
-            await until(() => check.got(2) === 4 && check.got(1) > before)
+            await until(() => check.got(2) === 4 && check.got(1) > before).catch(() => { throw new Error(`the heir's or the survivor's messages did not all come: ${state()}`) })
             survivor.kill('SIGKILL')
             await once(survivor, 'exit')
             expect(check.errors).toEqual([])
@@ -241,4 +244,33 @@ describe('large messages', () => {
     expect(check.errors).toEqual([])
     expect(() => tx.trySendBytes(Buffer.alloc((4 << 20) + 1))).toThrow(expect.objectContaining({ code: 'ERR_MESSAGE_TOO_LARGE' }))
   }, 60_000)
+
+  test('topics: a large publish reaches every block subscriber whole and in order; a lapped drop subscriber never gets part of one', async () => {
+    const bus = await privateBus({ ringBytes: '64 KiB' })
+    const control = makeSegment(CONTROL_BYTES)
+    const other = trackBus(await Bus.attach(bus.address))
+    const a = new Checker()
+    const b = new Checker()
+    const lapped = new Checker()
+    bus.subscribe('big', (v) => a.take(v))
+    other.subscribe('big', (v) => b.take(v))
+    let n = 0
+    const slow = bus.subscribe('big', (v) => {
+      lapped.take(v)
+      if (n++ % 2 === 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 30) // falls behind: lapped
+    }, { policy: 'drop' })
+    const publisher = await sender(bus, { channel: 'big', id: 0, control, mode: 'publish', sizes: [3 << 20, 10, 200_000, 70_000], count: 12 })
+    await publisher.done
+    await until(() => a.count === 12 && b.count === 12, 60_000)
+    expect([a.errors, b.errors, a.got(0), b.got(0)]).toEqual([[], [], 12, 12])
+    await new Promise((r) => setTimeout(r, 500))
+    // The drop subscriber: whole frames only (a torn one is an error), in order, with gaps.
+    expect(lapped.errors.filter((e) => e.startsWith('torn'))).toEqual([])
+    for (const e of lapped.errors) { // gaps only, never a value out of order
+      const [, got, expected] = /#(\d+), expected #(\d+)/.exec(e)!.map(Number)
+      expect(got).toBeGreaterThan(expected!)
+    }
+    expect(lapped.count).toBeLessThan(12)
+    expect(slow.dropped + slow.abandoned).toBeGreaterThan(0)
+  }, 120_000)
 })

@@ -141,7 +141,7 @@ describe('publish and subscribe', () => {
   })
 
   test('publishMany keeps order across bursts and waits for room; a value that cannot be written rejects the call before any of it is written', async () => {
-    const bus = await privateBus({ ringBytes: 4096 })
+    const bus = await privateBus({ ringBytes: 4096, maxMessageBytes: 500 })
     const { agent } = await agentOn(bus)
     const { key } = await agent.call<{ key: number }>('subscribe', { topic: 'm', policy: 'block', slowEvery: 100, slowMs: 5 })
     const values = range(0, 2000).map((i) => makeMessage(0, i, i % 40))
@@ -536,7 +536,7 @@ describe('errors', () => {
   })
 
   test('Unserializable and MessageTooLarge reject before anything is written', async () => {
-    const bus = await privateBus({ ringBytes: 4096 })
+    const bus = await privateBus({ ringBytes: 4096, maxMessageBytes: 500 })
     const got: unknown[] = []
     bus.subscribe('v', (v) => got.push(v))
     await expect(bus.publish('v', () => 1)).rejects.toBeInstanceOf(Unserializable)

@@ -4,7 +4,7 @@
  * layout; docs/design.md, "Large messages"). The writer (writer.ts)
  * publishes and rings after each call that staged something.
  */
-import { FRAGMENT_HEADER, TYPE_FRAGMENT, fragmentBytes, recordBytes, type ChannelSender } from '@ipc/core'
+import { FRAGMENT_HEADER, TYPE_FRAGMENT, copyBytes, fragmentBytes, recordBytes, type ChannelSender, type TopicPublisher } from '@ipc/core'
 
 /** A message on its way out as fragments: `sent` bytes of it are written. */
 export interface Outgoing {
@@ -23,6 +23,34 @@ export function stageFragments(sender: ChannelSender, maxRecordBytes: number, m:
   while (sent < total) {
     const end = Math.min(total, sent + chunk)
     if (!sender.tryWritePrefixed(bytes, sent, end, total, sent, type, TYPE_FRAGMENT, false)) break
+    sent = end
+  }
+  m.sent = sent
+  return sent !== before
+}
+
+/**
+ * The same for a topic's lane (../patterns/topic-writer.ts), through the
+ * publisher's claim/commit: every subscriber reassembles the fragments
+ * (../patterns/topic-reader.ts). Staged, not published.
+ */
+export function stageTopicFragments(p: TopicPublisher, maxRecordBytes: number, m: Outgoing): boolean {
+  const { bytes, type } = m
+  const total = bytes.length
+  const chunk = fragmentBytes(maxRecordBytes)
+  const before = m.sent
+  let sent = before
+  while (sent < total) {
+    const end = Math.min(total, sent + chunk)
+    const at = p.claim(FRAGMENT_HEADER + end - sent)
+    if (at < 0) break
+    const data = p.data
+    data.writeUInt32LE(total, at)
+    data.writeUInt32LE(sent, at + 4)
+    data.writeUInt32LE(type, at + 8)
+    data.writeUInt32LE(0, at + 12)
+    copyBytes(bytes, sent, end, data, at + FRAGMENT_HEADER)
+    p.commit(FRAGMENT_HEADER + end - sent, TYPE_FRAGMENT, false)
     sent = end
   }
   m.sent = sent

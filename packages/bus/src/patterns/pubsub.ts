@@ -23,7 +23,7 @@
 import { InvalidArgType, TooManySubscribers } from '../errors.js'
 import { ownBell } from '../doorbell.js'
 import { isAlive, selfIdentity } from '../liveness.js'
-import { checkSendOptions, checkSubscribeOptions, resolveTopicSizes, type SendOptions, type SlowPolicy, type SubscribeOptions } from '../options.js'
+import { checkSendOptions, checkSubscribeOptions, resolveChannelOptions, resolveTopicSizes, type SendOptions, type SlowPolicy, type SubscribeOptions } from '../options.js'
 import { reportError } from '../report.js'
 import { channels as diagnostics, observed, report } from '../diagnostics.js'
 import type { PatternHost } from './host.js'
@@ -152,6 +152,7 @@ export class PubSub {
       doorbellSignal: ctx.doorbellSignal,
       runtimeDir: ctx.runtimeDir,
       report: (what, err) => reportError(this.host, what, err),
+      maxMessageBytes: resolveChannelOptions(this.host.pattern.busOptions).maxMessageBytes,
       reclaimed: (slot) => {
         this.reclaimed++
         if (observed(diagnostics.reclaim)) report(diagnostics.reclaim, { bus: ctx.busName, what: 'subscriber', detail: `topic '${topic}' slot ${slot}: its subscriber is dead` })

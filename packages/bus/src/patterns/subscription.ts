@@ -50,9 +50,22 @@ export class Subscription<T = unknown> implements AsyncIterable<T>, Disposable, 
     return !this.closed
   }
 
-  /** Values this subscription lost to lapping ('drop' policy; always 0 for 'block'). */
+  /**
+   * Records this subscription lost to lapping ('drop' policy; always 0 for
+   * 'block'): values, and fragments of values larger than a record (see
+   * `abandoned`).
+   */
   get dropped(): number {
     return this.reader.dropped
+  }
+
+  /**
+   * Values larger than a record that this subscription dropped unfinished,
+   * never delivering part of one: a lap cut them ('drop'), or their
+   * publisher died or gave up mid-message.
+   */
+  get abandoned(): number {
+    return this.reader.abandoned
   }
 
   /** Stops receiving and frees the slot (values not yet delivered are discarded). Idempotent. */

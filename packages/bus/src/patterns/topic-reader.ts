@@ -9,7 +9,7 @@
  * IPC_BUS_BACKSTOP=off in tests).
  */
 import { performance } from 'node:perf_hooks'
-import type { Codec, TopicSubscriber } from '@ipc/core'
+import { MAX_MESSAGE_LIMIT, Reassembler, TYPE_FRAGMENT, type Codec, type TopicSubscriber } from '@ipc/core'
 import { registerSleeper, ring, roomToken, unregisterSleeper, type Sleeper, type Target } from '../doorbell.js'
 import { cancelRelease, releaseOnTerminate } from '../exit.js'
 import { Backstop, Continuation, IdleStrategy, MAX_PER_RUN, backstopOn, type Pull } from '../channel/idle.js'
@@ -55,9 +55,28 @@ export class TopicReader<T> {
   private readonly backstop: Backstop
   /** In a worker thread: the native exit actions that free the slot if the thread is terminated. */
   private readonly exitActions: Array<number | null>
-  private readonly deliver = (data: Buffer, start: number, end: number, _type: number, lane: number): void => {
+  private readonly deliver = (data: Buffer, start: number, end: number, type: number, lane: number): void => {
     if (this.consumer.ownLane !== undefined && this.consumer.ownLane() === lane) return // noEcho: not decoded, not delivered
+    if (type === TYPE_FRAGMENT) {
+      // A message larger than a record (docs/design.md, "Large messages"):
+      // delivered whole with its last fragment; one cut by a lap is dropped.
+      const whole = this.reassembler.accept(lane, data, start, end)
+      if (whole !== null) this.onValue(this.ctx.codec.decode(whole, 0, whole.length) as T)
+      return
+    }
+    if (this.reassembler.pendingCount > 0) this.reassembler.whole(lane)
     this.onValue(this.ctx.codec.decode(data, start, end) as T)
+  }
+  /**
+   * Messages in the making, one per lane. Their size is bounded by each
+   * publisher's own maxMessageBytes (topics do not store one): a subscriber
+   * takes any size up to the format's limit.
+   */
+  private readonly reassembler: Reassembler
+
+  /** Messages larger than a record that this subscription dropped unfinished (a lap cut them, or their publisher left mid-message). */
+  get abandoned(): number {
+    return this.reassembler.abandoned
   }
 
   /**
@@ -78,6 +97,7 @@ export class TopicReader<T> {
       throw err
     }
     this.exitActions = sub.releaseSteps().map((s) => releaseOnTerminate(topic.token, s.offset, s.width, s.expected, s.desired))
+    this.reassembler = new Reassembler(topic.core.lanes, MAX_MESSAGE_LIMIT)
     this.idle = new IdleStrategy(ctx.spinMicros)
     this.continuation = new Continuation(this.idle.fixedMicros)
     this.backstop = new Backstop(sub, () => {

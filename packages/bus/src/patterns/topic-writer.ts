@@ -10,8 +10,9 @@
  */
 import { availableParallelism } from 'node:os'
 import { performance } from 'node:perf_hooks'
-import { TYPE_VALUE, identityWord, readBell, type TopicPublisher } from '@ipc/core'
+import { TYPE_VALUE, fragmentBytes, identityWord, readBell, type TopicPublisher } from '@ipc/core'
 import { ring } from '../doorbell.js'
+import { nextRecordBytes, stageTopicFragments } from '../channel/fragments.js'
 import { RoomWait, WaitQueue } from '../channel/room.js'
 import { ChannelFull, Closed, MessageTooLarge, TooManySenders } from '../errors.js'
 import { cancelRelease, releaseOnTerminate } from '../exit.js'
@@ -51,6 +52,8 @@ export interface WriterContext {
   report(what: string, err: unknown): void
   /** A dead subscriber's slot was freed by this writer. */
   reclaimed(slot: number): void
+  /** The bus's maxMessageBytes: larger than a record, a message travels as fragments. */
+  readonly maxMessageBytes: number
 }
 
 export class TopicWriter {
@@ -75,14 +78,31 @@ export class TopicWriter {
     return this.publisher?.lane ?? null
   }
 
-  /** Writes value now (false when a 'block' subscriber has no room, or earlier publishes still wait). */
+  /**
+   * Writes value now (false when a 'block' subscriber has no room, or earlier
+   * publishes still wait). A message larger than a record is never written
+   * here (false): publish() writes its fragments as room appears.
+   */
   tryPublish(value: unknown): boolean {
+    return this.write(value) === true
+  }
+
+  /** tryPublish(), or the encoded bytes of a message larger than a record (for publish() to queue without encoding again). */
+  private write(value: unknown): boolean | Buffer {
     const p = this.lane()
     if (this.waiters.length > 0) {
       this.encodeCopy(value) // still report bad input at once
       return false
     }
-    if (!p.trySend(value, TYPE_VALUE, false)) {
+    let written: boolean
+    try {
+      written = p.trySend(value, TYPE_VALUE, false)
+    } catch (err) {
+      if (!(err instanceof MessageTooLarge)) throw err
+      this.checkSize(err.bytes)
+      return this.topic.core.codec.copyLastEncoded()
+    }
+    if (!written) {
       this.publishStaged() // full: let the subscribers see what is already written
       return false
     }
@@ -93,8 +113,9 @@ export class TopicWriter {
   /** Resolves with the number of subscribers once value is in the ring. `options` are checked already. */
   publish(value: unknown, options: SendOptions): Promise<number> {
     if (options.signal?.aborted) return Promise.reject(options.signal.reason) // as Node's own APIs: nothing is written
-    if (this.tryPublish(value)) return Promise.resolve(this.publisher!.subscriberCount())
-    return this.enqueue(this.encodeCopy(value), options)
+    const r = this.write(value)
+    if (r === true) return Promise.resolve(this.publisher!.subscriberCount())
+    return this.enqueue(r === false ? this.encodeCopy(value) : r, options)
   }
 
   /** Every value is encoded before the first is queued; what has room is written in one burst. */
@@ -103,7 +124,12 @@ export class TopicWriter {
     const p = this.lane()
     let written = 0
     if (this.waiters.length === 0) {
-      written = p.trySendMany(values, TYPE_VALUE)
+      try {
+        written = p.trySendMany(values, TYPE_VALUE)
+      } catch (err) {
+        // One is larger than a record: nothing of the batch was written; all go through the queue, in order.
+        if (!(err instanceof MessageTooLarge)) throw err
+      }
       this.afterPublish()
       if (written === values.length) return Promise.resolve(p.subscriberCount())
     }
@@ -111,10 +137,20 @@ export class TopicWriter {
     return Promise.all(rest.map((bytes) => this.enqueue(bytes, options))).then((n) => n[n.length - 1]!)
   }
 
+  /** Largest message: the bus's, once the topic's records can carry fragments; else a record. */
+  private get maxMessageBytes(): number {
+    const record = this.topic.core.maxMessageBytes
+    return fragmentBytes(record) > 0 ? Math.max(record, this.ctx.maxMessageBytes) : record
+  }
+
+  private checkSize(length: number): void {
+    const max = this.maxMessageBytes
+    if (length > max) throw new MessageTooLarge(length, max)
+  }
+
   private encodeCopy(value: unknown): Buffer {
     const bytes = this.topic.core.codec.pack(value)
-    const max = this.topic.core.maxMessageBytes
-    if (bytes.length > max) throw new MessageTooLarge(bytes.length, max)
+    this.checkSize(bytes.length)
     return bytes
   }
 
@@ -194,7 +230,18 @@ export class TopicWriter {
         const head = this.waiters.head(now, (timeout) => new ChannelFull(`T:${this.topic.name}`, timeout))
         if (head === undefined) return
         const p = this.publisher!
-        if (p.tryWrite(head.bytes, head.type)) {
+        const record = this.topic.core.maxMessageBytes
+        if (head.bytes.length > record) {
+          const before = head.sent
+          if (stageTopicFragments(p, record, head)) {
+            p.publish()
+            this.afterPublish()
+            if (head.sent === head.bytes.length) this.waiters.done(p.subscriberCount())
+            turns = 0
+            continue
+          }
+          if (head.sent !== before) { turns = 0; continue }
+        } else if (p.tryWrite(head.bytes, head.type)) {
           this.afterPublish()
           this.waiters.done(p.subscriberCount())
           turns = 0
@@ -213,7 +260,7 @@ export class TopicWriter {
         }
         turns = 0
         this.room.ensure((bell) => this.topic.core.setLaneBell(p.lane, selfIdentity(), bell))
-        if (!p.waitForRoom(head.bytes.length)) continue // room appeared meanwhile
+        if (!p.waitForRoom(nextRecordBytes(head, record))) continue // room appeared meanwhile
         await this.room.sleep(Math.max(0, Math.min(head.deadline - now, ROOM_RECHECK_MS)), head.signal)
         p.cancelRoomWait()
       }

@@ -38,7 +38,7 @@ export class TopicTable {
       bytes: topicBytes(s.maxSenders, s.maxSubscribers, s.ringBytes),
       capacity: s.ringBytes,
       lanes: s.maxSenders,
-      initialize: (buffer) => initializeTopic(buffer, 0, { lanes: s.maxSenders, slots: s.maxSubscribers, laneCapacity: s.ringBytes, maxMessageBytes: s.maxMessageBytes }),
+      initialize: (buffer) => initializeTopic(buffer, 0, { lanes: s.maxSenders, slots: s.maxSubscribers, laneCapacity: s.ringBytes, maxMessageBytes: s.maxRecordBytes }),
       wrap: (buffer) => new TopicSegment(buffer, 0, this.host.codec),
     })
     const topic: OpenTopic = { name, segment, core, token: segment.id }
