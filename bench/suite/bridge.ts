@@ -18,10 +18,10 @@
  * Writes results/bridge.json. Starts its own nats-server (Debian's
  * `nats-server`) on a free loopback port.
  */
-import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { fork, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import { existsSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
+import { writeFileSync } from 'node:fs'
+import { startLocalNatsServer } from '@ipc/bridge-nats/local-server'
 import os from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { percentile, summarize } from './stats.js'
@@ -35,25 +35,6 @@ const PEER = fileURLToPath(new URL('../peers/bridge.js', import.meta.url))
 export interface BridgeBenchOptions { runs: number; quick: boolean }
 
 interface Row { mode: Mode; label: string; rates: number[]; rate: number; p50us: number; p99us: number; lost: number }
-
-async function natsServer(): Promise<{ url: string; child: ChildProcess }> {
-  const which = spawnSync('sh', ['-c', 'command -v nats-server'], { encoding: 'utf8' })
-  const binary = which.status === 0 ? which.stdout.trim() : ['/usr/bin/nats-server', '/usr/sbin/nats-server'].find((p) => existsSync(p))
-  if (binary === undefined) throw new Error("the bridge benchmark needs Debian's package nats-server (apt-get install nats-server)")
-  const probe = createServer().listen(0, '127.0.0.1')
-  await once(probe, 'listening')
-  const { port } = probe.address() as { port: number }
-  probe.close()
-  const child = spawn(binary, ['-a', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'ignore', 'pipe'] })
-  let log = ''
-  child.stderr!.setEncoding('utf8')
-  await new Promise<void>((resolve, reject) => {
-    child.stderr!.on('data', (d: string) => { log += d; if (log.includes('Server is ready')) resolve() })
-    child.once('exit', (code) => reject(new Error(`nats-server exited (${code}): ${log}`)))
-  })
-  child.stderr!.resume()
-  return { url: `nats://127.0.0.1:${port}`, child }
-}
 
 /** A peer process and the next message it sends. */
 class Peer {
@@ -116,7 +97,7 @@ export async function runBridgeBench(o: BridgeBenchOptions): Promise<void> {
   const messages = o.quick ? 20_000 : 200_000
   const pacedN = o.quick ? 200 : 2_000
   const gapMs = 1
-  const nats = await natsServer()
+  const nats = await startLocalNatsServer() // throws naming Debian's package nats-server when there is none
   const pairs = new Map<Mode, Pair>()
   try {
     for (const mode of ['bridged', 'nats'] as const) {

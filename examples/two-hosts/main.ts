@@ -10,10 +10,9 @@
  * Without --servers it starts a nats-server of its own on a free loopback
  * port (Debian's package `nats-server`) and stops it at the end.
  */
-import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { fork, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import { existsSync } from 'node:fs'
-import { createServer } from 'node:net'
+import { startLocalNatsServer } from '@ipc/bridge-nats/local-server'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import type { Command, Event } from './protocol.js'
@@ -22,29 +21,6 @@ const { values: args } = parseArgs({ options: { servers: { type: 'string' }, cou
 const COUNT = Number(args.count)
 const SYMBOLS = ['ACME', 'INIT']
 const hostPath = fileURLToPath(new URL('./host.js', import.meta.url))
-
-/** Starts nats-server on a free loopback port; resolves once it accepts clients. */
-async function startNats(): Promise<{ url: string; child: ChildProcess }> {
-  const which = spawnSync('sh', ['-c', 'command -v nats-server'], { encoding: 'utf8' })
-  const binary = which.status === 0 ? which.stdout.trim() : ['/usr/bin/nats-server', '/usr/sbin/nats-server'].find((p) => existsSync(p))
-  if (binary === undefined) {
-    console.error("two-hosts: no nats-server here: install Debian's package nats-server (apt-get install nats-server), or give --servers nats://HOST:PORT")
-    process.exit(2)
-  }
-  const probe = createServer().listen(0, '127.0.0.1')
-  await once(probe, 'listening')
-  const { port } = probe.address() as { port: number }
-  probe.close()
-  const child = spawn(binary, ['-a', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'ignore', 'pipe'] })
-  let log = ''
-  child.stderr!.setEncoding('utf8')
-  await new Promise<void>((resolve, reject) => {
-    child.stderr!.on('data', (d: string) => { log += d; if (log.includes('Server is ready')) resolve() })
-    child.once('exit', (code) => reject(new Error(`nats-server exited (${code}): ${log}`)))
-  })
-  child.stderr!.resume()
-  return { url: `nats://127.0.0.1:${port}`, child }
-}
 
 /** A host process, and a way to send it a command and wait for the event that finishes it. */
 function startHost(role: 'east' | 'west', url: string) {
@@ -73,7 +49,10 @@ let status = 0
 try {
   let url = args.servers
   if (url === undefined) {
-    const started = await startNats()
+    const started = await startLocalNatsServer().catch((err: Error) => {
+      console.error(`two-hosts: ${err.message}, or give --servers nats://HOST:PORT`)
+      process.exit(2)
+    })
     nats = started.child
     url = started.url
     console.log(`nats-server started on ${url} (pid ${nats.pid})`)
