@@ -15,18 +15,7 @@ export interface Outgoing {
 
 /** Stages the next fragments of `m` that fit in the lane (advancing m.sent); true when it staged any. */
 export function stageFragments(sender: ChannelSender, maxRecordBytes: number, m: Outgoing): boolean {
-  const { bytes, type } = m
-  const total = bytes.length
-  const chunk = fragmentBytes(maxRecordBytes)
-  const before = m.sent
-  let sent = before
-  while (sent < total) {
-    const end = Math.min(total, sent + chunk)
-    if (!sender.tryWritePrefixed(bytes, sent, end, total, sent, type, TYPE_FRAGMENT, false)) break
-    sent = end
-  }
-  m.sent = sent
-  return sent !== before
+  return stage(m, maxRecordBytes, (start, end) => sender.tryWritePrefixed(m.bytes, start, end, m.bytes.length, start, m.type, TYPE_FRAGMENT, false))
 }
 
 /**
@@ -35,22 +24,29 @@ export function stageFragments(sender: ChannelSender, maxRecordBytes: number, m:
  * (../patterns/topic-reader.ts). Staged, not published.
  */
 export function stageTopicFragments(p: TopicPublisher, maxRecordBytes: number, m: Outgoing): boolean {
-  const { bytes, type } = m
-  const total = bytes.length
+  return stage(m, maxRecordBytes, (start, end) => {
+    const at = p.claim(FRAGMENT_HEADER + end - start)
+    if (at < 0) return false
+    const data = p.data
+    data.writeUInt32LE(m.bytes.length, at)
+    data.writeUInt32LE(start, at + 4)
+    data.writeUInt32LE(m.type, at + 8)
+    data.writeUInt32LE(0, at + 12)
+    copyBytes(m.bytes, start, end, data, at + FRAGMENT_HEADER)
+    p.commit(FRAGMENT_HEADER + end - start, TYPE_FRAGMENT, false)
+    return true
+  })
+}
+
+/** Writes m's fragments from m.sent on with `write(start, end)` until it says no room; true when it wrote any. */
+function stage(m: Outgoing, maxRecordBytes: number, write: (start: number, end: number) => boolean): boolean {
+  const total = m.bytes.length
   const chunk = fragmentBytes(maxRecordBytes)
   const before = m.sent
   let sent = before
   while (sent < total) {
     const end = Math.min(total, sent + chunk)
-    const at = p.claim(FRAGMENT_HEADER + end - sent)
-    if (at < 0) break
-    const data = p.data
-    data.writeUInt32LE(total, at)
-    data.writeUInt32LE(sent, at + 4)
-    data.writeUInt32LE(type, at + 8)
-    data.writeUInt32LE(0, at + 12)
-    copyBytes(bytes, sent, end, data, at + FRAGMENT_HEADER)
-    p.commit(FRAGMENT_HEADER + end - sent, TYPE_FRAGMENT, false)
+    if (!write(sent, end)) break
     sent = end
   }
   m.sent = sent
