@@ -10,7 +10,9 @@
  * - SIGKILL a sender at random moments while it sends large messages over a
  *   4 KiB ring (fragments of 496 bytes, so kills land mid-message): never a
  *   partial delivery, every committed message delivered, the other sender
- *   flows on, and a new process takes over the dead one's lane;
+ *   flows on, and a new process takes over the dead one's lane (the
+ *   parked receiver's backstop is on there: a kill between winning the
+ *   right to ring and ringing strands it otherwise, see faults.test.ts);
  * - a receiver killed mid-message: the next receiver skips the rest of it,
  *   counts it abandoned and gets everything after it whole;
  * - a send that times out mid-message, and request/reply with large payloads;
@@ -22,7 +24,7 @@
 import { once } from 'node:events'
 import type { ChildProcess } from 'node:child_process'
 import fc from 'fast-check'
-import { describe, expect, test, vi } from 'vitest'
+import { describe, expect, onTestFinished, test, vi } from 'vitest'
 import { Bus } from '@ipc/bus'
 import { shmat, shmdt } from '@ipc/native'
 import { fixturePath, track } from '../../../test/support/children.js'
@@ -133,6 +135,13 @@ describe('large messages', () => {
   }, 600_000)
 
   test(`SIGKILL a sender at random moments in large messages (${KILL_TRIALS} trials): no partial delivery, the other sender flows on, a new process takes the lane`, async () => {
+    // A kill may land between the victim winning the CAS that lets it ring
+    // the parked receiver and the ring itself: the one wakeup the parking
+    // protocol cannot deliver (docs/design.md), which the parked receiver's
+    // backstop exists for (as in faults.test.ts). On here; each rescue is
+    // counted and at most one per kill is allowed below.
+    process.env.IPC_BUS_BACKSTOP = 'on'
+    onTestFinished(() => { process.env.IPC_BUS_BACKSTOP = 'off' })
     const control = makeSegment(CONTROL_BYTES)
     const words = new Int32Array(shmat(control))
     let midMessage = 0
@@ -169,6 +178,7 @@ describe('large messages', () => {
             expect(check.got(0)).toBeGreaterThanOrEqual(done)
             expect(check.got(0)).toBeLessThanOrEqual(started)
             const abandoned = ch.stats().abandonedMessages
+            expect(ch.stats().backstopRescues).toBeLessThanOrEqual(1) // the one kill's
             // At most the one message the kill cut: dropped, never delivered in part.
             expect(abandoned).toBeLessThanOrEqual(1)
             if (abandoned === 1) {
