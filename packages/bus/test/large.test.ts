@@ -178,7 +178,7 @@ describe('large messages', () => {
             expect(check.got(0)).toBeGreaterThanOrEqual(done)
             expect(check.got(0)).toBeLessThanOrEqual(started)
             const abandoned = ch.stats().abandonedMessages
-            expect(ch.stats().backstopRescues).toBeLessThanOrEqual(1) // the one kill's
+            expect(ch.stats().backstopRescues).toBeLessThanOrEqual(2) // at most one per kill (the victim's, the survivor's)
             // At most the one message the kill cut: dropped, never delivered in part.
             expect(abandoned).toBeLessThanOrEqual(1)
             if (abandoned === 1) {
