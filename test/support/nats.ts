@@ -11,20 +11,14 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
+import { findNatsServer, freePort } from '@ipc/bridge-nats/local-server'
+
+export { findNatsServer, freePort }
 
 const PACKAGE = 'nats-server'
-const KNOWN_PATHS = ['/usr/bin/nats-server', '/usr/sbin/nats-server', '/usr/local/bin/nats-server']
-
-/** Where the nats-server binary is, or null. */
-export function findNatsServer(): string | null {
-  const found = spawnSync('sh', ['-c', 'command -v nats-server'], { encoding: 'utf8' })
-  if (found.status === 0 && found.stdout.trim() !== '') return found.stdout.trim()
-  return KNOWN_PATHS.find((p) => existsSync(p)) ?? null
-}
 
 /**
  * The nats-server binary: found, or installed with apt-get (update first if
@@ -50,17 +44,6 @@ export function ensureNatsServer(): string {
     if (installed !== null) return installed
   }
   throw new Error(`the NATS bridge tests need a real NATS server: install Debian's package ${PACKAGE} (apt-get install ${PACKAGE})${isRoot ? '' : ', or run the tests as root to have it installed'}`)
-}
-
-/** A TCP port nobody listens on now, on the loopback interface. */
-export async function freePort(): Promise<number> {
-  const server = createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as { port: number }
-  server.close()
-  await once(server, 'close')
-  return port
 }
 
 export interface NatsStartOptions {

@@ -24,6 +24,16 @@ export function findNatsServer(): string | null {
   return ['/usr/bin/nats-server', '/usr/sbin/nats-server', '/usr/local/bin/nats-server'].find((p) => existsSync(p)) ?? null
 }
 
+/** A TCP port nobody listens on now, on the loopback interface. */
+export async function freePort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address() as { port: number }
+  server.close()
+  await once(server, 'close')
+  return port
+}
+
 /**
  * Starts nats-server on a free loopback port and resolves once it accepts
  * clients. Throws an Error naming Debian's package when there is none.
@@ -31,10 +41,7 @@ export function findNatsServer(): string | null {
 export async function startLocalNatsServer(): Promise<LocalNatsServer> {
   const binary = findNatsServer()
   if (binary === null) throw new Error("no nats-server here: install Debian's package nats-server (apt-get install nats-server)")
-  const probe = createServer().listen(0, '127.0.0.1')
-  await once(probe, 'listening')
-  const { port } = probe.address() as { port: number }
-  probe.close()
+  const port = await freePort()
   const child = spawn(binary, ['-a', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'ignore', 'pipe'] })
   let log = ''
   child.stderr!.setEncoding('utf8')
