@@ -8,7 +8,7 @@
  * valid one ('ringbytes' -> 'ringBytes').
  */
 import { tmpdir } from 'node:os'
-import { MAX_LANES, MAX_SLOTS, MAX_TOPIC_SLOTS, TOPIC_RECORD_HEADER, defineSchema, fragmentBytes, type Schema, type SchemaDeclaration } from '@ipc/core'
+import { MAX_LANES, MAX_SLOTS, MAX_TOPIC_SLOTS, TOPIC_RECORD_HEADER, defineSchema, type Schema, type SchemaDeclaration } from '@ipc/core'
 import type { Signal } from '@ipc/native'
 import { InvalidArgType, InvalidArgValue, NotABus } from './errors.js'
 import {
@@ -365,9 +365,7 @@ export interface TopicSizes {
   ringBytes: number
   maxSenders: number
   maxSubscribers: number
-  /** Largest message this process publishes (larger than a record it travels as fragments). */
-  maxMessageBytes: number
-  /** The lanes' record limit, stored in the topic by whoever creates it. */
+  /** The lanes' record limit, stored in the topic by whoever creates it (the largest message is the writer's: topic-writer.ts). */
   maxRecordBytes: number
 }
 
@@ -386,7 +384,6 @@ export function resolveTopicSizes(busOptions: BusOptions, o: SubscribeOptions = 
     ringBytes: co.ringBytes,
     maxSenders: co.maxSenders,
     maxSubscribers: o.maxSubscribers ?? DEFAULTS.maxSubscribers,
-    maxMessageBytes: fragmentBytes(maxRecordBytes) > 0 ? co.maxMessageBytes : maxRecordBytes,
     maxRecordBytes,
   }
 }

@@ -12,7 +12,7 @@ export { FLAG_PADDING, MAX_CAPACITY, MIN_CAPACITY, RECORD_HEADER, maxMessageLimi
 export { AWAKE, PARKED, park, shouldRing, type DataSource } from './ring/park.js'
 export { ChannelSegment, ChannelSender, channelBytes, initializeChannel, type ChannelLayoutOptions } from './channel/segment.js'
 export { MAX_LANES, MAX_MESSAGE_LIMIT, MAX_SCHEMA_BYTES, OWNERS as CHANNEL_OWNERS, RECEIVER as CHANNEL_RECEIVER, TYPE_BYTES, TYPE_FRAGMENT, TYPE_SCHEMA, TYPE_VALUE } from './channel/layout.js'
-export { FRAGMENT_HEADER, Reassembler, fragmentBytes } from './channel/fragments.js'
+export { FRAGMENT_HEADER, Reassembler, fragmentBytes, writeFragmentHeader } from './channel/fragments.js'
 export { DOORBELL_NONE, DOORBELL_PIPE, DOORBELL_SIGNAL, MAX_BELL_THREAD, bellWord, readBell, type BellAddress } from './doorbell.js'
 export {
   DIRECTORY_DEFAULTS, Directory, directorySize, initializeDirectory,

@@ -4,7 +4,7 @@
  * layout; docs/design.md, "Large messages"). The writer (writer.ts)
  * publishes and rings after each call that staged something.
  */
-import { FRAGMENT_HEADER, TYPE_FRAGMENT, copyBytes, fragmentBytes, recordBytes, type ChannelSender, type TopicPublisher } from '@ipc/core'
+import { FRAGMENT_HEADER, TYPE_FRAGMENT, copyBytes, fragmentBytes, recordBytes, writeFragmentHeader, type ChannelSender, type TopicPublisher } from '@ipc/core'
 
 /** A message on its way out as fragments: `sent` bytes of it are written. */
 export interface Outgoing {
@@ -15,6 +15,7 @@ export interface Outgoing {
 
 /** Stages the next fragments of `m` that fit in the lane (advancing m.sent); true when it staged any. */
 export function stageFragments(sender: ChannelSender, maxRecordBytes: number, m: Outgoing): boolean {
+  // tryWritePrefixed's three words are the fragment header's (core fragments.ts): total, offset, type.
   return stage(m, maxRecordBytes, (start, end) => sender.tryWritePrefixed(m.bytes, start, end, m.bytes.length, start, m.type, TYPE_FRAGMENT, false))
 }
 
@@ -27,12 +28,8 @@ export function stageTopicFragments(p: TopicPublisher, maxRecordBytes: number, m
   return stage(m, maxRecordBytes, (start, end) => {
     const at = p.claim(FRAGMENT_HEADER + end - start)
     if (at < 0) return false
-    const data = p.data
-    data.writeUInt32LE(m.bytes.length, at)
-    data.writeUInt32LE(start, at + 4)
-    data.writeUInt32LE(m.type, at + 8)
-    data.writeUInt32LE(0, at + 12)
-    copyBytes(m.bytes, start, end, data, at + FRAGMENT_HEADER)
+    writeFragmentHeader(p.data, at, m.bytes.length, start, m.type)
+    copyBytes(m.bytes, start, end, p.data, at + FRAGMENT_HEADER)
     p.commit(FRAGMENT_HEADER + end - start, TYPE_FRAGMENT, false)
     return true
   })

@@ -412,4 +412,3 @@ export class ChannelWriter<T> {
     }
   }
 }
-

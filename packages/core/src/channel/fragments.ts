@@ -37,6 +37,14 @@ export function fragmentBytes(maxRecordBytes: number): number {
   return n >= 8 ? n : 0
 }
 
+/** Writes the fragment header at data[at, at + FRAGMENT_HEADER) (the table above). */
+export function writeFragmentHeader(data: Buffer, at: number, total: number, offset: number, type: number): void {
+  data.writeUInt32LE(total, at)
+  data.writeUInt32LE(offset, at + 4)
+  data.writeUInt32LE(type, at + 8)
+  data.writeUInt32LE(0, at + 12)
+}
+
 /** A message in the making, in one lane. */
 interface Partial {
   bytes: Buffer
