@@ -101,8 +101,21 @@ function tsconfig(resolution: 'node16' | 'bundler'): string {
   }, null, 2)
 }
 
+// A named bus with a backlog, held open until stdin closes: what the
+// installed `ipc-bus` command inspects.
+const cliPeer = `
+import { Bus } from '@ipc/bus'
+const bus = await Bus.create(process.argv[2], { ringBytes: '64 KiB' })
+const orders = bus.channel('orders')
+for (let i = 0; i < 5; i++) await orders.sendBytes(new Uint8Array(100).fill(i))
+console.log('ready')
+process.stdin.resume()
+process.stdin.on('end', () => { bus.close().then(() => process.exit(0), () => process.exit(1)) })
+`
+
 export const consumerFiles: Record<string, string> = {
   'esm.mjs': esm,
+  'cli-peer.mjs': cliPeer,
   'cjs.cjs': cjs,
   'consumer.ts': ts,
   'tsconfig.node16.json': tsconfig('node16'),

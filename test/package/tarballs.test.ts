@@ -5,12 +5,15 @@
 // messages both ways, nothing left in shared memory), a CommonJS require(),
 // and TypeScript strict under moduleResolution node16 and bundler. Then
 // publint and arethetypeswrong on the tarballs, the loader's error where no
-// addon exists, and the documented source build (`npx ipc-native-build`).
+// addon exists, the documented source build (`npx ipc-native-build`), and
+// the `ipc-bus` bin (--help; ls and inspect of a live bus of another process).
 // Needs the npm registry (msgpackr, typescript, @types/node), as any install.
-import { execFileSync, spawnSync, type SpawnSyncReturns } from 'node:child_process'
+import { execFileSync, spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process'
+import { once } from 'node:events'
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, existsSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { delimiter, join } from 'node:path'
+import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { listSegments, type SegmentInfo } from '../support/leaks.js'
@@ -141,6 +144,33 @@ describe('the packed tarballs, installed by npm in a project with no compiler', 
       ok(run(join(repo, 'node_modules/.bin/attw'), [tarballs[pkg]!, '--profile', 'esm-only', '--format', 'ascii'], { cwd: repo }))
     }
   }, 120_000)
+
+  test('`npx ipc-bus` is installed as a bin: --help, and ls/inspect see a live named bus of another process without joining it', async () => {
+    const help = run('npx', ['ipc-bus', '--help'], { bare: true })
+    expect(help.status).toBe(0)
+    expect(help.stdout).toMatch(/^Usage: ipc-bus <command>/m)
+    for (const command of ['ls', 'inspect', 'top', 'gc', 'rm']) expect(help.stdout).toMatch(new RegExp(`^  ${command} `, 'm'))
+    const name = `tarball-cli-${process.pid}`
+    const peer = spawn(process.execPath, ['cli-peer.mjs', name], { cwd: project, stdio: ['pipe', 'pipe', 'inherit'] })
+    try {
+      const [line] = await once(createInterface({ input: peer.stdout }), 'line') as [string]
+      expect(line).toBe('ready')
+      const ls = JSON.parse(ok(run('npx', ['ipc-bus', 'ls', '--json'], { bare: true }))) as Array<{ name: string | null; members: { alive: number } }>
+      expect(ls.find((bus) => bus.name === name)?.members.alive).toBe(1)
+      const inspect = JSON.parse(ok(run('npx', ['ipc-bus', 'inspect', name, '--json'], { bare: true }))) as {
+        members: Array<{ pid: number; alive: boolean }>
+        channels: Array<{ name: string; backlogMessages: number }>
+      }
+      expect(inspect.members).toEqual([expect.objectContaining({ pid: peer.pid, alive: true })])
+      expect(inspect.channels.find((channel) => channel.name === 'orders')?.backlogMessages).toBe(5)
+      const exited = once(peer, 'exit')
+      peer.stdin.end()
+      expect(await exited).toEqual([0, null])
+    } finally {
+      peer.kill('SIGKILL')
+    }
+    expect(segmentsCreatedBy([peer.pid!])).toEqual([])
+  }, 60_000)
 
   test('without a prebuild or a build, importing throws ERR_IPC_NATIVE_MISSING naming platform/arch/libc and the command', () => {
     const copy = join(dir, 'no-addon', 'node_modules', '@ipc', 'native')
