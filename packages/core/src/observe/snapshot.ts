@@ -11,7 +11,7 @@
  * What is copied:
  *   directory  header, channel table, member table (not the msgpack structures)
  *   channel    header, owner and bell tables, every lane's header, the schema text (not the records)
- *   topic      header, lane lines, owner and bell tables, subscriber slots (not the records)
+ *   topic      header, lane lines, owner and bell tables, subscriber slots, schema text (not the records)
  *
  * Each region is copied by one read of 8-byte aligned offset and length, so
  * every aligned word in it is copied whole; different words (a lane's WRITE
@@ -27,8 +27,8 @@ import {
 } from '../channel/layout.js'
 import { LANE_HEADER_BYTES, isValidCapacity } from '../ring/layout.js'
 import {
-  LANES as TOPIC_LANES, LANE_CAPACITY as TOPIC_CAPACITY, MAX_TOPIC_LANES, MAX_TOPIC_SLOTS, SLOTS as TOPIC_SLOTS, TOPIC_MAGIC,
-  dataOffset, isValidTopicCapacity, laneLineOffset, topicBytes,
+  LANES as TOPIC_LANES, LANE_CAPACITY as TOPIC_CAPACITY, MAX_TOPIC_LANES, MAX_TOPIC_SLOTS, SCHEMA_BYTES as TOPIC_SCHEMA_BYTES, SLOTS as TOPIC_SLOTS,
+  TOPIC_MAGIC, dataOffset, isValidTopicCapacity, laneLineOffset, schemaOffset as topicSchemaOffset, topicBytes,
 } from '../topic/layout.js'
 
 /** Copies `length` bytes at `offset` of the segment (e.g. @ipc/native's ShmReadOnly.read). */
@@ -97,7 +97,13 @@ export function copyTopic(read: ReadAt, size: number): ArrayBuffer {
   if (topicBytes(lanes, slots, capacity) > size) {
     throw new CorruptSegment('topic.lanes', lanes, `lanes of ${capacity} bytes and ${slots} slots do not fit the ${size}-byte segment`)
   }
-  return copy(read, size, [[0, dataOffset(lanes, slots, capacity, 0)]])
+  const schemaBytes = head.getUint32(TOPIC_SCHEMA_BYTES, true)
+  if (schemaBytes > MAX_SCHEMA_BYTES || topicBytes(lanes, slots, capacity, schemaBytes) > size) {
+    throw new CorruptSegment('topic.schemaBytes', schemaBytes, `is more than ${MAX_SCHEMA_BYTES} or runs past the ${size}-byte segment`)
+  }
+  const regions: Array<[number, number]> = [[0, dataOffset(lanes, slots, capacity, 0)]]
+  if (schemaBytes > 0) regions.push([topicSchemaOffset(lanes, slots, capacity), Math.ceil(schemaBytes / 8) * 8])
+  return copy(read, size, regions)
 }
 
 /** The first `length` bytes of a segment, as a DataView; NotABus when the segment is too small to hold them. */

@@ -23,6 +23,8 @@ export interface LaneView {
   /** Index in `words` of the lane's line. */
   readonly line: number
   readonly data: Buffer
+  /** The same bytes as a DataView (schema records are written through it). */
+  readonly view: DataView
   /** The data region as u32 (plain loads and stores on the hot paths). */
   readonly records: Uint32Array
   /** The same memory as i32, for Atomics.load. */

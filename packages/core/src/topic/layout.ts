@@ -10,6 +10,8 @@
  *   subscribers   S slots of slotBytes(P): a control line, a statistics line,
  *                 then the slot's cursors (u32 per lane) on lines of their own
  *   data          P data regions of LANE_CAPACITY bytes (a power of two)
+ *   schema        SCHEMA_BYTES of canonical schema text (../schema/), rounded
+ *                 up to 8; none when SCHEMA_BYTES is 0 (version 2)
  *
  *   offset  size  field              written by
  *   0       4     MAGIC              initializeTopic, last
@@ -19,6 +21,7 @@
  *   16      4     LANE_CAPACITY      initializeTopic
  *   20      4     MAX_MESSAGE        initializeTopic
  *   24      4     INITIAL_POSITION   initializeTopic (every lane's first position)
+ *   28      4     SCHEMA_BYTES       initializeTopic: length of the schema text, 0 = none (version 2)
  *   64      4     EPOCH              subscribers: Atomics.add after a claim or release
  *   68      4     LANES_USED         publishers: CAS max on claim, 0..P
  *
@@ -92,7 +95,9 @@
  * record carries the seq of the message after it and is no message. `prev`
  * is the distance in bytes back to the previous record's start (padding
  * records included), 0 for a lane's first record: readers walk backwards by
- * it. A record never splits across the end of the data region: a PADDING
+ * it. Types are the bus's, as in a channel (../channel/layout.ts): a topic
+ * with a schema carries TYPE_SCHEMA records (and fragments of them). A
+ * record never splits across the end of the data region: a PADDING
  * record (length = bytes to the end - 16) fills the tail instead, and a tail
  * of 8 bytes (too short for a header) is skipped by writer and readers alike.
  */
@@ -100,8 +105,8 @@ import { CACHE_LINE } from '../ring/layout.js'
 
 /** 'IPCT' little-endian: marks the start of a topic segment. */
 export const TOPIC_MAGIC = 0x54435049
-/** Bumped on any incompatible change of this layout. */
-export const TOPIC_VERSION = 1
+/** Bumped on any incompatible change of this layout (2: SCHEMA_BYTES and the schema text). */
+export const TOPIC_VERSION = 2
 /** Most lanes (publishers at once) of one topic. */
 export const MAX_TOPIC_LANES = 256
 /** Most subscriber slots of one topic. */
@@ -123,6 +128,8 @@ export const LANE_CAPACITY = offset; offset += 4
 export const MAX_MESSAGE = offset; offset += 4
 /** u32 the position every lane started at (8-byte aligned); the first record of a lane starts here. */
 export const INITIAL_POSITION = offset; offset += 4
+/** u32 bytes of the schema text stored after the data regions; 0 = no schema (values are msgpack). Version 2. */
+export const SCHEMA_BYTES = offset; offset += 4
 offset = CACHE_LINE
 // ---- header line 1: read per burst / poll, written rarely ------------------
 /** i32 bumped (Atomics.add) after every subscriber claim and release: publishers rescan the table when it changed. */
@@ -253,9 +260,14 @@ export function dataOffset(lanes: number, slots: number, capacity: number, index
   return slotOffset(lanes, slots) + index * capacity
 }
 
-/** Bytes of memory a topic of P lanes, S slots and `capacity` data bytes per lane needs. */
-export function topicBytes(lanes: number, slots: number, capacity: number): number {
+/** Where the schema text starts (after the last data region). */
+export function schemaOffset(lanes: number, slots: number, capacity: number): number {
   return dataOffset(lanes, slots, capacity, lanes)
+}
+
+/** Bytes of memory a topic of P lanes, S slots and `capacity` data bytes per lane needs, with `schemaBytes` of schema text. */
+export function topicBytes(lanes: number, slots: number, capacity: number, schemaBytes = 0): number {
+  return schemaOffset(lanes, slots, capacity) + Math.ceil(schemaBytes / 8) * 8
 }
 
 /** True for a power of two within [MIN_TOPIC_CAPACITY, MAX_TOPIC_CAPACITY]. */

@@ -1,7 +1,7 @@
 /**
  * A topic segment (./layout.ts): P broadcast lanes and a table of S
- * subscriber slots over one piece of memory. This file writes a fresh segment
- * (initializeTopic), validates one (TopicSegment) and owns the claim
+ * subscriber slots over one piece of memory. This file validates one
+ * (TopicSegment; ./initialize.ts writes a fresh one) and owns the claim
  * protocols: lanes (CAS of the owner word, as a channel's lanes) and
  * subscriber slots (CAS of the owner word, then STATE by generation). The hot
  * paths are ./publisher.ts and ./subscriber.ts.
@@ -17,31 +17,19 @@ import { defaultCodec, type Codec } from '../codec.js'
 import { CorruptSegment, NotABus } from '../errors.js'
 import { identityWord, readIdentity, type Identity, type IsAlive } from '../identity.js'
 import { bellWord, readBell, type BellAddress } from '../doorbell.js'
-import { initialPositionOption, maxMessageOption } from '../ring/lane.js'
 import { AWAKE } from '../ring/park.js'
 import type { LaneView } from './chain.js'
 import {
   BYTES_WRITTEN, DOORBELLS_RUNG, EPOCH, FULL_EVENTS, INITIAL_POSITION, INTENT, LANES, LANES_USED, LANE_CAPACITY, LATEST, LATEST_NONE,
   MAGIC, MAX_MESSAGE, MAX_TOPIC_LANES, MAX_TOPIC_SLOTS, MESSAGES_WRITTEN, POLICY_BLOCK, POLICY_DROP, SLOTS, SUB_ACTIVE, SUB_BELL,
   SUB_BYTES_READ, SUB_CLAIMING, SUB_CURSORS, SUB_DROPPED, SUB_FREE, SUB_LAPS, SUB_MESSAGES_READ, SUB_OWNER, SUB_PARKED, SUB_PARKS,
-  SUB_POLICY, SUB_STATE, TOPIC_MAGIC, TOPIC_VERSION, VERSION, WRITE, dataOffset, isValidTopicCapacity, laneBellsOffset,
-  laneLineOffset, ownersOffset, slotOffset, topicBytes, topicMaxMessageLimit,
+  SCHEMA_BYTES, SUB_POLICY, SUB_STATE, TOPIC_MAGIC, TOPIC_VERSION, VERSION, WRITE, dataOffset, isValidTopicCapacity, laneBellsOffset,
+  laneLineOffset, ownersOffset, schemaOffset, slotOffset, topicBytes, topicMaxMessageLimit,
 } from './layout.js'
+import { MAX_SCHEMA_BYTES } from '../channel/layout.js'
+import { schemaFromText, type Schema } from '../schema/schema.js'
 import { TopicPublisher } from './publisher.js'
 import { TopicSubscriber, checkSubscribeOptions, type SubscribeOptions } from './subscriber.js'
-
-export interface TopicLayoutOptions {
-  /** Number of lanes P (publishers at once), 1..256. */
-  lanes: number
-  /** Number of subscriber slots S, 1..1024. */
-  slots: number
-  /** Data bytes per lane, a power of two from 128 B to 1 GiB. */
-  laneCapacity: number
-  /** Largest payload; default laneCapacity / 8, at most laneCapacity / 4 - 16. */
-  maxMessageBytes?: number
-  /** Starting position of every lane (8-byte aligned u32; tests start just below 2^32). Default 0. */
-  initialPosition?: number
-}
 
 /** One subscriber slot as read from shared memory (may be in flux). */
 export interface SubscriberInfo {
@@ -68,36 +56,7 @@ export interface TopicLaneStats {
 }
 
 export { topicBytes }
-
-/** Writes a fresh topic segment (header, empty tables, P empty lanes) at `byteOffset`. */
-export function initializeTopic(buffer: ArrayBufferLike, byteOffset: number, options: TopicLayoutOptions): void {
-  const { lanes, slots, laneCapacity } = options
-  if (!Number.isInteger(lanes) || lanes < 1 || lanes > MAX_TOPIC_LANES) throw new RangeError(`options.lanes must be an integer from 1 to ${MAX_TOPIC_LANES}, got ${lanes}`)
-  if (!Number.isInteger(slots) || slots < 1 || slots > MAX_TOPIC_SLOTS) throw new RangeError(`options.slots must be an integer from 1 to ${MAX_TOPIC_SLOTS}, got ${slots}`)
-  if (!isValidTopicCapacity(laneCapacity)) throw new RangeError(`options.laneCapacity must be a power of two from 128 to 2^30, got ${laneCapacity}`)
-  const max = maxMessageOption(options.maxMessageBytes, laneCapacity, topicMaxMessageLimit(laneCapacity))
-  const start = initialPositionOption(options.initialPosition)
-  const bytes = topicBytes(lanes, slots, laneCapacity)
-  if (!Number.isInteger(byteOffset) || byteOffset < 0 || byteOffset % 8 !== 0 || byteOffset + bytes > buffer.byteLength) {
-    throw new RangeError(`a topic of ${lanes} lanes x ${laneCapacity} bytes and ${slots} slots needs ${bytes} bytes at an 8-aligned offset, got offset ${byteOffset} in ${buffer.byteLength}`)
-  }
-  const tables = dataOffset(lanes, slots, laneCapacity, 0)
-  new Uint8Array(buffer, byteOffset, tables).fill(0)
-  const words = new Int32Array(buffer, byteOffset, tables / 4)
-  for (let i = 0; i < lanes; i++) {
-    const line = laneLineOffset(i) >> 2
-    words[line + (WRITE >> 2)] = start | 0
-    words[line + (INTENT >> 2)] = start | 0
-    words[line + (LATEST >> 2)] = LATEST_NONE
-  }
-  words[VERSION >> 2] = TOPIC_VERSION
-  words[LANES >> 2] = lanes
-  words[SLOTS >> 2] = slots
-  words[LANE_CAPACITY >> 2] = laneCapacity
-  words[MAX_MESSAGE >> 2] = max
-  words[INITIAL_POSITION >> 2] = start | 0
-  Atomics.store(words, MAGIC >> 2, TOPIC_MAGIC) // last: a half-built segment has no magic
-}
+export { initializeTopic, type TopicLayoutOptions } from './initialize.js'
 
 export class TopicSegment {
   readonly lanes: number
@@ -114,6 +73,8 @@ export class TopicSegment {
   readonly codec: Codec
   /** The same memory as i64 words (identities, lane bells). */
   readonly ids: BigInt64Array
+  /** The topic's record schema (its values are TYPE_SCHEMA records), or null (msgpack). */
+  readonly schema: Schema | null
 
   /** Wraps an initialized segment, validating its header and every lane's positions. */
   constructor(buffer: ArrayBufferLike, byteOffset = 0, codec: Codec = defaultCodec()) {
@@ -135,6 +96,16 @@ export class TopicSegment {
     if ((initial & 7) !== 0) throw new CorruptSegment('topic.initialPosition', initial, 'is not 8-byte aligned')
     if (byteOffset + topicBytes(lanes, slots, capacity) > buffer.byteLength) {
       throw new CorruptSegment('topic.lanes', lanes, `lanes of ${capacity} bytes and ${slots} slots do not fit the ${buffer.byteLength}-byte buffer`)
+    }
+    const schemaBytes = head[SCHEMA_BYTES >> 2]! >>> 0
+    if (schemaBytes > MAX_SCHEMA_BYTES || byteOffset + topicBytes(lanes, slots, capacity, schemaBytes) > buffer.byteLength) {
+      throw new CorruptSegment('topic.schemaBytes', schemaBytes, `is more than ${MAX_SCHEMA_BYTES} or runs past the buffer`)
+    }
+    if (schemaBytes === 0) this.schema = null
+    else {
+      const text = Buffer.from(buffer as ArrayBuffer, byteOffset + schemaOffset(lanes, slots, capacity), schemaBytes).toString('utf8')
+      this.schema = schemaFromText(text)
+      if (this.schema === null) throw new CorruptSegment('topic.schema', text.slice(0, 80), 'is not a schema text')
     }
     const tables = dataOffset(lanes, slots, capacity, 0)
     this.lanes = lanes
@@ -158,6 +129,7 @@ export class TopicSegment {
       views.push({
         index: i, words: this.words, line, capacity, mask: capacity - 1, maxMessageBytes: max, initial,
         data: Buffer.from(buffer as ArrayBuffer, at, capacity),
+        view: new DataView(buffer as ArrayBuffer, at, capacity),
         records: new Uint32Array(buffer, at, capacity / 4),
         atomics: new Int32Array(buffer, at, capacity / 4),
       })
