@@ -28,6 +28,13 @@ function fail(name: string, type: string, value: unknown): never {
   throw new Unserializable(`field '${name}' as ${type}: got ${value === undefined ? 'nothing (the field is missing)' : shown}`)
 }
 
+/** UTF-8 bytes of a string too long for the 3-bytes-a-unit bound to prove it fits; Unserializable naming the field when it does not. */
+function longString(name: string, s: string): number {
+  const bytes = Buffer.byteLength(s)
+  if (bytes > 0xffff) throw new Unserializable(`field '${name}' as string: ${bytes} UTF-8 bytes (at most 65535)`)
+  return bytes
+}
+
 function writeString(s: string, view: DataView, data: Uint8Array, p: number): number {
   const n = s.length
   if (n <= SHORT) {
@@ -119,7 +126,7 @@ export function compileEncoder(schema: Schema): Encoder {
   const writes: string[] = []
   schema.fields.forEach((f, i) => {
     checks.push(`const f${i} = value.${f.name}`, `if (!(${CHECK[f.type]!(`f${i}`)})) fail(${JSON.stringify(f.name)}, '${f.type}', f${i})`)
-    if (f.type === 'string') checks.push(`n += 2 + (f${i}.length <= 21845 ? f${i}.length * 3 : Buffer.byteLength(f${i}))`)
+    if (f.type === 'string') checks.push(`n += 2 + (f${i}.length <= 21845 ? f${i}.length * 3 : longString(${JSON.stringify(f.name)}, f${i}))`)
     else writes.push(SET[f.type]!(`at + ${f.offset}`, `value.${f.name}`))
   })
   checks.push('return n')
@@ -127,7 +134,7 @@ export function compileEncoder(schema: Schema): Encoder {
   for (const f of schema.fields) if (f.type === 'string') writes.push(`p = writeString(value.${f.name}, view, data, p)`)
   writes.push('return p - at')
   return {
-    bound: build(['value'], checks.join('\n'), { fail, Buffer }),
+    bound: build(['value'], checks.join('\n'), { fail, longString }),
     encode: build(['value', 'view', 'data', 'at'], writes.join('\n'), { writeString }),
   }
 }
