@@ -32,11 +32,11 @@ export class NoSuchBus extends IpcError {
   }
 }
 
-/** A channel was opened with a schema that differs from the one it was created with. */
+/** A channel or topic was opened with a schema that differs from the one it was created with (`channel` is the channel's or topic's name). */
 export class SchemaMismatch extends IpcError {
   override readonly name = 'SchemaMismatch'
-  constructor(readonly channel: string, readonly stored: string | null, readonly requested: string) {
-    super('ERR_SCHEMA_MISMATCH', `channel '${channel}' was created ${stored === null ? 'without a schema' : `with schema ${stored}`}; opened with ${requested}`)
+  constructor(readonly channel: string, readonly stored: string | null, readonly requested: string, readonly kind: 'channel' | 'topic' = 'channel') {
+    super('ERR_SCHEMA_MISMATCH', `${kind} '${channel}' was created ${stored === null ? 'without a schema' : `with schema ${stored}`}; opened with ${requested}`)
   }
 }
 

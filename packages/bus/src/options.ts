@@ -8,7 +8,7 @@
  * valid one ('ringbytes' -> 'ringBytes').
  */
 import { tmpdir } from 'node:os'
-import { MAX_LANES, MAX_SLOTS, MAX_TOPIC_SLOTS, TOPIC_RECORD_HEADER, defineSchema, type Schema, type SchemaDeclaration } from '@ipc/core'
+import { MAX_LANES, MAX_SLOTS, defineSchema, type Schema, type SchemaDeclaration } from '@ipc/core'
 import type { Signal } from '@ipc/native'
 import { InvalidArgType, InvalidArgValue, NotABus } from './errors.js'
 import {
@@ -16,6 +16,7 @@ import {
 } from './validate.js'
 
 export { nearestKey, parseBytes } from './validate.js'
+export type { SlowPolicy, SubscribeOptions, TopicOptions, TopicSizes } from './topic-options.js'
 
 export type DoorbellKind = 'signal' | 'pipe'
 
@@ -77,38 +78,6 @@ export interface SendOptions {
 }
 
 // ------------------------------------------------ subscribe, serve, request (shapes; checked below)
-
-/** What a publisher does when a subscriber's ring is full. */
-export type SlowPolicy = 'block' | 'drop'
-
-export interface SubscribeOptions {
-  /**
-   * 'block' (default): publishers wait for room rather than overwrite what
-   * this subscriber has not read. 'drop': publishers never wait for it; when
-   * it falls a whole ring behind it skips to the oldest message still intact
-   * and counts exactly what it missed (bus 'drop' event, subscription.dropped).
-   */
-  policy?: SlowPolicy
-  /** Unsubscribes when aborted (an iterator then ends). */
-  signal?: AbortSignal
-  /** Also deliver up to this many messages per publisher published before subscribe(), as far as they are still in the ring. Default 0. */
-  history?: number
-  /** When this call creates the topic: the ring of each publisher's lane. Default: the bus's ringBytes. */
-  ringBytes?: number | string
-  /** When this call creates the topic: most publishing processes at once. Default: the bus's maxSenders. */
-  maxSenders?: number
-  /** When this call creates the topic: most subscriptions at once (all processes). Default 32. */
-  maxSubscribers?: number
-  /** For `for await`: values buffered before the ring is left to fill (then 'block' publishers wait). Default 1024. */
-  highWaterMark?: number
-  /**
-   * Never deliver what this bus instance itself published on the topic
-   * (its own lane; another Bus instance in the same process has its own).
-   * For relays such as @ipc/bridge-nats, which must not send back out what
-   * they brought in. Default false.
-   */
-  noEcho?: boolean
-}
 
 export interface ServeOptions {
   /** Handlers running at once in this server; more requests wait in the ring. Default 64. */
@@ -316,7 +285,7 @@ export function resolveChannelOptions(busOptions: BusOptions, options?: ChannelO
 /** Compiled once per declaration object (a channel opened again with the same object pays nothing). */
 const compiled = new WeakMap<object, Schema>()
 
-function compileSchema(declaration: unknown): Schema {
+export function compileSchema(declaration: unknown): Schema {
   if (declaration === null || typeof declaration !== 'object') throw new InvalidArgType('options.schema', 'of type object', declaration)
   let schema = compiled.get(declaration)
   if (schema === undefined) {
@@ -342,50 +311,6 @@ export function checkSendOptions(options?: SendOptions): SendOptions {
   if (o.timeout !== undefined) ms('options.timeout', o.timeout)
   if (o.signal !== undefined) abortSignal('options.signal', o.signal)
   return o
-}
-
-const SUBSCRIBE_KEYS = ['policy', 'signal', 'history', 'ringBytes', 'maxSenders', 'maxSubscribers', 'highWaterMark', 'noEcho'] as const
-
-/** Validates bus.subscribe() options (sizes too; resolveChannelOptions re-checks them against the bus's). Returns them ({} for undefined). */
-export function checkSubscribeOptions(options?: SubscribeOptions): SubscribeOptions {
-  const o = checkKeys(options, SUBSCRIBE_KEYS, 'a subscribe')
-  if (o.policy !== undefined) oneOf('options.policy', o.policy, ['block', 'drop'])
-  if (o.signal !== undefined) abortSignal('options.signal', o.signal)
-  if (o.ringBytes !== undefined) ringSize('options.ringBytes', o.ringBytes)
-  if (o.maxSenders !== undefined) int('options.maxSenders', o.maxSenders, 1, MAX_LANES)
-  if (o.highWaterMark !== undefined) int('options.highWaterMark', o.highWaterMark, 1, Number.MAX_SAFE_INTEGER)
-  if (o.history !== undefined) int('options.history', o.history, 0, Number.MAX_SAFE_INTEGER)
-  if (o.maxSubscribers !== undefined) int('options.maxSubscribers', o.maxSubscribers, 1, MAX_TOPIC_SLOTS)
-  if (o.noEcho !== undefined) bool('options.noEcho', o.noEcho)
-  return o
-}
-
-/** A topic's sizes, fixed by whoever creates it. */
-export interface TopicSizes {
-  ringBytes: number
-  maxSenders: number
-  maxSubscribers: number
-  /** The lanes' record limit, stored in the topic by whoever creates it (the largest message is the writer's: topic-writer.ts). */
-  maxRecordBytes: number
-}
-
-/**
- * The sizes of a topic created now: the subscription's (checked already by
- * checkSubscribeOptions), else the bus's, else the defaults. The largest
- * message is the channel's rule (larger than a record it travels as
- * fragments); a record at most a quarter of the ring minus a record header
- * (a broadcast burst must never overwrite the last record of the burst
- * before it: docs/design.md, "Topics").
- */
-export function resolveTopicSizes(busOptions: BusOptions, o: SubscribeOptions = {}): TopicSizes {
-  const co = resolveChannelOptions(busOptions, { ringBytes: o.ringBytes, maxSenders: o.maxSenders })
-  const maxRecordBytes = Math.min(co.maxRecordBytes, co.ringBytes / 4 - TOPIC_RECORD_HEADER)
-  return {
-    ringBytes: co.ringBytes,
-    maxSenders: co.maxSenders,
-    maxSubscribers: o.maxSubscribers ?? DEFAULTS.maxSubscribers,
-    maxRecordBytes,
-  }
 }
 
 const SERVE_KEYS = ['concurrency', 'signal', 'ringBytes', 'maxSenders', 'rememberIds', 'rememberClients', 'rememberMs', 'relay'] as const

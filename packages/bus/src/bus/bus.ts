@@ -16,7 +16,7 @@ import { forgetOnExit, leaveOnExit } from '../exit.js'
 import { isAlive } from '../liveness.js'
 import type { AttachInfo, BusOptions, ChannelOptions, DoorbellKind, SendOptions } from '../options.js'
 import type { DropEvent, PatternHost } from '../patterns/host.js'
-import { PubSub, type PubSubStats, type SubscribeOptions, type Subscription } from '../patterns/pubsub.js'
+import { PubSub, type PubSubStats, type SubscribeOptions, type Subscription, type TopicOptions } from '../patterns/pubsub.js'
 import { Rpc, type Handler, type RequestOptions, type RpcStats, type ServeOptions, type Server } from '../patterns/rpc/index.js'
 import { TopicTable } from '../patterns/topics.js'
 import { checkPatternName, parseServer, topicEntryName } from '../patterns/names.js'
@@ -313,6 +313,18 @@ export class Bus extends EventEmitter<BusEvents> implements AsyncDisposable {
     this.checkOpen()
     if (typeof handler === 'function') return (this.pubsubState ??= new PubSub(this.host)).subscribe(topic, handler, options)
     return (this.pubsubState ??= new PubSub(this.host)).subscribe<T>(topic, undefined, handler ?? options)
+  }
+
+  /**
+   * Declares topic: creates it with options' sizes and schema if nobody has
+   * (a publisher's way to fix the schema before it publishes), else checks
+   * the schema (SchemaMismatch). Publishing and subscribing without a schema
+   * use the stored one. See pubsub.ts.
+   */
+  topic(topic: string, options?: TopicOptions): void {
+    this.checkOpen()
+    const pubsub = this.pubsubState ??= new PubSub(this.host)
+    pubsub.declare(topic, options)
   }
 
   /** Answers requests to `name` with handler until the returned server is closed. See rpc/. */

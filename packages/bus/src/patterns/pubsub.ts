@@ -19,11 +19,17 @@
  *   lapped: it skips to the oldest value still intact and counts exactly
  *   what it missed (subscription.dropped, bus 'drop' event in the
  *   subscriber's process, bus.stats().pubsub.dropped). Never a torn value.
+ * - Schema topics: `bus.topic(name, { schema })` (or `subscribe(..., {
+ *   schema })`) creates the topic with a fixed record schema, stored in its
+ *   segment; every publisher then encodes values with the generated code
+ *   straight into its lane and every subscriber decodes them (with
+ *   `zeroCopy`, into one reused view). A different schema is SchemaMismatch.
  */
-import { InvalidArgType, TooManySubscribers } from '../errors.js'
+import { InvalidArgType, SchemaMismatch, TooManySubscribers } from '../errors.js'
 import { ownBell } from '../doorbell.js'
 import { isAlive, selfIdentity } from '../liveness.js'
-import { checkSendOptions, checkSubscribeOptions, resolveChannelOptions, resolveTopicSizes, type SendOptions, type SlowPolicy, type SubscribeOptions } from '../options.js'
+import { checkSendOptions, resolveChannelOptions, type SendOptions } from '../options.js'
+import { checkSubscribeOptions, checkTopicOptions, resolveTopicSizes, topicSchema, type SlowPolicy, type SubscribeOptions, type TopicOptions } from '../topic-options.js'
 import { reportError } from '../report.js'
 import { channels as diagnostics, observed, report } from '../diagnostics.js'
 import type { PatternHost } from './host.js'
@@ -34,7 +40,7 @@ import { TopicWriter } from './topic-writer.js'
 import type { OpenTopic } from './topics.js'
 
 export { Subscription }
-export type { SlowPolicy, SubscribeOptions }
+export type { SlowPolicy, SubscribeOptions, TopicOptions }
 
 export interface PubSubStats {
   /** publish() / tryPublish() / publishMany() values this process accepted. */
@@ -74,13 +80,15 @@ export class PubSub {
     if (o.signal?.aborted) throw o.signal.reason
     const policy = o.policy ?? 'block'
     const open = this.open(topic, o)
+    checkSchema(open, o)
     const ctx = this.host.pattern
     const bell = ownBell(ctx.doorbell, ctx.doorbellSignal, 'receive')
     const sub = open.core.subscribe(selfIdentity(), { policy, bell, history: o.history ?? 0 }, isAlive)
     if (sub === null) throw new TooManySubscribers(topic, open.core.slots)
     // noEcho: this instance's own lane, looked up per record (the lane is claimed on the first publish, maybe after this).
     const ownLane = o.noEcho === true ? () => this.writers.get(topic)?.laneIndex ?? null : undefined
-    const reader = new TopicReader<T>(open, sub, { handler, highWaterMark: o.highWaterMark ?? 1024, ownLane }, {
+    const zeroCopy = o.zeroCopy === true && handler !== undefined // an iterator's values outlive the call: objects
+    const reader = new TopicReader<T>(open, sub, { handler, highWaterMark: o.highWaterMark ?? 1024, ownLane, zeroCopy }, {
       spinMicros: ctx.spinMicros,
       runtimeDir: ctx.runtimeDir,
       codec: open.core.codec,
@@ -92,6 +100,17 @@ export class PubSub {
     const subscription: Subscription<T> = new Subscription<T>(reader, topic, policy, sub.slot, handler === undefined, o.signal, () => this.subscriptions.delete(subscription))
     this.subscriptions.add(subscription)
     return subscription
+  }
+
+  /**
+   * bus.topic(): opens the topic, creating it with `options`' sizes and
+   * schema if nobody has; SchemaMismatch when it has another schema (or none
+   * while one is asked for).
+   */
+  declare(topic: string, options?: TopicOptions): void {
+    const o = checkTopicOptions(options)
+    checkPatternName('topic', topic)
+    checkSchema(this.open(topic, o), o)
   }
 
   private countDrop(topic: string, n: number, slot: number): void {
@@ -162,7 +181,7 @@ export class PubSub {
     return writer
   }
 
-  private open(topic: string, o: SubscribeOptions): OpenTopic {
+  private open(topic: string, o: TopicOptions): OpenTopic {
     return this.host.pattern.topic(topic, () => resolveTopicSizes(this.host.pattern.busOptions, o))
   }
 
@@ -184,4 +203,11 @@ export class PubSub {
     for (const w of this.writers.values()) w.close()
     this.writers.clear()
   }
+}
+
+/** A schema asked for must be the topic's (SchemaMismatch); none asked for takes the topic's. */
+function checkSchema(open: OpenTopic, o: TopicOptions): void {
+  const schema = topicSchema(o)
+  const stored = open.core.schema
+  if (schema !== null && stored?.text !== schema.text) throw new SchemaMismatch(open.name, stored?.text ?? null, schema.text, 'topic')
 }

@@ -6,10 +6,11 @@
  * the room doorbell it rings for publishers it freed. The same waiting
  * rules as a channel's receiver (../channel/idle.ts): drain, spin
  * spinMicros, park; a backstop looks at the lanes while parked (off with
- * IPC_BUS_BACKSTOP=off in tests).
+ * IPC_BUS_BACKSTOP=off in tests). Schema records are decoded with the
+ * topic's schema into a new object, or (zeroCopy) into one reused view.
  */
 import { performance } from 'node:perf_hooks'
-import { MAX_MESSAGE_LIMIT, Reassembler, TYPE_FRAGMENT, type Codec, type TopicSubscriber } from '@ipc/core'
+import { CorruptSegment, MAX_MESSAGE_LIMIT, Reassembler, TYPE_FRAGMENT, TYPE_SCHEMA, type Codec, type SchemaView, type TopicSubscriber } from '@ipc/core'
 import { registerSleeper, ring, roomToken, unregisterSleeper, type Sleeper, type Target } from '../doorbell.js'
 import { cancelRelease, releaseOnTerminate } from '../exit.js'
 import { Backstop, Continuation, IdleStrategy, MAX_PER_RUN, backstopOn, type Pull } from '../channel/idle.js'
@@ -39,6 +40,8 @@ export interface Consumer<T> {
   highWaterMark: number
   /** noEcho: the lane this bus instance publishes on (null while it has not), whose records are skipped. */
   ownLane?: () => number | null
+  /** Schema values go to the handler as one reused view, valid during the call (never set for an iterator). */
+  zeroCopy?: boolean
 }
 
 export class TopicReader<T> {
@@ -61,12 +64,35 @@ export class TopicReader<T> {
       // A message larger than a record (docs/design.md, "Large messages"):
       // delivered whole with its last fragment; one cut by a lap is dropped.
       const whole = this.reassembler.accept(lane, data, start, end)
-      if (whole !== null) this.onValue(this.ctx.codec.decode(whole, 0, whole.length) as T)
+      if (whole === null) return
+      this.onValue(this.reassembler.completedType === TYPE_SCHEMA ? this.decodeSchema(whole, 0, whole.length) : this.ctx.codec.decode(whole, 0, whole.length) as T)
       return
     }
     if (this.reassembler.pendingCount > 0) this.reassembler.whole(lane)
-    this.onValue(this.ctx.codec.decode(data, start, end) as T)
+    this.onValue(type === TYPE_SCHEMA ? this.decodeSchema(data, start, end) : this.ctx.codec.decode(data, start, end) as T)
   }
+
+  /**
+   * A schema record (a copy out of the ring: the subscriber's batch buffer,
+   * or a reassembled message) decoded into a new object or, with zeroCopy,
+   * wrapped by the one flyweight view, valid until the handler returns (the
+   * next record reuses it; the buffer is overwritten by the next batch).
+   */
+  private decodeSchema(data: Buffer, start: number, end: number): T {
+    const schema = this.topic.core.schema
+    if (schema === null) throw new CorruptSegment(`topic '${this.topic.name}' record type`, TYPE_SCHEMA, 'is a schema record in a topic without a schema')
+    if (data !== this.viewOf) {
+      this.viewOf = data
+      this.dataView = new DataView(data.buffer, data.byteOffset, data.length)
+    }
+    if (this.consumer.zeroCopy === true) return (this.flyweight ??= schema.newView()).wrap(data, this.dataView!, start, end) as T
+    return schema.decode(data, this.dataView!, start, end) as T
+  }
+
+  /** The buffer dataView covers (the batch buffer, reused for every batch). */
+  private viewOf: Buffer | null = null
+  private dataView: DataView | null = null
+  private flyweight: SchemaView | null = null
   /**
    * Messages in the making, one per lane. Their size is bounded by each
    * publisher's own maxMessageBytes (topics do not store one): a subscriber

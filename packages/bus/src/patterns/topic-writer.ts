@@ -7,10 +7,13 @@
  * behind: they sleep on the room doorbell, and every ROOM_RECHECK_MS the
  * subscribers that block them are checked for liveness, a dead one's slot
  * freed (so a killed subscriber never holds publishers up for longer).
+ * A topic with a schema (its segment's) has its values encoded by the
+ * generated code straight into the lane (TopicPublisher.trySendSchema);
+ * larger than a record they go as fragments, as msgpack values do.
  */
 import { availableParallelism } from 'node:os'
 import { performance } from 'node:perf_hooks'
-import { TYPE_VALUE, fragmentBytes, identityWord, readBell, type TopicPublisher } from '@ipc/core'
+import { TYPE_SCHEMA, TYPE_VALUE, fragmentBytes, identityWord, readBell, type Schema, type TopicPublisher } from '@ipc/core'
 import { ring } from '../doorbell.js'
 import { nextRecordBytes, stageTopicFragments } from '../channel/fragments.js'
 import { RoomWait, WaitQueue } from '../channel/room.js'
@@ -68,9 +71,15 @@ export class TopicWriter {
   private checkedBlockersAt = -Infinity
   /** Publishes since the last ring (see afterPublish). */
   private burstsUnrung = 0
+  /** The topic's schema (stored in its segment), or null: msgpack. */
+  private readonly schema: Schema | null
+  /** Record type of this topic's values. */
+  private readonly type: number
 
   constructor(private readonly topic: OpenTopic, private readonly ctx: WriterContext) {
     this.room = new RoomWait(topic.token, ctx.doorbell, ctx.doorbellSignal, ctx.runtimeDir)
+    this.schema = topic.core.schema
+    this.type = this.schema === null ? TYPE_VALUE : TYPE_SCHEMA
   }
 
   /** The lane this writer holds, null before its first publish (subscriptions with noEcho skip it). */
@@ -94,13 +103,14 @@ export class TopicWriter {
       this.encodeCopy(value) // still report bad input at once
       return false
     }
+    const schema = this.schema
     let written: boolean
     try {
-      written = p.trySend(value, TYPE_VALUE, false)
+      written = schema === null ? p.trySend(value, TYPE_VALUE, false) : p.trySendSchema(schema, value, TYPE_SCHEMA, false)
     } catch (err) {
       if (!(err instanceof MessageTooLarge)) throw err
       this.checkSize(err.bytes)
-      return this.topic.core.codec.copyLastEncoded()
+      return schema === null ? this.topic.core.codec.copyLastEncoded() : schema.encodeToBuffer(value)
     }
     if (!written) {
       this.publishStaged() // full: let the subscribers see what is already written
@@ -125,7 +135,7 @@ export class TopicWriter {
     let written = 0
     if (this.waiters.length === 0) {
       try {
-        written = p.trySendMany(values, TYPE_VALUE)
+        written = this.schema === null ? p.trySendMany(values, TYPE_VALUE) : this.trySendManySchema(p, this.schema, values)
       } catch (err) {
         // One is larger than a record: nothing of the batch was written; all go through the queue, in order.
         if (!(err instanceof MessageTooLarge)) throw err
@@ -135,6 +145,23 @@ export class TopicWriter {
     }
     const rest = values.slice(written).map((v) => this.encodeCopy(v))
     return Promise.all(rest.map((bytes) => this.enqueue(bytes, options))).then((n) => n[n.length - 1]!)
+  }
+
+  /**
+   * Schema values: every one checked first (Unserializable before anything
+   * is written), then as many as have room written, published once. One
+   * whose bound is over a record sends the whole batch through the queue,
+   * in order, where exact sizes decide (as a msgpack batch with a large
+   * value does).
+   */
+  private trySendManySchema(p: TopicPublisher, schema: Schema, values: readonly unknown[]): number {
+    let large = false
+    for (const v of values) if (schema.bound(v) > p.maxMessageBytes) large = true
+    if (large) return 0
+    let n = 0
+    while (n < values.length && p.trySendSchema(schema, values[n], TYPE_SCHEMA, false)) n++
+    p.publish()
+    return n
   }
 
   /** Largest message: the bus's, once the topic's records can carry fragments; else a record. */
@@ -149,7 +176,7 @@ export class TopicWriter {
   }
 
   private encodeCopy(value: unknown): Buffer {
-    const bytes = this.topic.core.codec.pack(value)
+    const bytes = this.schema === null ? this.topic.core.codec.pack(value) : this.schema.encodeToBuffer(value)
     this.checkSize(bytes.length)
     return bytes
   }
@@ -216,7 +243,7 @@ export class TopicWriter {
   }
 
   private enqueue(bytes: Buffer, options: SendOptions): Promise<number> {
-    return this.waiters.add(bytes, TYPE_VALUE, options, () => { if (!this.flushing) void this.flush() })
+    return this.waiters.add(bytes, this.type, options, () => { if (!this.flushing) void this.flush() })
   }
 
   /** Writes queued publishes in order as room appears; checks deadlines, aborts and the liveness of blockers. */

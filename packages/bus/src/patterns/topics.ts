@@ -3,14 +3,15 @@
  * topic/: P broadcast lanes and S subscriber slots), listed in the
  * directory as `T:<topic>` with kind KIND_TOPIC and opened by name through
  * ../bus/entries.ts, as channels are. Whoever opens a topic first creates
- * it with its sizes; later openers use it as it is. An open topic stays
+ * it with its sizes and schema; later openers use it as it is (a schema
+ * asked for is checked against the stored one by ./pubsub.ts). An open topic stays
  * mapped until the bus closes (its lane and slots are given back earlier,
  * by the writer and the subscriptions).
  */
 import { TopicSegment, initializeTopic, topicBytes } from '@ipc/core'
 import { openEntry, type EntryHost } from '../bus/entries.js'
 import { KIND_TOPIC } from '../naming.js'
-import type { TopicSizes } from '../options.js'
+import type { TopicSizes } from '../topic-options.js'
 import { detachSegment, type Segment } from '../sysv.js'
 import { topicEntryName } from './names.js'
 
@@ -35,10 +36,10 @@ export class TopicTable {
     const { segment, core } = openEntry(this.host, topicEntryName(name), {
       kind: KIND_TOPIC,
       what: `topic '${name}'`,
-      bytes: topicBytes(s.maxSenders, s.maxSubscribers, s.ringBytes),
+      bytes: topicBytes(s.maxSenders, s.maxSubscribers, s.ringBytes, s.schema === null ? 0 : Buffer.byteLength(s.schema)),
       capacity: s.ringBytes,
       lanes: s.maxSenders,
-      initialize: (buffer) => initializeTopic(buffer, 0, { lanes: s.maxSenders, slots: s.maxSubscribers, laneCapacity: s.ringBytes, maxMessageBytes: s.maxRecordBytes }),
+      initialize: (buffer) => initializeTopic(buffer, 0, { lanes: s.maxSenders, slots: s.maxSubscribers, laneCapacity: s.ringBytes, maxMessageBytes: s.maxRecordBytes, schema: s.schema ?? undefined }),
       wrap: (buffer) => new TopicSegment(buffer, 0, this.host.codec),
     })
     const topic: OpenTopic = { name, segment, core, token: segment.id }
