@@ -16,8 +16,9 @@ import { afterEach, beforeEach, describe, expect, test } from 'vitest'
 import { Bus, busKey, InvalidArgType, InvalidArgValue, IpcError, NoSuchBus, OutOfRange } from '@ipc/bus'
 import { IPC_PRIVATE, shmctl, shmdt, shmget, SIGRTMIN } from '@ipc/native'
 import {
-  checkRequestOptions, checkSendOptions, checkServeOptions, checkSubscribeOptions, nearestKey, parseAttachAddress, resolveChannelOptions, resolveOptions,
+  checkRequestOptions, checkSendOptions, checkServeOptions, nearestKey, parseAttachAddress, resolveChannelOptions, resolveOptions,
 } from '../dist/options.js'
+import { checkSubscribeOptions } from '../dist/topic-options.js'
 import { checkName } from '../dist/naming.js'
 import { attachSegment } from '../dist/sysv.js'
 import { listSegments } from '../../../test/support/leaks.js'
@@ -350,7 +351,9 @@ const BAD_SUBSCRIBE_OPTIONS: Array<[Record<string, unknown>, Code, string | RegE
   [{ maxSender: 2 }, 'ERR_INVALID_ARG_VALUE', "did you mean 'maxSenders'?"],
   [{ highwatermark: 10 }, 'ERR_INVALID_ARG_VALUE', "did you mean 'highWaterMark'?"],
   [{ singal: new AbortController().signal }, 'ERR_INVALID_ARG_VALUE', "did you mean 'signal'?"],
-  [{ zeroCopy: true }, 'ERR_INVALID_ARG_VALUE', "'options.zeroCopy' is not a subscribe option (one of policy, signal,"],
+  [{ timeout: 5 }, 'ERR_INVALID_ARG_VALUE', "'options.timeout' is not a subscribe option (one of policy, signal,"],
+  [{ zeroCopy: 1 }, 'ERR_INVALID_ARG_TYPE', '"options.zeroCopy" property must be of type boolean'],
+  [{ schema: 'u32' }, 'ERR_INVALID_ARG_TYPE', '"options.schema" property must be of type object'],
   [{ policy: 'later' }, 'ERR_INVALID_ARG_VALUE', "The property 'options.policy' must be one of: 'block', 'drop'. Received 'later'"],
   [{ policy: 1 }, 'ERR_INVALID_ARG_VALUE', "'options.policy' must be one of"],
   [{ history: -1 }, 'ERR_OUT_OF_RANGE', 'The value of "options.history" is out of range'],
