@@ -16,7 +16,9 @@
  *
  * Schema objects (cell.bus.schema): 'up' is a schema channel declared with
  * TICK_SCHEMA on both sides; with cell.bus.zeroCopy the host's listener
- * gets one reused view and reads every field of it. Request/reply: the
+ * gets one reused view and reads every field of it. Schema fan-out: the
+ * host declares the topic with bus.topic(TOPIC, { schema: TICK_SCHEMA })
+ * and the workers subscribe without a schema (the stored one). Request/reply: the
  * host serves 'svc' with an echo handler, clients `await bus.request()`.
  */
 import { Bus, type BusOptions, type Channel, type ChannelOptions } from '@ipc/bus'
@@ -103,7 +105,11 @@ class BusPeer implements Peer {
   async open(cell: Cell): Promise<void> {
     this.cell = cell
     this.bus = await Bus.create(options(cell))
-    if (isPubSub(cell)) this.ps = pubsub(this.bus)
+    if (isPubSub(cell)) {
+      this.ps = pubsub(this.bus)
+      // A schema topic: declared before the workers subscribe (they ask for no schema and use the stored one).
+      if (cell.bus.schema === true) this.bus.topic(TOPIC, { schema: TICK_SCHEMA })
+    }
   }
 
   spawn(i: number, role: Role): Endpoint {
@@ -265,7 +271,7 @@ class BusPeer implements Peer {
   note(cell: Cell): string | undefined {
     if (cell.kind === 'fanout' && this.mode !== null) {
       const rates = Object.entries(this.rates).map(([m, r]) => `${m === 'try' ? 'tryPublish' : m === 'many' ? `publishMany(${MANY})` : 'await publish'} ${r.toFixed(2)}`)
-      return `bus.publish / bus.subscribe (policy 'block'); publisher: ${MODE_NOTE[this.mode]}${rates.length > 1 ? ` (the fastest while warming up; publisher-side M msgs/s in the warm-up run: ${rates.join(', ')})` : ''}`
+      return `bus.publish / bus.subscribe (policy 'block')${cell.bus.schema === true ? ' on a schema topic (bus.topic with TICK_SCHEMA; subscribers get decoded objects)' : ''}; publisher: ${MODE_NOTE[this.mode]}${rates.length > 1 ? ` (the fastest while warming up; publisher-side M msgs/s in the warm-up run: ${rates.join(', ')})` : ''}`
     }
     if (cell.kind === 'fanlat' && this.ps !== null) {
       const spin = cell.bus.spinMicros ? `; spinMicros ${cell.bus.spinMicros}` : ''

@@ -67,6 +67,11 @@ export const WORKLOADS: Workload[] = [
     id: `fanout${k}`, label: `fan-out to ${k} subscriber${k === 1 ? '' : 's'} (messages published/s)`, kind: 'fanout', shape: 'object', unit: 'M msgs/s',
     messages: 250_000, quickMessages: 25_000, subscribers: k, systems: NODE_SYSTEMS,
   })),
+  ...[4, 8].map((k): Workload => ({
+    id: `fanout${k}-schema`, label: `fan-out to ${k} subscribers, bus schema topic (messages published/s)`, kind: 'fanout', shape: 'object', unit: 'M msgs/s',
+    messages: 250_000, quickMessages: 25_000, subscribers: k, systems: ['bus', 'unix-socket'], bus: SCHEMA,
+    note: `bus: the publisher declares \`bus.topic('fan', { schema: { id: 'u32', ts: 'f64', kind: 'string', px: 'f64', qty: 'u32' } })\` before its ${k} workers subscribe (policy 'block', no schema option: they decode with the stored one into objects); Unix socket: the same peer as the fanout${k} row (msgpackr)`,
+  })),
   { id: 'fanout-lat4', label: 'fan-out latency to 4 subscribers, steady stream (a message every 20 µs)', kind: 'fanlat', shape: 'object', unit: 'µs', messages: 20_000, quickMessages: 2_000, subscribers: 4, gapMs: 0.02, systems: NODE_SYSTEMS, note: `${FANLAT_NOTE}; bus: default options (spinMicros 0: subscribers park between messages when idle, as the others sleep in epoll)` },
   { id: 'fanout-lat4-idle', label: 'fan-out latency to 4 subscribers from idle (a message every 2 ms)', kind: 'fanlat', shape: 'object', unit: 'µs', messages: 1_000, quickMessages: 100, subscribers: 4, gapMs: 2, systems: NODE_SYSTEMS, bus: { spinMicros: 0 }, note: 'subscribers parked between messages; bus: spinMicros 0, signal doorbell (the defaults)' },
   { id: 'senders1', label: '1 sender → 1 receiver (objects)', kind: 'stream', shape: 'object', unit: 'M msgs/s', messages: 1_000_000, quickMessages: 100_000, senders: 1, systems: NODE_SYSTEMS },
