@@ -2,10 +2,13 @@
  * Tests that pin down what only a timing window used to show (issue 18's
  * surviving mutants): identity includes the start time, the room doorbell
  * (not the re-check timer) wakes a blocked sender. Each fails fast, naming
- * the broken invariant. (The backstop's own test is in bus.test.ts.)
+ * the broken invariant. (The backstop's own test is in bus.test.ts.) And a
+ * publisher's rings left to the end of its event-loop turn are made.
  */
 import { spawn } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
 import { describe, expect, test } from 'vitest'
 import { Bus, type Channel } from '@ipc/bus'
 import type { ChannelSegment } from '@ipc/core'
@@ -95,3 +98,50 @@ describe('the sender that wins the parked word rings', () => {
   })
 })
 
+
+describe('a publisher rings what it published before its event-loop turn ends', () => {
+  // The child publishes -1 (its turn's first burst: rung at once), waits,
+  // still in the same turn, until this process took it and parked again,
+  // then publishes five more bursts (`await publishMany`): those leave their
+  // ring to the turn's end. It then ends the turn (the sweep rings) or calls
+  // process.exit() (the exit hook rings). The backstop is off: a ring never
+  // made leaves this subscriber asleep and the test times out.
+  test.each(['sweep', 'exit'])('bursts after the first in one turn are rung at the turn\'s end (%s)', async (end) => {
+    const bus = await privateBus()
+    const flag = join(mkdtempSync(join(tmpdir(), 'ipc-bus-turns-')), 'took')
+    const got: number[] = []
+    let resolveAll: () => void = () => {}
+    const all = new Promise<void>((resolve) => { resolveAll = resolve })
+    bus.subscribe<number>('turns', (v) => {
+      got.push(v)
+      if (v === -1) writeFileSync(flag, '')
+      if (got.length === 11) resolveAll()
+    })
+    const child = startFixture('bus', 'script', [`
+      const fs = process.getBuiltinModule('node:fs')
+      const b = await Bus.attach(args[0])
+      b.tryPublish('turns', -1)
+      await null // the burst's end: published and rung
+      while (!fs.existsSync(args[1])) {} // same turn: no setImmediate ran
+      const until = Date.now() + 300
+      while (Date.now() < until) {} // the subscriber parks again
+      for (let k = 0; k < 5; k++) await b.publishMany('turns', [2 * k, 2 * k + 1])
+      out('published')
+      if (args[2] === 'exit') process.exit(0)
+      await new Promise((r) => setTimeout(r, 20_000)) // alive: only the sweep can ring (killed below)
+    `, JSON.stringify([bus.address, flag, end])])
+    const done = finish(child, 30_000)
+    try {
+      await within(all, 5000, `delivery of all 11 values (got ${JSON.stringify(got)})`)
+      expect(got).toEqual([-1, ...Array.from({ length: 10 }, (_, i) => i)])
+      if (end === 'exit') {
+        const r = await done
+        expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' })
+      }
+    } finally {
+      child.kill('SIGKILL')
+      await done
+      rmSync(dirname(flag), { recursive: true, force: true })
+    }
+  })
+})

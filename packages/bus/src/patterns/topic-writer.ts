@@ -30,8 +30,8 @@ const SPIN_TURNS = 32
 const CORES = availableParallelism()
 /**
  * Most messages a burst stages before publishing them, and how many such
- * publishes in a row may skip ringing parked subscribers (the burst's end
- * always rings). Measured on 2 cores, 4 and 8 subscriber processes
+ * publishes in a row may skip ringing parked subscribers (see afterPublish
+ * for when the rest ring). Measured on 2 cores, 4 and 8 subscriber processes
  * (docs/design.md, "Pub/sub on topics"): 256 and 16 beat 64 and 1 by about
  * a fifth, since each ring is a system call that wakes another CPU and, with
  * more processes than cores, hands this one's CPU to the subscriber. The
@@ -41,10 +41,14 @@ const PUBLISH_EVERY = Number(process.env.IPC_BUS_PUBLISH_EVERY ?? 256) || 256
 const RING_EVERY_BURSTS = Number(process.env.IPC_BUS_RING_EVERY ?? 16) || 16
 const resolved = Promise.resolve()
 
-/** Writers holding staged, unpublished messages: published if the process exits in the same burst. */
-const unpublished = new Set<TopicWriter>()
+/**
+ * Writers holding staged, unpublished messages, or published ones whose
+ * parked subscribers were not rung yet: finished (published, rung) if the
+ * process exits in the same event-loop turn.
+ */
+const unfinished = new Set<TopicWriter>()
 process.on('exit', () => {
-  for (const writer of [...unpublished]) writer.publishSoon()
+  for (const writer of [...unfinished]) writer.finish()
 })
 
 export interface WriterContext {
@@ -71,6 +75,9 @@ export class TopicWriter {
   private checkedBlockersAt = -Infinity
   /** Publishes since the last ring (see afterPublish). */
   private burstsUnrung = 0
+  /** This event-loop turn rang (or looked for) parked subscribers already; reset, and skipped rings made up, by sweep. */
+  private rungThisTurn = false
+  private sweepQueued = false
   /** The topic's schema (stored in its segment), or null: msgpack. */
   private readonly schema: Schema | null
   /** Record type of this topic's values. */
@@ -113,7 +120,7 @@ export class TopicWriter {
       return schema === null ? this.topic.core.codec.copyLastEncoded() : schema.encodeToBuffer(value)
     }
     if (!written) {
-      this.publishStaged() // full: let the subscribers see what is already written
+      this.publishAndRing() // full: let the subscribers see what is already written
       return false
     }
     this.staged()
@@ -140,7 +147,7 @@ export class TopicWriter {
         // One is larger than a record: nothing of the batch was written; all go through the queue, in order.
         if (!(err instanceof MessageTooLarge)) throw err
       }
-      this.afterPublish()
+      this.afterPublish('burst')
       if (written === values.length) return Promise.resolve(p.subscriberCount())
     }
     const rest = values.slice(written).map((v) => this.encodeCopy(v))
@@ -194,40 +201,71 @@ export class TopicWriter {
 
   /** One publishing store per burst: at the end of the synchronous burst (a microtask) or every PUBLISH_EVERY messages. */
   private staged(): void {
-    if (++this.stagedCount >= PUBLISH_EVERY) this.publishStaged(false)
+    if (++this.stagedCount >= PUBLISH_EVERY) this.publishStaged('mid')
     else if (!this.publishQueued) {
       this.publishQueued = true
       void resolved.then(this.publishSoon)
-      unpublished.add(this)
+      unfinished.add(this)
     }
   }
 
-  readonly publishSoon = (): void => {
+  private readonly publishSoon = (): void => {
     this.publishQueued = false
-    unpublished.delete(this)
+    if (!this.sweepQueued) unfinished.delete(this)
     if (this.publisher === null || this.closed) return
-    this.publishStaged()
+    this.publishStaged('burst')
   }
 
-  /** Publishes what is staged; `ringNow` false (a publish in the middle of a synchronous burst) may leave ringing to the burst's end. */
-  private publishStaged(ringNow = true): void {
+  /** Publishes what is staged and rings what is unrung, now (the process exits, or the writer closes). */
+  finish(): void {
+    this.publishQueued = false
+    unfinished.delete(this)
+    if (this.publisher === null || this.closed) return
+    this.publishAndRing()
+  }
+
+  /** Publishes what is staged and rings every parked subscriber, skipped rings included. */
+  private publishAndRing(): void {
+    this.publishStaged('now')
+    if (this.burstsUnrung > 0) this.afterPublish('now')
+  }
+
+  /** Publishes what is staged, then afterPublish(when). */
+  private publishStaged(when: 'now' | 'burst' | 'mid'): void {
     if (this.stagedCount === 0) return
     this.stagedCount = 0
     this.publisher!.publish()
-    this.afterPublish(ringNow)
+    this.afterPublish(when)
   }
 
   /**
-   * Rings each subscriber that parked (won by CAS: once per park). In the
-   * middle of a long synchronous burst, only every RING_EVERY_BURSTS-th
-   * publish rings (a ring costs the publisher a system call that wakes
-   * another CPU, more than the messages cost it); the burst's last publish,
-   * and any publish before waiting for room, always ring, so no subscriber
-   * sleeps on data.
+   * Rings each subscriber that parked (won by CAS: once per park) — or
+   * leaves it for later, since a ring costs the publisher a system call that
+   * wakes another CPU, more than many messages cost it:
+   * - 'mid', a publish in the middle of a long synchronous burst: only every
+   *   RING_EVERY_BURSTS-th rings;
+   * - 'burst', a burst's end: the first in an event-loop turn rings (a lone
+   *   publish wakes its subscribers at once); later ones in the same turn
+   *   (an `await publish()` or `await publishMany()` loop: each is a burst
+   *   of its own, and a subscriber faster than the publisher parks between
+   *   them) count as 'mid', and a setImmediate at the turn's end (sweep)
+   *   rings what they left;
+   * - 'now': rings (before waiting for room, on close and at exit).
+   * So no subscriber sleeps on published data past the current turn, or
+   * RING_EVERY_BURSTS bursts within it.
    */
-  private afterPublish(ringNow = true): void {
-    if (!ringNow && ++this.burstsUnrung < RING_EVERY_BURSTS) return
+  private afterPublish(when: 'now' | 'burst' | 'mid'): void {
+    if (when === 'mid' || (when === 'burst' && this.rungThisTurn)) {
+      if (++this.burstsUnrung < RING_EVERY_BURSTS) {
+        if (when === 'burst') this.queueSweep()
+        return
+      }
+    }
     this.burstsUnrung = 0
+    if (!this.rungThisTurn) {
+      this.rungThisTurn = true
+      this.queueSweep()
+    }
     const wakes = this.publisher!.subscribersToRing()
     if (wakes.length === 0) return
     const now = performance.now()
@@ -240,6 +278,22 @@ export class TopicWriter {
         this.ctx.report(`topic '${this.topic.name}' could not ring a subscriber (pid ${w.pid})`, err)
       }
     }
+  }
+
+  private queueSweep(): void {
+    if (this.sweepQueued) return
+    this.sweepQueued = true
+    unfinished.add(this)
+    setImmediate(this.sweep)
+  }
+
+  /** The end of an event-loop turn that rang: the next turn's first burst rings again; rings skipped since are made up now. */
+  private readonly sweep = (): void => {
+    this.sweepQueued = false
+    this.rungThisTurn = false
+    if (!this.publishQueued) unfinished.delete(this)
+    if (this.burstsUnrung === 0 || this.publisher === null || this.closed) return
+    this.afterPublish('now')
   }
 
   private enqueue(bytes: Buffer, options: SendOptions): Promise<number> {
@@ -262,14 +316,14 @@ export class TopicWriter {
           const before = head.sent
           if (stageTopicFragments(p, record, head)) {
             p.publish()
-            this.afterPublish()
+            this.afterPublish('now')
             if (head.sent === head.bytes.length) this.waiters.done(p.subscriberCount())
             turns = 0
             continue
           }
           if (head.sent !== before) { turns = 0; continue }
         } else if (p.tryWrite(head.bytes, head.type)) {
-          this.afterPublish()
+          this.afterPublish('now')
           this.waiters.done(p.subscriberCount())
           turns = 0
           continue
@@ -311,9 +365,8 @@ export class TopicWriter {
   /** Publishes what was accepted, fails waiting publishes with Closed, gives the lane back. */
   close(): void {
     if (this.closed) return
-    if (this.publisher !== null) this.publishStaged()
+    this.finish()
     this.closed = true
-    unpublished.delete(this)
     this.waiters.failAll(new Closed(`topic '${this.topic.name}'`))
     this.room.close()
     if (this.publisher !== null) {
