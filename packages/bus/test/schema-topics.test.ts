@@ -17,31 +17,13 @@ import { describe, expect, test, vi } from 'vitest'
 import { Bus, type SchemaValue, type SchemaView } from '@ipc/bus'
 import { fixturePath, track } from '../../../test/support/children.js'
 import { privateBus, trackBus } from '../../../test/support/buses.js'
+import { ALL, expectSameRecords, record, type All } from './schema-values.js'
 
 const RUNS = Number(process.env['FC_RUNS'] ?? 25)
 const seed = process.env['FC_SEED'] === undefined ? undefined : Number(process.env['FC_SEED'])
 const path = process.env['FC_PATH']
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 const until = (what: () => boolean, timeout = 10_000): Promise<unknown> => vi.waitUntil(what, { timeout, interval: 5 })
-
-const ALL = { u8: 'u8', i8: 'i8', u16: 'u16', i16: 'i16', u32: 'u32', i32: 'i32', f32: 'f32', f64: 'f64', i64: 'i64', u64: 'u64', ok: 'bool', s: 'string', t: 'string' } as const
-type All = SchemaValue<typeof ALL>
-
-const record: fc.Arbitrary<All> = fc.record({
-  u8: fc.integer({ min: 0, max: 255 }),
-  i8: fc.integer({ min: -128, max: 127 }),
-  u16: fc.integer({ min: 0, max: 0xffff }),
-  i16: fc.integer({ min: -0x8000, max: 0x7fff }),
-  u32: fc.integer({ min: 0, max: 0xffffffff }),
-  i32: fc.integer({ min: -0x80000000, max: 0x7fffffff }),
-  f32: fc.float({ noNaN: true }).map(Math.fround),
-  f64: fc.double(),
-  i64: fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }),
-  u64: fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }),
-  ok: fc.boolean(),
-  s: fc.string({ unit: 'grapheme', maxLength: 40 }),
-  t: fc.oneof(fc.string({ maxLength: 4 }), fc.string({ unit: 'binary', maxLength: 300 })),
-})
 
 const TICK = { id: 'u32', ts: 'f64', kind: 'string', px: 'f64', qty: 'u32' } as const
 type Tick = SchemaValue<typeof TICK>
@@ -69,12 +51,7 @@ describe('schema topics', () => {
         else if (mode === 'one') for (const v of values) expect(await bus.publish('all', v)).toBe(1)
         else for (const v of values) if (!bus.tryPublish('all', v)) await bus.publish('all', v)
         await until(() => got.length >= values.length)
-        expect(got).toHaveLength(values.length)
-        got.forEach((v, i) => {
-          const want = values[i]!
-          for (const k of Object.keys(ALL) as Array<keyof All>) expect(Object.is(v[k], want[k]) || v[k] === want[k], `record ${i} field ${k}: ${String(v[k])} != ${String(want[k])}`).toBe(true)
-          expect(Object.keys(v)).toEqual(Object.keys(ALL)) // one fixed shape, declared order
-        })
+        expectSameRecords(got, values)
       }), { numRuns: RUNS, seed, path, verbose: 1, endOnFailure: true })
     } finally {
       child.kill()
