@@ -3,7 +3,8 @@
  * surviving mutants): identity includes the start time, the room doorbell
  * (not the re-check timer) wakes a blocked sender. Each fails fast, naming
  * the broken invariant. (The backstop's own test is in bus.test.ts.) And a
- * publisher's rings left to the end of its event-loop turn are made.
+ * publisher's rings left to the end of its event-loop turn, or skipped in
+ * the middle of a burst that ends there, are made.
  */
 import { spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -142,6 +143,34 @@ describe('a publisher rings what it published before its event-loop turn ends', 
       child.kill('SIGKILL')
       await done
       rmSync(dirname(flag), { recursive: true, force: true })
+    }
+  })
+})
+
+describe('a burst that ends on a mid-burst publishing store', () => {
+  // A topic publisher publishes every 256 staged values inside a long
+  // synchronous burst, and only every 16th such store rings. A burst of
+  // exactly 256 x k values ends on one that skipped its ring, and its
+  // microtask finds nothing left to publish: the turn's sweep must ring.
+  test.each([256, 512])('a synchronous burst of exactly %i tryPublish calls reaches a parked subscriber', async (n) => {
+    const bus = await privateBus()
+    const got: number[] = []
+    let resolveAll: () => void = () => {}
+    const all = new Promise<void>((resolve) => { resolveAll = resolve })
+    bus.subscribe<number>('exact', (v) => { got.push(v); if (got.length === n) resolveAll() })
+    const child = startFixture('bus', 'script', [`
+      const b = await Bus.attach(args[0])
+      for (let i = 0; i < args[1]; i++) if (!b.tryPublish('exact', i)) throw new Error('full at ' + i)
+      out('published')
+      await new Promise((r) => setTimeout(r, 20_000)) // alive: its exit hook must not be what rings
+    `, JSON.stringify([bus.address, n])])
+    const done = finish(child, 30_000)
+    try {
+      await within(all, 5000, `delivery of all ${n} values (got ${got.length})`)
+      expect(got).toEqual(Array.from({ length: n }, (_, i) => i))
+    } finally {
+      child.kill('SIGKILL')
+      await done
     }
   })
 })

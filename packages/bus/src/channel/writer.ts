@@ -15,6 +15,7 @@ import { SELF_PID, isAlive, selfIdentity } from '../liveness.js'
 import type { SendOptions } from '../options.js'
 import type { ChannelContext, ChannelParts } from './context.js'
 import { fragmentsFit, nextRecordBytes, stageFragments, type Outgoing } from './fragments.js'
+import { RingPacer, type RingWhen } from './pacing.js'
 import { RoomWait, WaitQueue } from './room.js'
 
 /**
@@ -24,7 +25,7 @@ import { RoomWait, WaitQueue } from './room.js'
  */
 const unpublished = new Set<ChannelWriter<unknown>>()
 process.on('exit', () => {
-  for (const writer of [...unpublished]) writer.publishSoon()
+  for (const writer of [...unpublished]) writer.finish()
 })
 
 /**
@@ -61,7 +62,9 @@ export class ChannelWriter<T> {
   private flushing = false
   /** Waiting for room: the receiver's room doorbell. */
   private readonly room: RoomWait
-  /** The receiver last rung, and the claim stamp it was read under (see afterWrite()). */
+  /** When publishes ring a parked receiver (./pacing.ts). */
+  private readonly pacer = new RingPacer(() => this.ringReceiver(), () => this.sender !== null && !this.closed, false)
+  /** The receiver last rung, and the claim stamp it was read under (see ringReceiver()). */
   private ringTarget: Target | null = null
   private ringStamp = 0
   /** In a worker thread: the native exit action that gives the lane back if the thread is terminated. */
@@ -115,7 +118,7 @@ export class ChannelWriter<T> {
       return this.tryFragments(sender, bytes, schema === null ? TYPE_VALUE : TYPE_SCHEMA) || bytes
     }
     if (!written) {
-      this.publishStaged() // full: let the receiver see what is already written
+      this.publishAndRing() // full: let the receiver see what is already written
       return false
     }
     this.staged()
@@ -134,7 +137,7 @@ export class ChannelWriter<T> {
       return this.tryFragments(sender, bytes, type)
     }
     if (!sender.tryWrite(bytes, type, false)) {
-      this.publishStaged()
+      this.publishAndRing()
       return false
     }
     this.staged()
@@ -176,7 +179,7 @@ export class ChannelWriter<T> {
         // every value goes through the queue, in order (fragments there).
         if (!(err instanceof MessageTooLarge)) throw err // (too large at all: encodeCopy below says so)
       }
-      if (written > 0) this.afterWrite(sender)
+      if (written > 0) this.afterWrite('burst', written)
       if (written === values.length) return Promise.resolve()
     }
     const rest = values.slice(written).map((v) => this.encodeCopy(v))
@@ -237,7 +240,7 @@ export class ChannelWriter<T> {
           }
           if (head.sent !== before) { turns = 0; continue } // progress: the receiver is draining
         } else if (sender.tryWrite(head.bytes, head.type)) {
-          this.afterWrite(sender)
+          this.afterWrite('now')
           this.waiters.done()
           turns = 0
           continue
@@ -268,7 +271,7 @@ export class ChannelWriter<T> {
    * one fits (a synchronous send is all or nothing): true when written.
    */
   private tryFragments(sender: ChannelSender, bytes: Uint8Array, type: number): boolean {
-    this.publishStaged() // what was staged before goes first, published
+    this.publishStaged('now') // what was staged before goes first, published
     if (!fragmentsFit(sender, this.segment.maxRecordBytes, bytes.length)) return false
     if (!this.writeFragments(sender, { bytes, type, sent: 0 })) throw new Error(`fragments of a ${bytes.length}-byte message did not fit the room counted for them`)
     return true
@@ -278,7 +281,7 @@ export class ChannelWriter<T> {
   private writeFragments(sender: ChannelSender, m: Outgoing): boolean {
     if (!stageFragments(sender, this.segment.maxRecordBytes, m)) return false
     sender.publish()
-    this.afterWrite(sender)
+    this.afterWrite('now')
     return m.sent === m.bytes.length
   }
 
@@ -338,10 +341,10 @@ export class ChannelWriter<T> {
    */
   private staged(): void {
     if (++this.stagedCount === 1 && this.sender!.consumerCaughtUp()) {
-      this.publishStaged()
+      this.publishStaged('burst')
       return
     }
-    if (this.stagedCount >= PUBLISH_EVERY) this.publishStaged()
+    if (this.stagedCount >= PUBLISH_EVERY) this.publishStaged('mid')
     else if (!this.publishQueued) {
       this.publishQueued = true
       void resolved.then(this.publishSoon)
@@ -349,13 +352,13 @@ export class ChannelWriter<T> {
     }
   }
 
-  /** Publishes what a burst staged (also at process exit). */
-  readonly publishSoon = (): void => {
+  /** Publishes what a burst staged. */
+  private readonly publishSoon = (): void => {
     this.publishQueued = false
     unpublished.delete(this as ChannelWriter<unknown>)
     if (this.sender === null || this.closed) return
     try {
-      this.publishStaged()
+      this.publishStaged('burst')
     } catch (err) {
       // Ringing the receiver failed unexpectedly (the messages are published
       // and stay in the ring): report it where a caller can see it.
@@ -363,16 +366,33 @@ export class ChannelWriter<T> {
     }
   }
 
-  private publishStaged(): void {
-    if (this.stagedCount === 0) return
-    this.stagedCount = 0
-    const sender = this.sender!
-    sender.publish()
-    this.afterWrite(sender)
+  /** Publishes what is staged and rings a parked receiver, rings left to later included (at exit, on close, before waiting for room). */
+  finish(): void {
+    this.publishQueued = false
+    unpublished.delete(this as ChannelWriter<unknown>)
+    if (this.sender !== null && !this.closed) this.publishAndRing()
   }
 
-  private afterWrite(sender: ChannelSender): void {
-    if (!sender.shouldRing()) return
+  private publishAndRing(): void {
+    this.publishStaged('now')
+    this.pacer.settle()
+  }
+
+  private publishStaged(when: RingWhen): void {
+    const n = this.stagedCount
+    if (n === 0) return
+    this.stagedCount = 0
+    this.sender!.publish()
+    this.afterWrite(when, n)
+  }
+
+  /** After a publishing store of `messages`: rings a parked receiver now, or later (RingPacer). */
+  private afterWrite(when: RingWhen, messages = 1): void {
+    if (this.pacer.due(when, messages)) this.ringReceiver()
+  }
+
+  private ringReceiver(): void {
+    if (!this.sender!.shouldRing()) return
     // The receiver parked and we won the right to wake it. Ring the instance
     // that receives now, by the address it published with its claim.
     const now = performance.now()
@@ -400,7 +420,7 @@ export class ChannelWriter<T> {
   /** Publishes what was accepted, fails waiting sends with Closed, gives the lane back (what it wrote is still delivered). */
   close(): void {
     if (this.closed) return
-    if (this.sender !== null) this.publishStaged() // what trySend accepted is delivered
+    this.finish() // what trySend accepted is delivered
     this.closed = true
     this.waiters.failAll(new Closed(`channel '${this.name}'`))
     this.room.close()

@@ -16,6 +16,7 @@ import { performance } from 'node:perf_hooks'
 import { TYPE_SCHEMA, TYPE_VALUE, fragmentBytes, identityWord, readBell, type Schema, type TopicPublisher } from '@ipc/core'
 import { ring } from '../doorbell.js'
 import { nextRecordBytes, stageTopicFragments } from '../channel/fragments.js'
+import { RingPacer, type RingWhen } from '../channel/pacing.js'
 import { RoomWait, WaitQueue } from '../channel/room.js'
 import { ChannelFull, Closed, MessageTooLarge, TooManySenders } from '../errors.js'
 import { cancelRelease, releaseOnTerminate } from '../exit.js'
@@ -29,26 +30,22 @@ const ROOM_RECHECK_MS = Number(process.env.IPC_BUS_ROOM_RECHECK_MS ?? 200) || 20
 const SPIN_TURNS = 32
 const CORES = availableParallelism()
 /**
- * Most messages a burst stages before publishing them, and how many such
- * publishes in a row may skip ringing parked subscribers (see afterPublish
- * for when the rest ring). Measured on 2 cores, 4 and 8 subscriber processes
- * (docs/design.md, "Pub/sub on topics"): 256 and 16 beat 64 and 1 by about
- * a fifth, since each ring is a system call that wakes another CPU and, with
- * more processes than cores, hands this one's CPU to the subscriber. The
- * environment variables are internal tuning knobs for the bench.
+ * Most messages a burst stages before publishing them; how many such
+ * publishes in a row may skip ringing parked subscribers is RING_EVERY
+ * (../channel/pacing.ts, which says when the rest ring). Measured on 2
+ * cores, 4 and 8 subscriber processes (docs/design.md, "Pub/sub on
+ * topics"): 256 and 16 beat 64 and 1 by about a fifth, since each ring is a
+ * system call that wakes another CPU and, with more processes than cores,
+ * hands this one's CPU to the subscriber. The environment variables are
+ * internal tuning knobs for the bench.
  */
 const PUBLISH_EVERY = Number(process.env.IPC_BUS_PUBLISH_EVERY ?? 256) || 256
-const RING_EVERY_BURSTS = Number(process.env.IPC_BUS_RING_EVERY ?? 16) || 16
 const resolved = Promise.resolve()
 
-/**
- * Writers holding staged, unpublished messages, or published ones whose
- * parked subscribers were not rung yet: finished (published, rung) if the
- * process exits in the same event-loop turn.
- */
-const unfinished = new Set<TopicWriter>()
+/** Writers holding staged, unpublished messages: published (and rung) if the process exits in the same burst. */
+const unpublished = new Set<TopicWriter>()
 process.on('exit', () => {
-  for (const writer of [...unfinished]) writer.finish()
+  for (const writer of [...unpublished]) writer.finish()
 })
 
 export interface WriterContext {
@@ -73,11 +70,8 @@ export class TopicWriter {
   private readonly room: RoomWait
   private laneRelease: number | null = null
   private checkedBlockersAt = -Infinity
-  /** Publishes since the last ring (see afterPublish). */
-  private burstsUnrung = 0
-  /** This event-loop turn rang (or looked for) parked subscribers already; reset, and skipped rings made up, by sweep. */
-  private rungThisTurn = false
-  private sweepQueued = false
+  /** When publishes ring parked subscribers (../channel/pacing.ts). */
+  private readonly pacer = new RingPacer(() => this.ringParked(), () => this.publisher !== null && !this.closed)
   /** The topic's schema (stored in its segment), or null: msgpack. */
   private readonly schema: Schema | null
   /** Record type of this topic's values. */
@@ -147,7 +141,7 @@ export class TopicWriter {
         // One is larger than a record: nothing of the batch was written; all go through the queue, in order.
         if (!(err instanceof MessageTooLarge)) throw err
       }
-      this.afterPublish('burst')
+      this.afterPublish('burst', written)
       if (written === values.length) return Promise.resolve(p.subscriberCount())
     }
     const rest = values.slice(written).map((v) => this.encodeCopy(v))
@@ -205,13 +199,13 @@ export class TopicWriter {
     else if (!this.publishQueued) {
       this.publishQueued = true
       void resolved.then(this.publishSoon)
-      unfinished.add(this)
+      unpublished.add(this)
     }
   }
 
   private readonly publishSoon = (): void => {
     this.publishQueued = false
-    if (!this.sweepQueued) unfinished.delete(this)
+    unpublished.delete(this)
     if (this.publisher === null || this.closed) return
     this.publishStaged('burst')
   }
@@ -219,7 +213,7 @@ export class TopicWriter {
   /** Publishes what is staged and rings what is unrung, now (the process exits, or the writer closes). */
   finish(): void {
     this.publishQueued = false
-    unfinished.delete(this)
+    unpublished.delete(this)
     if (this.publisher === null || this.closed) return
     this.publishAndRing()
   }
@@ -227,45 +221,25 @@ export class TopicWriter {
   /** Publishes what is staged and rings every parked subscriber, skipped rings included. */
   private publishAndRing(): void {
     this.publishStaged('now')
-    if (this.burstsUnrung > 0) this.afterPublish('now')
+    this.pacer.settle()
   }
 
   /** Publishes what is staged, then afterPublish(when). */
   private publishStaged(when: 'now' | 'burst' | 'mid'): void {
-    if (this.stagedCount === 0) return
+    const n = this.stagedCount
+    if (n === 0) return
     this.stagedCount = 0
     this.publisher!.publish()
-    this.afterPublish(when)
+    this.afterPublish(when, n)
   }
 
-  /**
-   * Rings each subscriber that parked (won by CAS: once per park) — or
-   * leaves it for later, since a ring costs the publisher a system call that
-   * wakes another CPU, more than many messages cost it:
-   * - 'mid', a publish in the middle of a long synchronous burst: only every
-   *   RING_EVERY_BURSTS-th rings;
-   * - 'burst', a burst's end: the first in an event-loop turn rings (a lone
-   *   publish wakes its subscribers at once); later ones in the same turn
-   *   (an `await publish()` or `await publishMany()` loop: each is a burst
-   *   of its own, and a subscriber faster than the publisher parks between
-   *   them) count as 'mid', and a setImmediate at the turn's end (sweep)
-   *   rings what they left;
-   * - 'now': rings (before waiting for room, on close and at exit).
-   * So no subscriber sleeps on published data past the current turn, or
-   * RING_EVERY_BURSTS bursts within it.
-   */
-  private afterPublish(when: 'now' | 'burst' | 'mid'): void {
-    if (when === 'mid' || (when === 'burst' && this.rungThisTurn)) {
-      if (++this.burstsUnrung < RING_EVERY_BURSTS) {
-        if (when === 'burst') this.queueSweep()
-        return
-      }
-    }
-    this.burstsUnrung = 0
-    if (!this.rungThisTurn) {
-      this.rungThisTurn = true
-      this.queueSweep()
-    }
+  /** Rings each subscriber that parked, now or later (RingPacer: 'mid' in a long synchronous burst, 'burst' at its end, 'now'). */
+  private afterPublish(when: RingWhen, messages = 1): void {
+    if (this.pacer.due(when, messages)) this.ringParked()
+  }
+
+  /** Rings each subscriber that parked (won by CAS: once per park). */
+  private ringParked(): void {
     const wakes = this.publisher!.subscribersToRing()
     if (wakes.length === 0) return
     const now = performance.now()
@@ -278,22 +252,6 @@ export class TopicWriter {
         this.ctx.report(`topic '${this.topic.name}' could not ring a subscriber (pid ${w.pid})`, err)
       }
     }
-  }
-
-  private queueSweep(): void {
-    if (this.sweepQueued) return
-    this.sweepQueued = true
-    unfinished.add(this)
-    setImmediate(this.sweep)
-  }
-
-  /** The end of an event-loop turn that rang: the next turn's first burst rings again; rings skipped since are made up now. */
-  private readonly sweep = (): void => {
-    this.sweepQueued = false
-    this.rungThisTurn = false
-    if (!this.publishQueued) unfinished.delete(this)
-    if (this.burstsUnrung === 0 || this.publisher === null || this.closed) return
-    this.afterPublish('now')
   }
 
   private enqueue(bytes: Buffer, options: SendOptions): Promise<number> {
