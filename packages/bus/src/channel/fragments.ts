@@ -2,9 +2,10 @@
  * The sending side of messages larger than a record: their bytes go into
  * the sender's lane as fragments (@ipc/core channel/fragments.ts has the
  * layout; docs/design.md, "Large messages"). The writer (writer.ts)
- * publishes and rings after each call that staged something.
+ * publishes and rings after each call that staged something. And a batch
+ * of schema values, written only if none is larger than a record.
  */
-import { FRAGMENT_HEADER, TYPE_FRAGMENT, copyBytes, fragmentBytes, recordBytes, writeFragmentHeader, type ChannelSender, type TopicPublisher } from '@ipc/core'
+import { FRAGMENT_HEADER, MessageTooLarge, TYPE_FRAGMENT, TYPE_SCHEMA, copyBytes, fragmentBytes, recordBytes, writeFragmentHeader, type ChannelSender, type Schema, type TopicPublisher } from '@ipc/core'
 
 /** A message on its way out as fragments: `sent` bytes of it are written. */
 export interface Outgoing {
@@ -63,4 +64,21 @@ export function nextRecordBytes(m: Pick<Outgoing, 'bytes' | 'sent'>, maxRecordBy
   const total = m.bytes.length
   if (total <= maxRecordBytes) return total
   return FRAGMENT_HEADER + Math.min(fragmentBytes(maxRecordBytes), total - m.sent)
+}
+
+/**
+ * A batch of schema values for a channel's or a topic's lane: every value
+ * checked first (Unserializable, or MessageTooLarge when one's bound is over
+ * a record: the caller queues the whole batch, where exact sizes decide),
+ * then as many as have room written, published once. Returns how many.
+ */
+export function trySendManySchema(lane: ChannelSender | TopicPublisher, maxRecordBytes: number, schema: Schema, values: readonly unknown[]): number {
+  for (const v of values) {
+    const bound = schema.bound(v)
+    if (bound > maxRecordBytes) throw new MessageTooLarge(bound, maxRecordBytes)
+  }
+  let n = 0
+  while (n < values.length && lane.trySendSchema(schema, values[n], TYPE_SCHEMA, false)) n++
+  lane.publish()
+  return n
 }

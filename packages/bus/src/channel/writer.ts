@@ -6,7 +6,7 @@
  */
 import { availableParallelism } from 'node:os'
 import { performance } from 'node:perf_hooks'
-import { CHANNEL_OWNERS, TYPE_SCHEMA, TYPE_VALUE, identityWord, type ChannelSegment, type ChannelSender, type Codec, type Identity, type Schema } from '@ipc/core'
+import { CHANNEL_OWNERS, TYPE_SCHEMA, TYPE_VALUE, identityWord, type ChannelSegment, type ChannelSender, type Codec, type Identity } from '@ipc/core'
 import { checkCanRing, receiverAlive, ring, type Target } from '../doorbell.js'
 import { ChannelFull, Closed, MessageTooLarge, PeerGone, TooManySenders } from '../errors.js'
 import { channels as diagnostics, observed, report } from '../diagnostics.js'
@@ -14,7 +14,7 @@ import { cancelRelease, releaseOnTerminate } from '../exit.js'
 import { SELF_PID, isAlive, selfIdentity } from '../liveness.js'
 import type { SendOptions } from '../options.js'
 import type { ChannelContext, ChannelParts } from './context.js'
-import { fragmentsFit, nextRecordBytes, stageFragments, type Outgoing } from './fragments.js'
+import { fragmentsFit, nextRecordBytes, stageFragments, trySendManySchema, type Outgoing } from './fragments.js'
 import { RingPacer, type RingWhen } from './pacing.js'
 import { RoomWait, WaitQueue } from './room.js'
 
@@ -173,7 +173,7 @@ export class ChannelWriter<T> {
     let written = 0
     if (this.waiters.length === 0) {
       try {
-        written = schema === null ? sender.trySendMany(values, TYPE_VALUE) : this.trySendManySchema(sender, schema, values)
+        written = schema === null ? sender.trySendMany(values, TYPE_VALUE) : trySendManySchema(sender, this.segment.maxRecordBytes, schema, values)
       } catch (err) {
         // One is larger than a record: nothing of the batch was written;
         // every value goes through the queue, in order (fragments there).
@@ -184,18 +184,6 @@ export class ChannelWriter<T> {
     }
     const rest = values.slice(written).map((v) => this.encodeCopy(v))
     return Promise.all(rest.map((bytes) => this.enqueue(bytes, type, options))).then(() => undefined)
-  }
-
-  /** Schema records: every value checked first, then as many as fit written, published once. */
-  private trySendManySchema(sender: ChannelSender, schema: Schema, values: readonly T[]): number {
-    for (const v of values) {
-      const bound = schema.bound(v)
-      if (bound > this.segment.maxRecordBytes) throw new MessageTooLarge(bound, this.segment.maxRecordBytes) // (loose for strings: the queue decides)
-    }
-    let n = 0
-    while (n < values.length && sender.trySendSchema(schema, values[n], TYPE_SCHEMA, false)) n++
-    sender.publish()
-    return n
   }
 
   /** The value's record in a Buffer of its own (it outlives the next encode while the send waits). */

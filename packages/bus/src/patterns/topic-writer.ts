@@ -15,7 +15,7 @@ import { availableParallelism } from 'node:os'
 import { performance } from 'node:perf_hooks'
 import { TYPE_SCHEMA, TYPE_VALUE, fragmentBytes, identityWord, readBell, type Schema, type TopicPublisher } from '@ipc/core'
 import { ring } from '../doorbell.js'
-import { nextRecordBytes, stageTopicFragments } from '../channel/fragments.js'
+import { nextRecordBytes, stageTopicFragments, trySendManySchema } from '../channel/fragments.js'
 import { RingPacer, type RingWhen } from '../channel/pacing.js'
 import { RoomWait, WaitQueue } from '../channel/room.js'
 import { ChannelFull, Closed, MessageTooLarge, TooManySenders } from '../errors.js'
@@ -136,7 +136,7 @@ export class TopicWriter {
     let written = 0
     if (this.waiters.length === 0) {
       try {
-        written = this.schema === null ? p.trySendMany(values, TYPE_VALUE) : this.trySendManySchema(p, this.schema, values)
+        written = this.schema === null ? p.trySendMany(values, TYPE_VALUE) : trySendManySchema(p, p.maxMessageBytes, this.schema, values)
       } catch (err) {
         // One is larger than a record: nothing of the batch was written; all go through the queue, in order.
         if (!(err instanceof MessageTooLarge)) throw err
@@ -146,23 +146,6 @@ export class TopicWriter {
     }
     const rest = values.slice(written).map((v) => this.encodeCopy(v))
     return Promise.all(rest.map((bytes) => this.enqueue(bytes, options))).then((n) => n[n.length - 1]!)
-  }
-
-  /**
-   * Schema values: every one checked first (Unserializable before anything
-   * is written), then as many as have room written, published once. One
-   * whose bound is over a record sends the whole batch through the queue,
-   * in order, where exact sizes decide (as a msgpack batch with a large
-   * value does).
-   */
-  private trySendManySchema(p: TopicPublisher, schema: Schema, values: readonly unknown[]): number {
-    let large = false
-    for (const v of values) if (schema.bound(v) > p.maxMessageBytes) large = true
-    if (large) return 0
-    let n = 0
-    while (n < values.length && p.trySendSchema(schema, values[n], TYPE_SCHEMA, false)) n++
-    p.publish()
-    return n
   }
 
   /** Largest message: the bus's, once the topic's records can carry fragments; else a record. */
@@ -225,7 +208,7 @@ export class TopicWriter {
   }
 
   /** Publishes what is staged, then afterPublish(when). */
-  private publishStaged(when: 'now' | 'burst' | 'mid'): void {
+  private publishStaged(when: RingWhen): void {
     const n = this.stagedCount
     if (n === 0) return
     this.stagedCount = 0

@@ -17,7 +17,7 @@
  *   bool: 1 (0 or 1)   string: u16 byte length + UTF-8 bytes, after every
  *   fixed field, in declared order (so the fixed part never moves)
  */
-import { Unserializable } from '../errors.js'
+import { MessageTooLarge, Unserializable } from '../errors.js'
 import { compileDecoder, compileEncoder, compileView, type Decoder, type Encoder, type ViewClass } from './codegen.js'
 
 /** Field types and their fixed sizes (0: variable, after the fixed part). */
@@ -84,6 +84,20 @@ export class Schema {
   bound(value: unknown): number {
     if (value === null || typeof value !== 'object') throw new Unserializable(`a ${typeof value} as a schema record (expected an object with ${this.fields.map((f) => f.name).join(', ')})`)
     return this.encoder.bound(value as Record<string, unknown>)
+  }
+
+  /**
+   * The bytes to reserve for `value` in a record of at most `max` bytes: its
+   * bound, or, when the bound (loose for strings) is over `max`, its exact
+   * size; MessageTooLarge when even that is over. Checks the shape first
+   * (Unserializable), so nothing is reserved for a bad value.
+   */
+  roomFor(value: unknown, max: number): number {
+    const bound = this.bound(value)
+    if (bound <= max) return bound
+    const exact = this.encodeToBuffer(value).length
+    if (exact > max) throw new MessageTooLarge(exact, max)
+    return exact
   }
 
   /** Encodes value (checked by bound() first) at data[at]; returns the bytes written. */

@@ -103,12 +103,7 @@ export class TopicPublisher extends TopicStaging {
    */
   trySendSchema(schema: Schema, value: unknown, type: number, publish = true): boolean {
     this.checkIdle(type)
-    let bound = schema.bound(value)
-    if (bound > this.maxMessageBytes) {
-      bound = schema.encodeToBuffer(value).length // the bound is loose for strings: the exact size decides
-      if (bound > this.maxMessageBytes) throw new MessageTooLarge(bound, this.maxMessageBytes)
-    }
-    const at = this.reserve(bound)
+    const at = this.reserve(schema.roomFor(value, this.maxMessageBytes))
     if (at < 0) return false
     this.stage(at, schema.encode(value, this.view, this.data, at + HEADER), type)
     if (publish) this.publish()
