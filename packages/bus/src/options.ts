@@ -10,7 +10,7 @@
 import { tmpdir } from 'node:os'
 import { MAX_LANES, MAX_SLOTS, defineSchema, type Schema, type SchemaDeclaration } from '@ipc/core'
 import type { Signal } from '@ipc/native'
-import { InvalidArgType, InvalidArgValue, NotABus } from './errors.js'
+import { InvalidArgType, InvalidArgValue, NotABus, SchemaMismatch } from './errors.js'
 import {
   DEFAULT_MAX_MESSAGE, abortSignal, bool, checkKeys, directory, int, messageLimit, messageSize, recordLimit, ms, oneOf, or, realTimeSignal, ringSize,
 } from './validate.js'
@@ -297,6 +297,11 @@ export function compileSchema(declaration: unknown): Schema {
     compiled.set(declaration, schema)
   }
   return schema
+}
+
+/** A schema asked for must be the one stored when the channel or topic was created (SchemaMismatch); none asked for takes the stored one. */
+export function checkStoredSchema(kind: 'channel' | 'topic', name: string, stored: Schema | null, asked: Schema | null): void {
+  if (asked !== null && stored?.text !== asked.text) throw new SchemaMismatch(name, stored?.text ?? null, asked.text, kind)
 }
 
 // ============================================================ calls

@@ -14,19 +14,13 @@ import type { ChannelContext } from '../channel/context.js'
 import { hasLiveMember, isAlive, selfIdentity } from '../liveness.js'
 import { openEntry, type EntryHost } from './entries.js'
 import { KIND_CHANNEL, checkName } from '../naming.js'
-import { SchemaMismatch } from '../errors.js'
-import { resolveChannelOptions, type ChannelOptions, type ResolvedBusOptions, type ResolvedChannelOptions } from '../options.js'
+import { checkStoredSchema, resolveChannelOptions, type ChannelOptions, type ResolvedBusOptions, type ResolvedChannelOptions } from '../options.js'
 import { attachSegment, detachSegment, removeSegment, type Segment } from '../sysv.js'
 
 interface Open {
   channel: Channel<any>
   segment: Segment
   core: ChannelSegment
-}
-
-/** A schema asked for must be the channel's (SchemaMismatch); none asked for takes the channel's. */
-function checkSchema(name: string, core: ChannelSegment, co: ResolvedChannelOptions): void {
-  if (co.schema !== null && core.schema?.text !== co.schema.text) throw new SchemaMismatch(name, core.schema?.text ?? null, co.schema.text)
 }
 
 export class ChannelTable {
@@ -67,12 +61,12 @@ export class ChannelTable {
     const co = resolveChannelOptions(this.options.userOptions, options) // every call, whether the channel exists or not
     const known = this.channels.get(name)
     if (known !== undefined) {
-      checkSchema(name, known.core, co)
+      checkStoredSchema('channel', name, known.core.schema, co.schema)
       return known.channel as Channel<T>
     }
     const { segment, core } = this.open(name, co)
     try {
-      checkSchema(name, core, co)
+      checkStoredSchema('channel', name, core.schema, co.schema)
     } catch (err) {
       detachSegment(segment)
       throw err

@@ -25,10 +25,10 @@
  *   straight into its lane and every subscriber decodes them (with
  *   `zeroCopy`, into one reused view). A different schema is SchemaMismatch.
  */
-import { InvalidArgType, SchemaMismatch, TooManySubscribers } from '../errors.js'
+import { InvalidArgType, TooManySubscribers } from '../errors.js'
 import { ownBell } from '../doorbell.js'
 import { isAlive, selfIdentity } from '../liveness.js'
-import { checkSendOptions, resolveChannelOptions, type SendOptions } from '../options.js'
+import { checkSendOptions, checkStoredSchema, resolveChannelOptions, type SendOptions } from '../options.js'
 import { checkSubscribeOptions, checkTopicOptions, resolveTopicSizes, topicSchema, type SlowPolicy, type SubscribeOptions, type TopicOptions } from '../topic-options.js'
 import { reportError } from '../report.js'
 import { channels as diagnostics, observed, report } from '../diagnostics.js'
@@ -207,7 +207,5 @@ export class PubSub {
 
 /** A schema asked for must be the topic's (SchemaMismatch); none asked for takes the topic's. */
 function checkSchema(open: OpenTopic, o: TopicOptions): void {
-  const schema = topicSchema(o)
-  const stored = open.core.schema
-  if (schema !== null && stored?.text !== schema.text) throw new SchemaMismatch(open.name, stored?.text ?? null, schema.text, 'topic')
+  checkStoredSchema('topic', open.name, open.core.schema, topicSchema(o))
 }
