@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest'
 import {
   CorruptSegment, DOORBELL_PIPE, NotABus, TopicSegment, initializeTopic, readBell, topicBytes, topicMaxMessageLimit, type Identity,
 } from '../src/index.js'
+import { INTENT, WRITE } from '../src/topic/layout.js'
 
 const me = (pid: number): Identity => ({ pid, startTime: 7 })
 
@@ -31,7 +32,15 @@ describe('topic segment', () => {
     expect(() => seg.subscribe(me(1), { policy: 'sometimes' as 'drop' })).toThrow(RangeError)
     expect(() => seg.subscribe(me(1), { policy: 'drop', lapHeadroom: 65 })).toThrow(RangeError)
     expect(seg.subscriber(0), 'a refused subscribe claims nothing').toBeNull()
-    new Int32Array(buffer)[(seg.views[0]!.line)] = 12 // WRITE past INTENT
+    const words = new Int32Array(buffer)
+    const line = seg.views[0]!.line
+    words[line + (INTENT >> 2)] = 16 + 128 // INTENT a ring past WRITE: still a segment
+    words[line + (WRITE >> 2)] = 16
+    expect(() => new TopicSegment(buffer)).not.toThrow()
+    words[line + (INTENT >> 2)] = 16 + 128 + 8 // more than a ring past a WRITE that does not move
+    expect(() => new TopicSegment(buffer)).toThrow(CorruptSegment)
+    words[line + (INTENT >> 2)] = 16
+    words[line + (WRITE >> 2)] = 12 // not a record boundary
     expect(() => new TopicSegment(buffer)).toThrow(CorruptSegment)
   })
 

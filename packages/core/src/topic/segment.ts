@@ -121,9 +121,14 @@ export class TopicSegment {
     for (let i = 0; i < lanes; i++) {
       const at = byteOffset + dataOffset(lanes, slots, capacity, i)
       const line = laneLineOffset(i) >> 2
-      const write = Atomics.load(this.words, line + (WRITE >> 2)) >>> 0
+      // A live publisher may move WRITE and INTENT between the loads: with
+      // WRITE loaded before and after INTENT, the WRITE of the moment INTENT
+      // was read lies between them, so INTENT - before is at most the
+      // progress in between plus a ring (exactly a ring when nothing moved).
+      const before = Atomics.load(this.words, line + (WRITE >> 2)) >>> 0
       const intent = Atomics.load(this.words, line + (INTENT >> 2)) >>> 0
-      if ((write & 7) !== 0 || ((intent - write) >>> 0) > capacity) {
+      const write = Atomics.load(this.words, line + (WRITE >> 2)) >>> 0
+      if ((write & 7) !== 0 || ((intent - before) >>> 0) > ((write - before) >>> 0) + capacity) {
         throw new CorruptSegment(`topic lane ${i} write`, write, `is impossible with intent=${intent} and capacity=${capacity}`)
       }
       views.push({
