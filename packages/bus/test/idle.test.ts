@@ -4,6 +4,8 @@
  * receiver, and the spin's deadline.
  */
 import { afterEach, describe, expect, test, vi } from 'vitest'
+import { readFileSync } from 'node:fs'
+import { SAMPLE_MS, cpuToSpare, runnableFrom, spareWith } from '../dist/channel/cpus.js'
 import { ADAPTIVE_SPIN_MICROS, ADAPTIVE_WINDOW_MS, Backstop, Continuation, HOT_RUNS, IdleStrategy, PARKED_CHECK_MAX_MS, PARKED_CHECK_MS, spinFor } from '../dist/channel/idle.js'
 
 afterEach(() => { vi.useRealTimers() })
@@ -105,7 +107,7 @@ describe('IdleStrategy', () => {
     let polls = 0
     let data = false
     const source = { hasData: () => { polls++; return data } }
-    const idle = new IdleStrategy('adaptive')
+    const idle = new IdleStrategy('adaptive', () => true) // a CPU to spare (the suite's load must not decide this test)
     expect(idle.fixedMicros).toBe(0) // continues on the next turn, never hot
     expect(idle.spin(source)).toBe(false) // no data seen yet: park at once
     expect(polls).toBe(0)
@@ -126,5 +128,42 @@ describe('IdleStrategy', () => {
     const stale = polls
     expect(idle.spin(source)).toBe(false) // the last data is too old: park at once
     expect(polls).toBe(stale)
+  })
+
+  test("'adaptive' parks at once while no CPU is spare, and spins again once one is", () => {
+    let polls = 0
+    let spare = false
+    const source = { hasData: () => { polls++; return true } }
+    const idle = new IdleStrategy('adaptive', () => spare)
+    idle.sawData()
+    expect(idle.spin(source)).toBe(false) // oversubscribed: no spin, even with data waiting (the park looks again)
+    expect(polls).toBe(0)
+    spare = true
+    expect(idle.spin(source)).toBe(true) // still in the window: the skipped spin did not count as a miss
+    expect(polls).toBe(1)
+    let asked = 0
+    const fixed = new IdleStrategy(50, () => { asked++; return false })
+    expect(fixed.spin(source)).toBe(true) // a fixed spinMicros is the user's choice: not second-guessed
+    expect(asked).toBe(0)
+  })
+})
+
+describe('cpuToSpare', () => {
+  test('reads the runnable count of /proc/loadavg', () => {
+    expect(runnableFrom('0.52 0.58 0.59 3/215 12345\n')).toBe(3)
+    expect(runnableFrom('1.00 2.00 3.00 12/1024 1\n')).toBe(12)
+    expect(runnableFrom('garbage')).toBeNull()
+    expect(runnableFrom('')).toBeNull()
+  })
+
+  test('a CPU is spare while runnable threads are at most the CPUs; the reading is cached SAMPLE_MS', () => {
+    expect(spareWith(2, 2)).toBe(true) // the spinner and the one it waits on, each on a CPU
+    expect(spareWith(3, 2)).toBe(false) // someone waits for a CPU
+    expect(spareWith(null, 2)).toBe(true) // unknown: spin as configured
+    expect(runnableFrom(readFileSync('/proc/loadavg', 'latin1'))).toBeGreaterThanOrEqual(1) // this test's own thread
+    const t = 1e9 // far from any earlier reading
+    const first = cpuToSpare(t)
+    expect(typeof first).toBe('boolean')
+    expect(cpuToSpare(t + SAMPLE_MS / 2)).toBe(first) // the cached reading
   })
 })

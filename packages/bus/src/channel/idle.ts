@@ -17,6 +17,7 @@
  */
 import { performance } from 'node:perf_hooks'
 import type { DataSource } from '@ipc/core'
+import { cpuToSpare } from './cpus.js'
 
 /** Runs of a spinning receiver in a row that skip the event loop. */
 export const HOT_RUNS = 64
@@ -57,12 +58,15 @@ export const ADAPTIVE_WINDOW_MS = 1
  * only when a message arrived within ADAPTIVE_WINDOW_MS, at most
  * ADAPTIVE_SPIN_MICROS, and after a spin that found nothing not again until
  * a message arrives: a request/reply stream answers from a spin, an idle
- * receiver pays one short spin and parks for good (no CPU).
+ * receiver pays one short spin and parks for good (no CPU). It also parks
+ * at once while the host has no CPU to spare (./cpus.ts): more runnable
+ * threads than CPUs, where a spin holds the CPU its sender waits for.
  */
 export class IdleStrategy {
   private lastData = -Infinity
 
-  constructor(private readonly setting: number | 'adaptive') {}
+  /** `spare` says whether a spin leaves a CPU to the others ('adaptive' only; replaced in tests). */
+  constructor(private readonly setting: number | 'adaptive', private readonly spare: () => boolean = cpuToSpare) {}
 
   /** The fixed spin, for the hot continuation (0 when adaptive: it continues on the next turn). */
   get fixedMicros(): number {
@@ -78,6 +82,7 @@ export class IdleStrategy {
   spin(source: DataSource): boolean {
     if (this.setting !== 'adaptive') return spinFor(source, this.setting)
     if (performance.now() - this.lastData > ADAPTIVE_WINDOW_MS) return false
+    if (!this.spare()) return false // stays in the window: spins again once a CPU is free
     if (spinFor(source, ADAPTIVE_SPIN_MICROS)) return true
     this.lastData = -Infinity // missed: park until data comes again
     return false
