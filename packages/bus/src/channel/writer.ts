@@ -1,21 +1,22 @@
 /**
  * The sending side of a channel in this process: its lane (claimed on first
- * send), batched publishing, the ring that wakes a parked receiver, and the
+ * send), batched publishing, the ring that wakes a parked receiver (through
+ * receiver-link.ts, which also notices a dead receiver), and the
  * queue of sends waiting for room (backpressure), which sleep on the room
  * doorbell. See docs/design.md ("Batched commits", "Room doorbell").
  */
 import { availableParallelism } from 'node:os'
 import { performance } from 'node:perf_hooks'
-import { CHANNEL_OWNERS, TYPE_SCHEMA, TYPE_VALUE, identityWord, type ChannelSegment, type ChannelSender, type Codec, type Identity } from '@ipc/core'
-import { checkCanRing, receiverAlive, ring, type Target } from '../doorbell.js'
-import { ChannelFull, Closed, MessageTooLarge, PeerGone, TooManySenders } from '../errors.js'
+import { CHANNEL_OWNERS, TYPE_SCHEMA, TYPE_VALUE, identityWord, type ChannelSegment, type ChannelSender, type Codec } from '@ipc/core'
+import { ChannelFull, Closed, MessageTooLarge, TooManySenders } from '../errors.js'
 import { channels as diagnostics, observed, report } from '../diagnostics.js'
 import { cancelRelease, releaseOnTerminate } from '../exit.js'
-import { SELF_PID, isAlive, selfIdentity } from '../liveness.js'
+import { isAlive, selfIdentity } from '../liveness.js'
 import type { SendOptions } from '../options.js'
 import type { ChannelContext, ChannelParts } from './context.js'
 import { fragmentsFit, nextRecordBytes, stageFragments, trySendManySchema, type Outgoing } from './fragments.js'
 import { RingPacer, type RingWhen } from './pacing.js'
+import { RECHECK_MS, ReceiverLink } from './receiver-link.js'
 import { RoomWait, WaitQueue } from './room.js'
 
 /**
@@ -29,12 +30,10 @@ process.on('exit', () => {
 })
 
 /**
- * How long a confirmed receiver is trusted before the next liveness check,
- * and how often a sender sleeping for room looks again (ms). Tests may set
- * IPC_BUS_ROOM_RECHECK_MS (internal) so that only the room doorbell can wake
- * a blocked sender in time.
+ * How often a sender sleeping for room looks again (ms): as often as it
+ * checks the receiver. Tests may set IPC_BUS_ROOM_RECHECK_MS (internal) so
+ * that only the room doorbell can wake a blocked sender in time.
  */
-const RECHECK_MS = 200
 const ROOM_RECHECK_MS = Number(process.env.IPC_BUS_ROOM_RECHECK_MS ?? RECHECK_MS) || RECHECK_MS
 /** Event-loop turns a blocked sender looks again before it sleeps, when there is a core to spare (see flush()). */
 const SPIN_TURNS = 32
@@ -47,11 +46,8 @@ const resolved = Promise.resolve()
 export class ChannelWriter<T> {
   private closed = false
   private sender: ChannelSender | null = null
-  /** The claim stamp (see afterWrite()) of the receiver checkCanRing() last approved. */
-  private canRingStamp: number | null = null
-  /** The receiver we found dead: sends fail fast until another takes over. */
-  private gone: Identity | null = null
-  private receiverCheckedAt = -Infinity
+  /** The receiver: alive, ringable, its doorbell. */
+  private readonly receiver: ReceiverLink
   /** True from the first send of an event-loop turn until the turn ends. */
   private fresh = false
   private readonly clearFresh = (): void => { this.fresh = false }
@@ -65,8 +61,6 @@ export class ChannelWriter<T> {
   /** When publishes ring a parked receiver (./pacing.ts). */
   private readonly pacer = new RingPacer(() => this.ringReceiver(), () => this.sender !== null && !this.closed, false)
   /** The receiver last rung, and the claim stamp it was read under (see ringReceiver()). */
-  private ringTarget: Target | null = null
-  private ringStamp = 0
   /** In a worker thread: the native exit action that gives the lane back if the thread is terminated. */
   private laneRelease: number | null = null
 
@@ -83,6 +77,7 @@ export class ChannelWriter<T> {
   ) {
     ({ name: this.name, segment: this.segment, token: this.token, codec: this.codec, ctx: this.ctx } = parts)
     this.room = new RoomWait(this.token, this.ctx.doorbell, this.ctx.doorbellSignal, this.ctx.runtimeDir)
+    this.receiver = new ReceiverLink(this.segment, this.name, this.token, this.ctx.runtimeDir)
   }
 
   get active(): boolean {
@@ -214,7 +209,7 @@ export class ChannelWriter<T> {
         const head = this.waiters.head(now, (timeout) => new ChannelFull(this.name, timeout))
         if (head === undefined) return
         try {
-          this.checkReceiver(now, false) // at most every RECHECK_MS
+          this.receiver.check(now, false) // at most every RECHECK_MS
         } catch (err) {
           return this.waiters.failAll(err)
         }
@@ -283,11 +278,10 @@ export class ChannelWriter<T> {
    */
   private senderLane(): ChannelSender {
     if (this.closed) throw new Closed(`channel '${this.name}'`)
-    if (!this.fresh || this.gone !== null) {
+    if (!this.fresh || this.receiver.sawGone) {
       this.fresh = true
       setImmediate(this.clearFresh)
-      const now = performance.now()
-      if (this.gone !== null || now - this.receiverCheckedAt > RECHECK_MS) this.checkReceiver(now, this.gone !== null)
+      this.receiver.checkIfDue(performance.now())
     }
     if (this.sender !== null) return this.sender
     const lane = this.segment.claimLane(selfIdentity(), isAlive)
@@ -296,29 +290,6 @@ export class ChannelWriter<T> {
     if (observed(diagnostics.claim)) report(diagnostics.claim, { bus: this.ctx.busName, channel: this.name, pid: process.pid, role: 'sender', lane: lane.lane })
     this.laneRelease = releaseOnTerminate(this.token, CHANNEL_OWNERS + 8 * lane.lane, 8, identityWord(selfIdentity()), 0n)
     return lane
-  }
-
-  /**
-   * Reads the receiver from the channel header (it may have changed by a
-   * takeover) and throws PeerGone if it died. No receiver yet is fine:
-   * messages wait in the ring for the first one.
-   */
-  private checkReceiver(now: number, force: boolean): void {
-    if (!force && now - this.receiverCheckedAt <= RECHECK_MS) return
-    this.receiverCheckedAt = now
-    const stamp = this.segment.receiverStamp() // before the read: a claim that changes in between is checked next time
-    const r = this.segment.receiver()
-    if (r === null) { this.canRingStamp = null; this.gone = null; return }
-    const gone = this.gone
-    if (gone !== null && gone.pid === r.pid && gone.startTime === r.startTime) throw new PeerGone(r.pid, `receiver of channel '${this.name}'`)
-    this.gone = null
-    if (!receiverAlive(r, now)) {
-      this.gone = r
-      throw new PeerGone(r.pid, `receiver of channel '${this.name}'`)
-    }
-    if (r.bell === null || stamp === this.canRingStamp) return // claim in flight (it drains once set up), or approved already
-    if (r.pid !== SELF_PID) checkCanRing(r as Target, this.ctx.runtimeDir)
-    this.canRingStamp = stamp
   }
 
   /**
@@ -379,30 +350,9 @@ export class ChannelWriter<T> {
     if (this.pacer.due(when, messages)) this.ringReceiver()
   }
 
+  /** Rings the receiver if it parked and this writer wins the right to (once per park). */
   private ringReceiver(): void {
-    if (!this.sender!.shouldRing()) return
-    // The receiver parked and we won the right to wake it. Ring the instance
-    // that receives now, by the address it published with its claim.
-    const now = performance.now()
-    if (now - this.receiverCheckedAt > RECHECK_MS) this.checkReceiver(now, true)
-    // The address is read afresh unless the claim's stamp is the one the
-    // cached target was read under (reading it allocates: this is the wake
-    // path of every idle round trip).
-    const stamp = this.segment.receiverStamp()
-    if (stamp !== this.ringStamp || this.ringTarget === null) {
-      const r = this.segment.receiver()
-      this.ringTarget = r === null || r.bell === null ? null : r as Target
-      this.ringStamp = this.ringTarget === null ? stamp ^ 1 : stamp // never trust a miss
-    }
-    // No receiver, or one whose claim is in flight: a new receiver drains
-    // once it is set up, so nothing waits on this ring.
-    const r = this.ringTarget
-    if (r === null) return
-    if (!ring(r, this.token, this.ctx.runtimeDir, now)) {
-      // The message is committed and stays in the ring for a receiver that
-      // takes over; this sender learns of the death on its next send.
-      this.receiverCheckedAt = -Infinity
-    }
+    if (this.sender!.shouldRing()) this.receiver.ring()
   }
 
   /** Publishes what was accepted, fails waiting sends with Closed, gives the lane back (what it wrote is still delivered). */
