@@ -5,15 +5,15 @@
  * more threads are runnable than there are CPUs, that process is likely
  * waiting for the very CPU the spinner holds, and the spin delays what it
  * waits for (request/reply with 4 clients on 2 CPUs ran at 17.8 k req/s
- * spinning against 30.1 k parking; docs/design.md, "An adaptive idle
+ * spinning against 30.1 k parking; docs/design.md, "Idle
  * strategy"). The same reasoning as the kernel's optimistic spinning on a
  * mutex, which spins only while the owner runs.
  *
  * The fourth field of /proc/loadavg is "runnable/total" scheduling
  * entities, read at that instant (the spinner itself counts as runnable).
- * It is read at most every SAMPLE_MS through a descriptor kept open (a
- * pread of a procfs file regenerates it: ~2 µs), so a receiver asks at
- * every park without a system call per message.
+ * It is read at most every SAMPLE_MS (open, read, close: no descriptor is
+ * kept, which a terminated worker thread would leak), and only by a
+ * receiver about to spin, i.e. during traffic.
  */
 import { closeSync, openSync, readSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
@@ -23,7 +23,6 @@ import { performance } from 'node:perf_hooks'
 export const SAMPLE_MS = 10
 
 const cpus = availableParallelism()
-let fd: number | null | undefined
 const buffer = Buffer.alloc(128)
 let sampledAt = -Infinity
 let spare = true
@@ -39,25 +38,20 @@ export function spareWith(runnable: number | null, cpus: number): boolean {
   return runnable === null || runnable <= cpus
 }
 
-/** Whether a spin leaves a CPU to the others: runnable threads (this one included) at most the CPUs. True when unknown. */
+/** Whether a spin leaves a CPU to the others now (the reading of at most SAMPLE_MS ago). True when unknown (not Linux, no procfs). */
 export function cpuToSpare(now = performance.now()): boolean {
   if (now - sampledAt < SAMPLE_MS) return spare
   sampledAt = now
-  if (fd === undefined) {
-    try {
-      fd = openSync('/proc/loadavg', 'r')
-    } catch {
-      fd = null // not Linux, or no procfs: spin as configured
-    }
-  }
-  if (fd === null) return (spare = true)
   let runnable: number | null = null
   try {
-    const n = readSync(fd, buffer, 0, buffer.length, 0)
-    runnable = runnableFrom(buffer.toString('latin1', 0, n))
+    const fd = openSync('/proc/loadavg', 'r')
+    try {
+      runnable = runnableFrom(buffer.toString('latin1', 0, readSync(fd, buffer, 0, buffer.length, 0)))
+    } finally {
+      closeSync(fd)
+    }
   } catch {
-    closeSync(fd)
-    fd = null
+    // unknown: spin as configured
   }
   return (spare = spareWith(runnable, cpus))
 }
