@@ -37,6 +37,20 @@ export interface NativeFdWatcher {
   close(): void
 }
 
+/** The large-Buffer pool's state (pool.ts). */
+export interface PoolStats {
+  /** Bytes of free blocks kept for reuse. */
+  pooledBytes: number
+  freeBlocks: number
+  /** Blocks taken from malloc, and from the free lists, since the process started. */
+  allocated: number
+  reused: number
+  /** Smallest and largest block (bytes), and the most free bytes kept. */
+  minBlock: number
+  maxBlock: number
+  maxPooled: number
+}
+
 export interface NativeBinding {
   FdWatcher: new (fd: number, buffer: ArrayBuffer, onData: (n: number) => void) => NativeFdWatcher
   ftok(path: string, projId: number): number
@@ -68,6 +82,9 @@ export interface NativeBinding {
   SIGRTMIN: number
   SIGRTMAX: number
   SIGNAL_RECORD_BYTES: number
+
+  allocPooled(size: number): Buffer | undefined
+  poolStats(): PoolStats
 
   pipe(nonBlocking: boolean): [number, number]
   mkfifo(path: string, mode: number): void

@@ -5,6 +5,7 @@
 #include <sys/shm.h>
 
 #include "AtExit.h"
+#include "BufferPool.h"
 #include "Pipes.h"
 #include "Shm.h"
 #include "Signals.h"
@@ -40,6 +41,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   ipc::InitPipes(env, exports);
   ipc::InitAtExit(env, exports);
   ipc::InitWatch(env, exports);
+  ipc::InitBufferPool(env, exports);
   exports.Set("constants", Constants(env));
   return exports;
 }

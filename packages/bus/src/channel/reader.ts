@@ -7,6 +7,7 @@
  */
 import { performance } from 'node:perf_hooks'
 import { CHANNEL_RECEIVER, CorruptSegment, Reassembler, copyOut, TYPE_BYTES, TYPE_FRAGMENT, TYPE_SCHEMA, identityWord, type ChannelSegment, type Codec, type Identity, type SchemaView } from '@ipc/core'
+import { allocPooled } from '@ipc/native'
 import { ownBell, registerSleeper, ring, roomToken, unregisterSleeper, type Sleeper, type Target } from '../doorbell.js'
 import { ChannelBusy, Closed } from '../errors.js'
 import { channels as diagnostics, observed, report, trace, tracing } from '../diagnostics.js'
@@ -145,7 +146,7 @@ export class ChannelReader<T> {
   ) {
     ({ name: this.name, segment: this.segment, token: this.token, codec: this.codec, ctx: this.ctx } = parts)
     const { ctx, segment } = parts
-    this.reassembler = new Reassembler(segment.lanes, segment.maxMessageBytes)
+    this.reassembler = new Reassembler(segment.lanes, segment.maxMessageBytes, allocPooled)
     this.idle = new IdleStrategy(ctx.spinMicros)
     this.continuation = new Continuation(this.idle.fixedMicros)
     this.backstop = new Backstop(segment, () => {

@@ -11,6 +11,7 @@
  */
 import { performance } from 'node:perf_hooks'
 import { CorruptSegment, MAX_MESSAGE_LIMIT, Reassembler, TYPE_FRAGMENT, TYPE_SCHEMA, type Codec, type SchemaView, type TopicSubscriber } from '@ipc/core'
+import { allocPooled } from '@ipc/native'
 import { registerSleeper, ring, roomToken, unregisterSleeper, type Sleeper, type Target } from '../doorbell.js'
 import { cancelRelease, releaseOnTerminate } from '../exit.js'
 import { Backstop, Continuation, IdleStrategy, MAX_PER_RUN, backstopOn, type Pull } from '../channel/idle.js'
@@ -123,7 +124,7 @@ export class TopicReader<T> {
       throw err
     }
     this.exitActions = sub.releaseSteps().map((s) => releaseOnTerminate(topic.token, s.offset, s.width, s.expected, s.desired))
-    this.reassembler = new Reassembler(topic.core.lanes, MAX_MESSAGE_LIMIT)
+    this.reassembler = new Reassembler(topic.core.lanes, MAX_MESSAGE_LIMIT, allocPooled)
     this.idle = new IdleStrategy(ctx.spinMicros)
     this.continuation = new Continuation(this.idle.fixedMicros)
     this.backstop = new Backstop(sub, () => {

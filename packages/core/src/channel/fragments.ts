@@ -64,7 +64,12 @@ export class Reassembler {
   /** Record type of the message accept() last completed. */
   completedType = 0
 
-  constructor(lanes: number, private readonly maxMessageBytes: number) {
+  /**
+   * `alloc` makes each message's Buffer (not zeroed: every byte is written
+   * before it is delivered); the bus passes @ipc/native's allocPooled, whose
+   * large Buffers reuse memory already mapped.
+   */
+  constructor(lanes: number, private readonly maxMessageBytes: number, private readonly alloc: (size: number) => Buffer = (size) => Buffer.allocUnsafe(size)) {
     this.partials = Array.from({ length: lanes }, () => null)
     this.skipping = Array.from({ length: lanes }, () => false)
     this.spares = Array.from({ length: lanes }, () => null)
@@ -108,7 +113,7 @@ export class Reassembler {
       if (p !== null) this.abandon(lane) // a new message while one was unfinished
       this.skipping[lane] = false
       const spare = this.spares[lane] ?? null
-      p = { bytes: spare !== null && spare.length >= total ? spare.subarray(0, total) : Buffer.allocUnsafe(total), type, filled: 0 }
+      p = { bytes: spare !== null && spare.length >= total ? spare.subarray(0, total) : this.alloc(total), type, filled: 0 }
       this.partials[lane] = p
       this.pendingCount++
     } else if (p === null || p.filled !== offset || p.bytes.length !== total || p.type !== type) {
