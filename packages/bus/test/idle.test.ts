@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, test, vi } from 'vitest'
 import { readFileSync } from 'node:fs'
 import { SAMPLE_MS, cpuToSpare, runnableFrom, spareWith } from '../dist/channel/cpus.js'
-import { ADAPTIVE_SPIN_MICROS, ADAPTIVE_WINDOW_MS, Backstop, Continuation, HOT_RUNS, IdleStrategy, PARKED_CHECK_MAX_MS, PARKED_CHECK_MS, spinFor } from '../dist/channel/idle.js'
+import { ADAPTIVE_SPIN_MICROS, ADAPTIVE_WINDOW_MS, Backstop, Continuation, HOT_RUNS, IdleStrategy, LONE_GAP_MS, PARKED_CHECK_MAX_MS, PARKED_CHECK_MS, spinFor } from '../dist/channel/idle.js'
 
 afterEach(() => { vi.useRealTimers() })
 
@@ -145,6 +145,21 @@ describe('IdleStrategy', () => {
     const fixed = new IdleStrategy(50, () => { asked++; return false })
     expect(fixed.spin(source)).toBe(true) // a fixed spinMicros is the user's choice: not second-guessed
     expect(asked).toBe(0)
+  })
+})
+
+describe('IdleStrategy.parkAfter', () => {
+  test('parks at once after a lone message (a quiet gap before it), keeps the next turn inside a stream, and only with spinMicros 0', () => {
+    const idle = new IdleStrategy(0)
+    expect(idle.parkAfter(1, 1000)).toBe(true) // the first data ever: lone
+    expect(idle.parkAfter(1, 1000 + LONE_GAP_MS / 2)).toBe(false) // close behind: a stream, look again next turn
+    expect(idle.parkAfter(3, 1000 + LONE_GAP_MS)).toBe(false) // still close behind the last run
+    expect(idle.parkAfter(1, 1000 + 4 * LONE_GAP_MS)).toBe(true) // a quiet gap again: lone
+    expect(idle.parkAfter(0, 1000 + 10 * LONE_GAP_MS)).toBe(false) // nothing delivered: the spin/park path decides
+    const spinning = new IdleStrategy(50)
+    expect(spinning.parkAfter(1, 1000)).toBe(false) // a spinning receiver continues hot
+    const adaptive = new IdleStrategy('adaptive', () => true)
+    expect(adaptive.parkAfter(1, 1000)).toBe(false) // 'adaptive' spins after data instead
   })
 })
 

@@ -15,6 +15,7 @@ import { isAlive, selfIdentity } from '../liveness.js'
 import type { SendOptions } from '../options.js'
 import type { ChannelContext, ChannelParts } from './context.js'
 import { fragmentsFit, nextRecordBytes, stageFragments, trySendManySchema, type Outgoing } from './fragments.js'
+import { LONE_GAP_MS } from './idle.js'
 import { RingPacer, type RingWhen } from './pacing.js'
 import { RECHECK_MS, ReceiverLink } from './receiver-link.js'
 import { RoomWait, WaitQueue } from './room.js'
@@ -51,6 +52,8 @@ export class ChannelWriter<T> {
   /** True from the first send of an event-loop turn until the turn ends. */
   private fresh = false
   private readonly clearFresh = (): void => { this.fresh = false }
+  /** When `fresh` was last set (the clock read it costs anyway). */
+  private freshAt = -Infinity
   /** Messages written but not yet published (see staged()). */
   private stagedCount = 0
   private publishQueued = false
@@ -280,8 +283,16 @@ export class ChannelWriter<T> {
     if (this.closed) throw new Closed(`channel '${this.name}'`)
     if (!this.fresh || this.receiver.sawGone) {
       this.fresh = true
-      setImmediate(this.clearFresh)
-      this.receiver.checkIfDue(performance.now())
+      const now = performance.now()
+      // The first send after a quiet gap (a request, a reply) marks only its
+      // synchronous burst (a microtask): a setImmediate would cost the turn
+      // an extra epoll_wait on the wake path of every idle round trip.
+      // Sends close together mark the whole turn, so an `await send()` loop
+      // reads the clock once per turn, not once per send.
+      if (now - this.freshAt > LONE_GAP_MS) void resolved.then(this.clearFresh)
+      else setImmediate(this.clearFresh)
+      this.freshAt = now
+      this.receiver.checkIfDue(now)
     }
     if (this.sender !== null) return this.sender
     const lane = this.segment.claimLane(selfIdentity(), isAlive)

@@ -168,9 +168,9 @@ export class TopicReader<T> {
     if (!this.canTake()) return
     if (n > 0) {
       this.idle.sawData()
-      return this.continueSoon(n)
-    }
-    if (this.idle.spin(this.sub)) {
+      const lone = this.idle.parkAfter(n) // called on every such run: it times the gaps between them
+      if (!lone || n >= MAX_PER_LANE || this.reassembler.pendingCount > 0) return this.continueSoon(n)
+    } else if (this.idle.spin(this.sub)) {
       this.idle.sawData()
       return this.continueSoon(this.drainOnce())
     }
