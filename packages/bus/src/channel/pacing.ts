@@ -19,6 +19,9 @@
  * turn, or by the process's 'exit' hook: no reader sleeps on published data
  * past its writer's current turn, or RING_EVERY long bursts or RING_AFTER
  * messages in it.
+ *
+ * PublishBatch (below) is the batched commit both writers share: when the
+ * staged records are published, each store asking the pacer.
  */
 
 /** Publishing stores in a row that may leave ringing to later (an internal tuning knob for the bench). */
@@ -29,11 +32,8 @@ export const RING_AFTER = 1024
 
 export type RingWhen = 'now' | 'burst' | 'mid'
 
-/** Pacers owing a ring: rung if the process exits before their sweep. */
+/** Pacers owing a ring: rung if the process exits before their sweep (the 'exit' hook below). */
 const owing = new Set<RingPacer>()
-process.on('exit', () => {
-  for (const pacer of [...owing]) pacer.settle()
-})
 
 export class RingPacer {
   /** 'mid' stores and 'burst' messages since the last ring. */
@@ -86,5 +86,105 @@ export class RingPacer {
     this.sweepQueued = false
     this.rungThisTurn = false
     this.settle()
+  }
+}
+
+/** A settled promise: its then() queues a microtask without queueMicrotask()'s per-call AsyncResource. */
+const resolved = Promise.resolve()
+
+/**
+ * Batches staged, unpublished: published (and rung) if the process exits
+ * before the microtask that publishes them (a process.exit() in the same
+ * synchronous code), then every pacer still owing a ring is rung.
+ */
+const unpublished = new Set<PublishBatch>()
+process.on('exit', () => {
+  for (const batch of [...unpublished]) batch.finish()
+  for (const pacer of [...owing]) pacer.settle()
+})
+
+/** What a PublishBatch drives: a writer's lane and its rings. */
+export interface BatchedLane {
+  /** The publishing store of what is staged. */
+  publish(): void
+  /** Rings every parked reader (won by CAS: once per park). */
+  ring(): void
+  /** Whether the writer still has a lane to publish on (claimed, not closed). */
+  live(): boolean
+}
+
+/**
+ * Batched commits, shared by both writers (docs/design.md, "Batched
+ * commits"): staged records are published by one store at the end of the
+ * synchronous burst (a microtask) or every `every` records, and each store
+ * asks the RingPacer whether to ring now.
+ */
+export class PublishBatch {
+  private count = 0
+  private queued = false
+  private readonly pacer: RingPacer
+
+  /** `onLateError` gets what the microtask's publish threw (nobody else can); without it, it is rethrown. */
+  constructor(
+    private readonly lane: BatchedLane,
+    private readonly every: number,
+    coalesceBursts: boolean,
+    private readonly onLateError?: (err: unknown) => void,
+  ) {
+    this.pacer = new RingPacer(() => lane.ring(), () => lane.live(), coalesceBursts)
+  }
+
+  /** Records staged since the last publishing store. */
+  get staged(): number {
+    return this.count
+  }
+
+  /** One more record staged: published with its burst, or now once `every` are waiting. */
+  add(): void {
+    if (++this.count >= this.every) this.publish('mid')
+    else if (!this.queued) {
+      this.queued = true
+      void resolved.then(this.publishSoon)
+      unpublished.add(this) // so that process.exit() in this same burst loses nothing
+    }
+  }
+
+  private readonly publishSoon = (): void => {
+    this.queued = false
+    unpublished.delete(this)
+    if (!this.lane.live()) return
+    if (this.onLateError === undefined) return this.publish('burst')
+    try {
+      this.publish('burst')
+    } catch (err) {
+      this.onLateError(err)
+    }
+  }
+
+  /** Publishes what is staged (one store), then after(when). */
+  publish(when: RingWhen): void {
+    const n = this.count
+    if (n === 0) return
+    this.count = 0
+    this.lane.publish()
+    this.after(when, n)
+  }
+
+  /** After a publishing store of `messages` (this batch's or the writer's own): rings parked readers now, or later (RingPacer). */
+  after(when: RingWhen, messages = 1): void {
+    if (this.pacer.due(when, messages)) this.lane.ring()
+  }
+
+  /** Publishes what is staged and rings every parked reader, rings left to later included. */
+  publishAndRing(): void {
+    this.publish('now')
+    this.pacer.settle()
+  }
+
+  /** The process exits, or the writer closes: publishes and rings what is left, while the lane is live. */
+  finish(): void {
+    this.queued = false
+    unpublished.delete(this)
+    if (this.lane.live()) this.publishAndRing()
   }
 }

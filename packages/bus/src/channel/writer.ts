@@ -16,19 +16,9 @@ import type { SendOptions } from '../options.js'
 import type { ChannelContext, ChannelParts } from './context.js'
 import { fragmentsFit, nextRecordBytes, stageFragments, trySendManySchema, type Outgoing } from './fragments.js'
 import { LONE_GAP_MS } from './idle.js'
-import { RingPacer, type RingWhen } from './pacing.js'
+import { PublishBatch } from './pacing.js'
 import { RECHECK_MS, ReceiverLink } from './receiver-link.js'
 import { RoomWait, WaitQueue } from './room.js'
-
-/**
- * Writers holding staged, unpublished messages. If the process exits before
- * the microtask that publishes them runs (a process.exit() in the same
- * synchronous code), they are published on the way out.
- */
-const unpublished = new Set<ChannelWriter<unknown>>()
-process.on('exit', () => {
-  for (const writer of [...unpublished]) writer.finish()
-})
 
 /**
  * How often a sender sleeping for room looks again (ms): as often as it
@@ -54,16 +44,20 @@ export class ChannelWriter<T> {
   private readonly clearFresh = (): void => { this.fresh = false }
   /** When `fresh` was last set (the clock read it costs anyway). */
   private freshAt = -Infinity
-  /** Messages written but not yet published (see staged()). */
-  private stagedCount = 0
-  private publishQueued = false
   private readonly waiters = new WaitQueue<void>()
   private flushing = false
   /** Waiting for room: the receiver's room doorbell. */
   private readonly room: RoomWait
-  /** When publishes ring a parked receiver (./pacing.ts). */
-  private readonly pacer = new RingPacer(() => this.ringReceiver(), () => this.sender !== null && !this.closed, false)
-  /** The receiver last rung, and the claim stamp it was read under (see ringReceiver()). */
+  /** Batched commits and when they ring the receiver (pacing.ts); a channel rings at every burst's end (see there). */
+  private readonly batch = new PublishBatch({
+    publish: () => this.sender!.publish(),
+    ring: () => { if (this.sender!.shouldRing()) this.receiver.ring() }, // once per park, won by CAS
+    live: () => this.sender !== null && !this.closed,
+  }, PUBLISH_EVERY, false, (err) => {
+    // Ringing the receiver failed unexpectedly after a burst (the messages
+    // are published and stay in the ring): report it where a caller can see it.
+    this.report(`channel '${this.name}' could not ring its receiver`, err)
+  })
   /** In a worker thread: the native exit action that gives the lane back if the thread is terminated. */
   private laneRelease: number | null = null
 
@@ -116,7 +110,7 @@ export class ChannelWriter<T> {
       return this.tryFragments(sender, bytes, schema === null ? TYPE_VALUE : TYPE_SCHEMA) || bytes
     }
     if (!written) {
-      this.publishAndRing() // full: let the receiver see what is already written
+      this.batch.publishAndRing() // full: let the receiver see what is already written
       return false
     }
     this.staged()
@@ -135,7 +129,7 @@ export class ChannelWriter<T> {
       return this.tryFragments(sender, bytes, type)
     }
     if (!sender.tryWrite(bytes, type, false)) {
-      this.publishAndRing()
+      this.batch.publishAndRing()
       return false
     }
     this.staged()
@@ -177,7 +171,7 @@ export class ChannelWriter<T> {
         // every value goes through the queue, in order (fragments there).
         if (!(err instanceof MessageTooLarge)) throw err // (too large at all: encodeCopy below says so)
       }
-      if (written > 0) this.afterWrite('burst', written)
+      if (written > 0) this.batch.after('burst', written)
       if (written === values.length) return Promise.resolve()
     }
     const rest = values.slice(written).map((v) => this.encodeCopy(v))
@@ -226,7 +220,7 @@ export class ChannelWriter<T> {
           }
           if (head.sent !== before) { turns = 0; continue } // progress: the receiver is draining
         } else if (sender.tryWrite(head.bytes, head.type)) {
-          this.afterWrite('now')
+          this.batch.after('now')
           this.waiters.done()
           turns = 0
           continue
@@ -257,7 +251,7 @@ export class ChannelWriter<T> {
    * one fits (a synchronous send is all or nothing): true when written.
    */
   private tryFragments(sender: ChannelSender, bytes: Uint8Array, type: number): boolean {
-    this.publishStaged('now') // what was staged before goes first, published
+    this.batch.publish('now') // what was staged before goes first, published
     if (!fragmentsFit(sender, this.segment.maxRecordBytes, bytes.length)) return false
     if (!this.writeFragments(sender, { bytes, type, sent: 0 })) throw new Error(`fragments of a ${bytes.length}-byte message did not fit the room counted for them`)
     return true
@@ -267,7 +261,7 @@ export class ChannelWriter<T> {
   private writeFragments(sender: ChannelSender, m: Outgoing): boolean {
     if (!stageFragments(sender, this.segment.maxRecordBytes, m)) return false
     sender.publish()
-    this.afterWrite('now')
+    this.batch.after('now')
     return m.sent === m.bytes.length
   }
 
@@ -305,71 +299,23 @@ export class ChannelWriter<T> {
 
   /**
    * Batched commits (docs/design.md): a record is published at once when the
-   * receiver has read everything (it waits), else at the end of the current
-   * synchronous burst (a microtask) or every PUBLISH_EVERY messages, so a
-   * stream costs one store and one cache-line handover per batch.
+   * receiver has read everything (it waits), else with its burst (pacing.ts
+   * PublishBatch), so a stream costs one store and one cache-line handover
+   * per batch.
    */
   private staged(): void {
-    if (++this.stagedCount === 1 && this.sender!.consumerCaughtUp()) {
-      this.publishStaged('burst')
+    if (this.batch.staged === 0 && this.sender!.consumerCaughtUp()) {
+      this.sender!.publish()
+      this.batch.after('burst')
       return
     }
-    if (this.stagedCount >= PUBLISH_EVERY) this.publishStaged('mid')
-    else if (!this.publishQueued) {
-      this.publishQueued = true
-      void resolved.then(this.publishSoon)
-      unpublished.add(this as ChannelWriter<unknown>) // so that process.exit() in this same burst loses nothing
-    }
-  }
-
-  /** Publishes what a burst staged. */
-  private readonly publishSoon = (): void => {
-    this.publishQueued = false
-    unpublished.delete(this as ChannelWriter<unknown>)
-    if (this.sender === null || this.closed) return
-    try {
-      this.publishStaged('burst')
-    } catch (err) {
-      // Ringing the receiver failed unexpectedly (the messages are published
-      // and stay in the ring): report it where a caller can see it.
-      this.report(`channel '${this.name}' could not ring its receiver`, err)
-    }
-  }
-
-  /** Publishes what is staged and rings a parked receiver, rings left to later included (at exit, on close, before waiting for room). */
-  finish(): void {
-    this.publishQueued = false
-    unpublished.delete(this as ChannelWriter<unknown>)
-    if (this.sender !== null && !this.closed) this.publishAndRing()
-  }
-
-  private publishAndRing(): void {
-    this.publishStaged('now')
-    this.pacer.settle()
-  }
-
-  private publishStaged(when: RingWhen): void {
-    const n = this.stagedCount
-    if (n === 0) return
-    this.stagedCount = 0
-    this.sender!.publish()
-    this.afterWrite(when, n)
-  }
-
-  /** After a publishing store of `messages`: rings a parked receiver now, or later (RingPacer). */
-  private afterWrite(when: RingWhen, messages = 1): void {
-    if (this.pacer.due(when, messages)) this.ringReceiver()
-  }
-
-  /** Rings the receiver if it parked and this writer wins the right to (once per park). */
-  private ringReceiver(): void {
-    if (this.sender!.shouldRing()) this.receiver.ring()
+    this.batch.add()
   }
 
   /** Publishes what was accepted, fails waiting sends with Closed, gives the lane back (what it wrote is still delivered). */
   close(): void {
     if (this.closed) return
-    this.finish() // what trySend accepted is delivered
+    this.batch.finish() // what trySend accepted is delivered
     this.closed = true
     this.waiters.failAll(new Closed(`channel '${this.name}'`))
     this.room.close()

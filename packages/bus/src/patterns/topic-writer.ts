@@ -16,7 +16,7 @@ import { performance } from 'node:perf_hooks'
 import { TYPE_SCHEMA, TYPE_VALUE, fragmentBytes, identityWord, readBell, type Schema, type TopicPublisher } from '@ipc/core'
 import { ring } from '../doorbell.js'
 import { nextRecordBytes, stageTopicFragments, trySendManySchema } from '../channel/fragments.js'
-import { RingPacer, type RingWhen } from '../channel/pacing.js'
+import { PublishBatch } from '../channel/pacing.js'
 import { RoomWait, WaitQueue } from '../channel/room.js'
 import { ChannelFull, Closed, MessageTooLarge, TooManySenders } from '../errors.js'
 import { cancelRelease, releaseOnTerminate } from '../exit.js'
@@ -40,13 +40,6 @@ const CORES = availableParallelism()
  * internal tuning knobs for the bench.
  */
 const PUBLISH_EVERY = Number(process.env.IPC_BUS_PUBLISH_EVERY ?? 256) || 256
-const resolved = Promise.resolve()
-
-/** Writers holding staged, unpublished messages: published (and rung) if the process exits in the same burst. */
-const unpublished = new Set<TopicWriter>()
-process.on('exit', () => {
-  for (const writer of [...unpublished]) writer.finish()
-})
 
 export interface WriterContext {
   readonly doorbell: DoorbellKind
@@ -63,15 +56,17 @@ export interface WriterContext {
 export class TopicWriter {
   private publisher: TopicPublisher | null = null
   private closed = false
-  private stagedCount = 0
-  private publishQueued = false
   private readonly waiters = new WaitQueue<number>()
   private flushing = false
   private readonly room: RoomWait
   private laneRelease: number | null = null
   private checkedBlockersAt = -Infinity
-  /** When publishes ring parked subscribers (../channel/pacing.ts). */
-  private readonly pacer = new RingPacer(() => this.ringParked(), () => this.publisher !== null && !this.closed)
+  /** Batched commits and when they ring parked subscribers (../channel/pacing.ts). */
+  private readonly batch = new PublishBatch({
+    publish: () => this.publisher!.publish(),
+    ring: () => this.ringParked(),
+    live: () => this.publisher !== null && !this.closed,
+  }, PUBLISH_EVERY, true)
   /** The topic's schema (stored in its segment), or null: msgpack. */
   private readonly schema: Schema | null
   /** Record type of this topic's values. */
@@ -114,10 +109,10 @@ export class TopicWriter {
       return schema === null ? this.topic.core.codec.copyLastEncoded() : schema.encodeToBuffer(value)
     }
     if (!written) {
-      this.publishAndRing() // full: let the subscribers see what is already written
+      this.batch.publishAndRing() // full: let the subscribers see what is already written
       return false
     }
-    this.staged()
+    this.batch.add()
     return true
   }
 
@@ -141,7 +136,7 @@ export class TopicWriter {
         // One is larger than a record: nothing of the batch was written; all go through the queue, in order.
         if (!(err instanceof MessageTooLarge)) throw err
       }
-      this.afterPublish('burst', written)
+      this.batch.after('burst', written)
       if (written === values.length) return Promise.resolve(p.subscriberCount())
     }
     const rest = values.slice(written).map((v) => this.encodeCopy(v))
@@ -174,51 +169,6 @@ export class TopicWriter {
     this.publisher = p
     this.laneRelease = releaseOnTerminate(this.topic.token, core.laneOwnerOffset(p.lane), 8, identityWord(selfIdentity()), 0n)
     return p
-  }
-
-  /** One publishing store per burst: at the end of the synchronous burst (a microtask) or every PUBLISH_EVERY messages. */
-  private staged(): void {
-    if (++this.stagedCount >= PUBLISH_EVERY) this.publishStaged('mid')
-    else if (!this.publishQueued) {
-      this.publishQueued = true
-      void resolved.then(this.publishSoon)
-      unpublished.add(this)
-    }
-  }
-
-  private readonly publishSoon = (): void => {
-    this.publishQueued = false
-    unpublished.delete(this)
-    if (this.publisher === null || this.closed) return
-    this.publishStaged('burst')
-  }
-
-  /** Publishes what is staged and rings what is unrung, now (the process exits, or the writer closes). */
-  finish(): void {
-    this.publishQueued = false
-    unpublished.delete(this)
-    if (this.publisher === null || this.closed) return
-    this.publishAndRing()
-  }
-
-  /** Publishes what is staged and rings every parked subscriber, skipped rings included. */
-  private publishAndRing(): void {
-    this.publishStaged('now')
-    this.pacer.settle()
-  }
-
-  /** Publishes what is staged, then afterPublish(when). */
-  private publishStaged(when: RingWhen): void {
-    const n = this.stagedCount
-    if (n === 0) return
-    this.stagedCount = 0
-    this.publisher!.publish()
-    this.afterPublish(when, n)
-  }
-
-  /** Rings each subscriber that parked, now or later (RingPacer: 'mid' in a long synchronous burst, 'burst' at its end, 'now'). */
-  private afterPublish(when: RingWhen, messages = 1): void {
-    if (this.pacer.due(when, messages)) this.ringParked()
   }
 
   /** Rings each subscriber that parked (won by CAS: once per park). */
@@ -257,14 +207,14 @@ export class TopicWriter {
           const before = head.sent
           if (stageTopicFragments(p, record, head)) {
             p.publish()
-            this.afterPublish('now')
+            this.batch.after('now')
             if (head.sent === head.bytes.length) this.waiters.done(p.subscriberCount())
             turns = 0
             continue
           }
           if (head.sent !== before) { turns = 0; continue }
         } else if (p.tryWrite(head.bytes, head.type)) {
-          this.afterPublish('now')
+          this.batch.after('now')
           this.waiters.done(p.subscriberCount())
           turns = 0
           continue
@@ -306,7 +256,7 @@ export class TopicWriter {
   /** Publishes what was accepted, fails waiting publishes with Closed, gives the lane back. */
   close(): void {
     if (this.closed) return
-    this.finish()
+    this.batch.finish()
     this.closed = true
     this.waiters.failAll(new Closed(`topic '${this.topic.name}'`))
     this.room.close()
