@@ -32,6 +32,8 @@ export interface Workload {
   gapMs?: number
   /** idle, reqidle: ms between the end of the traffic and the measured window (default 300). */
   settleMs?: number
+  /** Warm-up messages, as a multiple of `messages` (default: see cellFor). */
+  warmupRuns?: number
   systems: SystemId[]
   /** Per-system cell tweaks (bus options). */
   bus?: Cell['bus']
@@ -78,7 +80,7 @@ export const WORKLOADS: Workload[] = [
   { id: 'senders2', label: '2 senders → 1 receiver (aggregate)', kind: 'stream', shape: 'object', unit: 'M msgs/s', messages: 1_000_000, quickMessages: 100_000, senders: 2, systems: NODE_SYSTEMS },
   { id: 'senders4', label: '4 senders → 1 receiver (aggregate)', kind: 'stream', shape: 'object', unit: 'M msgs/s', messages: 1_000_000, quickMessages: 100_000, senders: 4, systems: NODE_SYSTEMS },
   { id: 'senders8', label: '8 senders → 1 receiver (aggregate)', kind: 'stream', shape: 'object', unit: 'M msgs/s', messages: 1_000_000, quickMessages: 100_000, senders: 8, systems: NODE_SYSTEMS },
-  { id: 'rtt-hot', label: 'round trip, hot: bus & C spinning, others back to back', kind: 'rtt', shape: 'object', unit: 'µs', messages: 20_000, quickMessages: 2_000, systems: [...NODE_SYSTEMS, 'c-ring'], bus: { spinMicros: SPIN }, note: `bus: spinMicros ${SPIN} on both sides; the others wait in epoll (they cannot spin)` },
+  { id: 'rtt-hot', label: 'round trip, hot: bus & C spinning, others back to back', kind: 'rtt', shape: 'object', unit: 'µs', messages: 20_000, quickMessages: 2_000, systems: [...NODE_SYSTEMS, 'c-ring'], bus: { spinMicros: SPIN }, warmupRuns: 3, note: `bus: spinMicros ${SPIN} on both sides; the others wait in epoll (they cannot spin); every system warms up with 3 runs' worth of round trips first (a tail percentile of the first ~60 000 round trips of a Node process pair measures its JIT settling, not the transport: p99.9 641 µs in the 2nd 20 000, 36 µs in the 5th)` },
   { id: 'rtt-idle', label: 'round trip from idle (1 ms between pings); bus: signal doorbell', kind: 'rtt', shape: 'object', unit: 'µs', messages: 2_000, quickMessages: 200, gapMs: 1, systems: NODE_SYSTEMS, bus: { doorbell: 'signal', spinMicros: 0 } },
   { id: 'rtt-idle-pipe', label: 'round trip from idle; bus: pipe doorbell', kind: 'rtt', shape: 'object', unit: 'µs', messages: 2_000, quickMessages: 200, gapMs: 1, systems: ['bus'], bus: { doorbell: 'pipe', spinMicros: 0 } },
   ...[1, 4].flatMap((k): Workload[] => {
@@ -114,7 +116,7 @@ export function cellFor(w: Workload, system: SystemId, o: SuiteOptions): Cell {
     // lone sender does (messages / 5), so that every process's JIT reaches
     // steady state before the measured runs, whatever the sender count.
     // Request/reply counts grow with the clients already: messages / 5 over all of them.
-    warmup: w.kind === 'idle' || w.kind === 'reqidle' ? messages : Math.max(1, Math.floor(messages / (w.kind === 'rtt' || w.kind === 'fanlat' ? 10 : 5))) * (w.kind === 'stream' ? (w.senders ?? 1) : 1),
+    warmup: w.warmupRuns !== undefined ? w.warmupRuns * messages : w.kind === 'idle' || w.kind === 'reqidle' ? messages : Math.max(1, Math.floor(messages / (w.kind === 'rtt' || w.kind === 'fanlat' ? 10 : 5))) * (w.kind === 'stream' ? (w.senders ?? 1) : 1),
     runs: o.runs,
     senders: w.senders ?? 1,
     subscribers: w.subscribers ?? 4,

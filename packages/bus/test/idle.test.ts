@@ -5,6 +5,7 @@
  */
 import { afterEach, describe, expect, test, vi } from 'vitest'
 import { readFileSync } from 'node:fs'
+import { PerformanceObserver } from 'node:perf_hooks'
 import { SAMPLE_MS, cpuToSpare, runnableFrom, spareWith } from '../dist/channel/cpus.js'
 import { ADAPTIVE_SPIN_MICROS, ADAPTIVE_WINDOW_MS, Backstop, Continuation, HOT_RUNS, IdleStrategy, LONE_GAP_MS, PARKED_CHECK_MAX_MS, PARKED_CHECK_MS, spinFor } from '../dist/channel/idle.js'
 
@@ -85,6 +86,24 @@ describe('spinFor', () => {
     polls = 0
     expect(spinFor({ hasData: () => { polls++; return true } }, 0)).toBe(false)
     expect(polls).toBe(0)
+  })
+
+  test('allocates nothing while it polls: a second of spinning sets off no collection', async () => {
+    // With performance.now() as its clock (Node 20 boxes each reading) a
+    // second of spinning made ~57 MB of garbage: several scavenges.
+    const never = { hasData: () => false }
+    spinFor(never, 50_000) // optimized before the measured spin
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    const collections: string[] = []
+    const observer = new PerformanceObserver((list) => { for (const e of list.getEntries()) collections.push(e.name) })
+    observer.observe({ entryTypes: ['gc'] })
+    try {
+      expect(spinFor(never, 1_000_000)).toBe(false)
+      await new Promise((resolve) => setTimeout(resolve, 50)) // gc entries arrive asynchronously
+    } finally {
+      observer.disconnect()
+    }
+    expect(collections).toEqual([])
   })
 })
 

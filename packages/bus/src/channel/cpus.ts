@@ -17,7 +17,7 @@
  */
 import { closeSync, openSync, readSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
-import { performance } from 'node:perf_hooks'
+import { clockMs } from './clock.js'
 
 /** How long one reading stands (ms). */
 export const SAMPLE_MS = 10
@@ -39,7 +39,7 @@ export function spareWith(runnable: number | null, cpus: number): boolean {
 }
 
 /** Whether a spin leaves a CPU to the others now (the reading of at most SAMPLE_MS ago). True when unknown (not Linux, no procfs). */
-export function cpuToSpare(now = performance.now()): boolean {
+export function cpuToSpare(now = clockMs()): boolean {
   if (now - sampledAt < SAMPLE_MS) return spare
   sampledAt = now
   let runnable: number | null = null

@@ -15,8 +15,8 @@
  * The backstop covers the one hole of the parking protocol, a sender killed
  * between winning the right to ring and ringing (docs/design.md).
  */
-import { performance } from 'node:perf_hooks'
 import type { DataSource } from '@ipc/core'
+import { clockMs } from './clock.js'
 import { cpuToSpare } from './cpus.js'
 
 /** Runs of a spinning receiver in a row that skip the event loop. */
@@ -40,10 +40,10 @@ const resolved = Promise.resolve()
 /** Busy-polls `source` for `micros` microseconds; true when data arrived. The clock is read every 16 polls. */
 export function spinFor(source: DataSource, micros: number): boolean {
   if (micros === 0) return false
-  const deadline = performance.now() + micros / 1000
+  const deadline = clockMs() + micros / 1000
   for (;;) {
     for (let i = 0; i < 16; i++) if (source.hasData()) return true
-    if (performance.now() >= deadline) return false
+    if (clockMs() >= deadline) return false
   }
 }
 
@@ -81,7 +81,7 @@ export class IdleStrategy {
 
   /** A run delivered records. */
   sawData(): void {
-    if (this.setting === 'adaptive') this.lastData = performance.now()
+    if (this.setting === 'adaptive') this.lastData = clockMs()
   }
 
   /** When the last run that delivered records ran (parkAfter's clock). */
@@ -98,7 +98,7 @@ export class IdleStrategy {
    * at once would make the sender ring for each message (an `await send()`
    * loop: 20% slower, measured), so a stream keeps the turn.
    */
-  parkAfter(delivered: number, now = performance.now()): boolean {
+  parkAfter(delivered: number, now = clockMs()): boolean {
     const lone = now - this.lastRun > LONE_GAP_MS
     this.lastRun = now
     return lone && delivered > 0 && this.setting === 0
@@ -107,7 +107,7 @@ export class IdleStrategy {
   /** Spins on `source` as the strategy says; true when data arrived. */
   spin(source: DataSource): boolean {
     if (this.setting !== 'adaptive') return spinFor(source, this.setting)
-    if (performance.now() - this.lastData > ADAPTIVE_WINDOW_MS) return false
+    if (clockMs() - this.lastData > ADAPTIVE_WINDOW_MS) return false
     if (!this.spare()) return false // stays in the window: spins again once a CPU is free
     if (spinFor(source, ADAPTIVE_SPIN_MICROS)) return true
     this.lastData = -Infinity // missed: park until data comes again
