@@ -47,6 +47,17 @@ const SPIN = 1_000_000
 const RPC_SYSTEMS: SystemId[] = ['bus', 'unix-socket']
 const RPC_NOTE = 'closed loop: each client process sends a {id, ts, kind, px, qty} request and awaits the reply (the request echoed) before the next; latency per request in the client (process.hrtime.bigint()), req/s over all clients from the first request to the last reply; bus: `bus.serve(\'svc\', (req) => req)` in the host, `await bus.request(\'svc\', req)` in the clients (default request options: 30 s timeout); Unix socket: the host accepts one connection per client, frames [u32 length][u32 request id][msgpackr body] (sequential structures per connection), each request one write(), the replies to one read one write(), matched to their request by id'
 const SCHEMA = { schema: true } as const
+/**
+ * Fan-out runs are short (250 000 messages, ~0.2 s) and k + 1 processes
+ * warm up at once on two CPUs: with a fifth of a run as warm-up, both the
+ * bus and the socket still got faster run after run (bus 1.27, 1.55, 1.70,
+ * 1.78, 2.27 M msgs/s; socket 0.80, 0.92, 0.95, 1.00, 1.07), so the median
+ * measured the JIT's progress. Every system gets this many runs first.
+ */
+const FANOUT_WARMUP_RUNS = 4
+const FANOUT_WARMUP_NOTE = `every system warms up with ${FANOUT_WARMUP_RUNS} runs' worth of messages first (with a fifth of a run, both the bus and the socket still got faster from run to run: the median measured the JIT's progress)`
+/** Why the idle round trips warm up longer (docs/design.md, "Idle strategy"). */
+const IDLE_WARMUP_NOTE = "every system warms up with 3 runs' worth of round trips first: the wake path's functions run once per round trip, so a process pair reaches steady state only after thousands of them (bus, one pair, 1 000 round trips per round: p50 101, 88, 49, 41, 47, 38 µs)"
 /** Issue 16's large messages: the bus, the Unix socket and child_process IPC advanced (JSON would be base64 text). */
 const LARGE_SYSTEMS: SystemId[] = ['bus', 'unix-socket', 'ipc-advanced']
 const LARGE_NOTE = "one sender sends the same Buffer (byte i = i & 0xff) n times; every receiver gets each message as one Buffer of its own and checks its length and its first, middle and last bytes, and the run fails unless the lengths add up to n x the size; bus: default options (1 MiB ring, so each message travels as fragments of a 128 KiB record, reassembled into a new Buffer), `trySendBytes`, `await sendBytes()` when full, on('message') without zeroCopy; Unix socket: each message written as its length word plus the payload, uncopied (one writev), write()/drain backpressure, the receiver collects a frame of 256 KiB or more that goes on past its read chunk into a new Buffer of the frame's length (one copy); child_process IPC advanced: `process.send(buffer, cb)`, the sender waits for the callback of the oldest message once 16 MiB (or 2 messages) are unwritten"
@@ -67,12 +78,12 @@ export const WORKLOADS: Workload[] = [
   { id: 'bytes64m-view', label: '64 MiB messages, bus zeroCopy receiver, 1 → 1', kind: 'stream', shape: 'raw64m', unit: 'MB/s', messages: 8, quickMessages: 2, senders: 1, systems: ['bus'], bus: { zeroCopy: true }, note: LARGE_VIEW_NOTE },
   ...[1, 4, 8].map((k): Workload => ({
     id: `fanout${k}`, label: `fan-out to ${k} subscriber${k === 1 ? '' : 's'} (messages published/s)`, kind: 'fanout', shape: 'object', unit: 'M msgs/s',
-    messages: 250_000, quickMessages: 25_000, subscribers: k, systems: NODE_SYSTEMS,
+    messages: 250_000, quickMessages: 25_000, subscribers: k, systems: NODE_SYSTEMS, warmupRuns: FANOUT_WARMUP_RUNS, note: FANOUT_WARMUP_NOTE,
   })),
   ...[4, 8].map((k): Workload => ({
     id: `fanout${k}-schema`, label: `fan-out to ${k} subscribers, bus schema topic (messages published/s)`, kind: 'fanout', shape: 'object', unit: 'M msgs/s',
-    messages: 250_000, quickMessages: 25_000, subscribers: k, systems: ['bus', 'unix-socket'], bus: SCHEMA,
-    note: `bus: the publisher declares \`bus.topic('fan', { schema: { id: 'u32', ts: 'f64', kind: 'string', px: 'f64', qty: 'u32' } })\` before its ${k} workers subscribe (policy 'block', no schema option: they decode with the stored one into objects); Unix socket: the same peer as the fanout${k} row (msgpackr)`,
+    messages: 250_000, quickMessages: 25_000, subscribers: k, systems: ['bus', 'unix-socket'], bus: SCHEMA, warmupRuns: FANOUT_WARMUP_RUNS,
+    note: `bus: the publisher declares \`bus.topic('fan', { schema: { id: 'u32', ts: 'f64', kind: 'string', px: 'f64', qty: 'u32' } })\` before its ${k} workers subscribe (policy 'block', no schema option: they decode with the stored one into objects); Unix socket: the same peer as the fanout${k} row (msgpackr); ${FANOUT_WARMUP_NOTE}`,
   })),
   { id: 'fanout-lat4', label: 'fan-out latency to 4 subscribers, steady stream (a message every 20 µs)', kind: 'fanlat', shape: 'object', unit: 'µs', messages: 20_000, quickMessages: 2_000, subscribers: 4, gapMs: 0.02, systems: NODE_SYSTEMS, note: `${FANLAT_NOTE}; bus: default options (spinMicros 0: subscribers park between messages when idle, as the others sleep in epoll)` },
   { id: 'fanout-lat4-idle', label: 'fan-out latency to 4 subscribers from idle (a message every 2 ms)', kind: 'fanlat', shape: 'object', unit: 'µs', messages: 1_000, quickMessages: 100, subscribers: 4, gapMs: 2, systems: NODE_SYSTEMS, bus: { spinMicros: 0 }, note: 'subscribers parked between messages; bus: spinMicros 0, signal doorbell (the defaults)' },
@@ -81,8 +92,8 @@ export const WORKLOADS: Workload[] = [
   { id: 'senders4', label: '4 senders → 1 receiver (aggregate)', kind: 'stream', shape: 'object', unit: 'M msgs/s', messages: 1_000_000, quickMessages: 100_000, senders: 4, systems: NODE_SYSTEMS },
   { id: 'senders8', label: '8 senders → 1 receiver (aggregate)', kind: 'stream', shape: 'object', unit: 'M msgs/s', messages: 1_000_000, quickMessages: 100_000, senders: 8, systems: NODE_SYSTEMS },
   { id: 'rtt-hot', label: 'round trip, hot: bus & C spinning, others back to back', kind: 'rtt', shape: 'object', unit: 'µs', messages: 20_000, quickMessages: 2_000, systems: [...NODE_SYSTEMS, 'c-ring'], bus: { spinMicros: SPIN }, warmupRuns: 3, note: `bus: spinMicros ${SPIN} on both sides; the others wait in epoll (they cannot spin); every system warms up with 3 runs' worth of round trips first (a tail percentile of the first ~60 000 round trips of a Node process pair measures its JIT settling, not the transport: p99.9 641 µs in the 2nd 20 000, 36 µs in the 5th)` },
-  { id: 'rtt-idle', label: 'round trip from idle (1 ms between pings); bus: signal doorbell', kind: 'rtt', shape: 'object', unit: 'µs', messages: 2_000, quickMessages: 200, gapMs: 1, systems: NODE_SYSTEMS, bus: { doorbell: 'signal', spinMicros: 0 } },
-  { id: 'rtt-idle-pipe', label: 'round trip from idle; bus: pipe doorbell', kind: 'rtt', shape: 'object', unit: 'µs', messages: 2_000, quickMessages: 200, gapMs: 1, systems: ['bus'], bus: { doorbell: 'pipe', spinMicros: 0 } },
+  { id: 'rtt-idle', label: 'round trip from idle (1 ms between pings); bus: signal doorbell', kind: 'rtt', shape: 'object', unit: 'µs', messages: 2_000, quickMessages: 200, gapMs: 1, systems: NODE_SYSTEMS, bus: { doorbell: 'signal', spinMicros: 0 }, warmupRuns: 3, note: IDLE_WARMUP_NOTE },
+  { id: 'rtt-idle-pipe', label: 'round trip from idle; bus: pipe doorbell', kind: 'rtt', shape: 'object', unit: 'µs', messages: 2_000, quickMessages: 200, gapMs: 1, systems: ['bus'], bus: { doorbell: 'pipe', spinMicros: 0 }, warmupRuns: 3, note: IDLE_WARMUP_NOTE },
   ...[1, 4].flatMap((k): Workload[] => {
     const base = { kind: 'reqrep', shape: 'object', unit: 'k req/s', messages: 20_000 * k, quickMessages: 2_000 * k, senders: k } as const
     const clients = `${k} client process${k === 1 ? '' : 'es'}`
