@@ -58,13 +58,25 @@ export function split(n: number, k: number): number[] {
   return Array.from({ length: k }, (_, i) => Math.floor(n / k) + (i < n % k ? 1 : 0))
 }
 
-/** Runs the warm-up (index -1) and the measured runs. */
+/**
+ * A warm-up longer than a run (a workload's warmupRuns) goes in runs of at
+ * most `messages`, and stops after the first that ends past this many ms:
+ * the slow peers (child_process IPC at 0.02 M msgs/s in fan-out) would
+ * otherwise warm up for minutes, long after their JIT settled.
+ */
+export const WARMUP_CAP_MS = 8000
+
+/** Runs the warm-up (unmeasured) and the measured runs. */
 export async function repeat(cell: Cell, body: (n: number) => Promise<RunResult>): Promise<RunResult[]> {
-  const out: RunResult[] = []
-  for (let r = -1; r < cell.runs; r++) {
-    const result = await body(r < 0 ? cell.warmup : cell.messages)
-    if (r >= 0) out.push(result)
+  const started = Date.now()
+  for (let left = cell.warmup; left > 0;) {
+    const n = Math.min(left, Math.max(cell.messages, 1))
+    await body(n)
+    left -= n
+    if (Date.now() - started > WARMUP_CAP_MS) break
   }
+  const out: RunResult[] = []
+  for (let r = 0; r < cell.runs; r++) out.push(await body(cell.messages))
   return out
 }
 
