@@ -3,7 +3,7 @@
  * share: the messages, the clock, the run loop and the idle-CPU window.
  * Re-exported by common.ts, which peers import.
  */
-import { payloadBytes, type Cell, type RunResult, type Shape } from '../suite/cell.js'
+import { WARMUP_CAP_MS, payloadBytes, type Cell, type RunResult, type Shape } from '../suite/cell.js'
 
 // ================================================================ messages
 
@@ -58,15 +58,7 @@ export function split(n: number, k: number): number[] {
   return Array.from({ length: k }, (_, i) => Math.floor(n / k) + (i < n % k ? 1 : 0))
 }
 
-/**
- * A warm-up longer than a run (a workload's warmupRuns) goes in runs of at
- * most `messages`, and stops after the first that ends past this many ms:
- * the slow peers (child_process IPC at 0.02 M msgs/s in fan-out) would
- * otherwise warm up for minutes, long after their JIT settled.
- */
-export const WARMUP_CAP_MS = 8000
-
-/** Runs the warm-up (unmeasured) and the measured runs. */
+/** Runs the warm-up (unmeasured; WARMUP_CAP_MS) and the measured runs. */
 export async function repeat(cell: Cell, body: (n: number) => Promise<RunResult>): Promise<RunResult[]> {
   const started = Date.now()
   for (let left = cell.warmup; left > 0;) {

@@ -22,6 +22,14 @@ export type Kind = 'stream' | 'fanout' | 'fanlat' | 'rtt' | 'idle' | 'reqrep' | 
 /** object: {id, ts, kind, px, qty}; raw64 / raw64k / raw1m / raw64m: a Buffer of 64 B / 64 KiB / 1 MiB / 64 MiB. */
 export type Shape = 'object' | 'raw64' | 'raw64k' | 'raw1m' | 'raw64m'
 
+/**
+ * A warm-up longer than a run (a workload's warmupRuns) goes in runs of at
+ * most `messages`, and stops after the first that ends past this many ms:
+ * the slow peers (child_process IPC at 0.02 M msgs/s in fan-out) would
+ * otherwise warm up for minutes, long after their JIT settled.
+ */
+export const WARMUP_CAP_MS = 8000
+
 export interface Cell {
   system: SystemId
   workload: string
@@ -29,7 +37,7 @@ export interface Cell {
   shape: Shape
   /** Messages per measured run (round trips for rtt, burst size for idle, requests over every client for reqrep). */
   messages: number
-  /** Messages of the warm-up run that precedes the measured runs. */
+  /** Messages of the warm-up that precedes the measured runs (in runs of at most `messages` when longer: see WARMUP_CAP_MS). */
   warmup: number
   runs: number
   /** stream: sending workers; reqrep: client workers. */

@@ -3,7 +3,7 @@
  * Every system of a workload gets the same counts. Quick mode divides them
  * (a smoke run of about a minute); it is not for comparing.
  */
-import type { Cell, Kind, Shape, SystemId } from './cell.js'
+import { WARMUP_CAP_MS, type Cell, type Kind, type Shape, type SystemId } from './cell.js'
 
 export interface SystemInfo { id: SystemId; label: string; note: string }
 
@@ -55,9 +55,10 @@ const SCHEMA = { schema: true } as const
  * measured the JIT's progress. Every system gets this many runs first.
  */
 const FANOUT_WARMUP_RUNS = 4
-const FANOUT_WARMUP_NOTE = `every system warms up with ${FANOUT_WARMUP_RUNS} runs' worth of messages first, stopping after the run that ends past 8 s (the child_process and MessagePort peers stop after one) (with a fifth of a run, both the bus and the socket still got faster from run to run: the median measured the JIT's progress)`
-/** Why the idle round trips warm up longer (docs/design.md, "Idle strategy"). */
-const IDLE_WARMUP_NOTE = "every system warms up with 3 runs' worth of round trips first (stopping after the run that ends past 8 s): the wake path's functions run once per round trip, so a process pair reaches steady state only after thousands of them (bus, one pair, 1 000 round trips per round: p50 101, 88, 49, 41, 47, 38 µs)"
+const FANOUT_WARMUP_NOTE = `every system warms up with ${FANOUT_WARMUP_RUNS} runs' worth of messages first, stopping after the run that ends past ${WARMUP_CAP_MS / 1000} s (the child_process and MessagePort peers stop after one) (with a fifth of a run, both the bus and the socket still got faster from run to run: the median measured the JIT's progress)`
+/** Round trips warm up longer (docs/design.md, "Idle strategy"): the hot one's tail, the idle one's wake path. */
+const RTT_WARMUP_RUNS = 3
+const IDLE_WARMUP_NOTE = `every system warms up with ${RTT_WARMUP_RUNS} runs' worth of round trips first (stopping after the run that ends past ${WARMUP_CAP_MS / 1000} s): the wake path's functions run once per round trip, so a process pair reaches steady state only after thousands of them (bus, one pair, 1 000 round trips per round: p50 101, 88, 49, 41, 47, 38 µs)`
 /** Issue 16's large messages: the bus, the Unix socket and child_process IPC advanced (JSON would be base64 text). */
 const LARGE_SYSTEMS: SystemId[] = ['bus', 'unix-socket', 'ipc-advanced']
 const LARGE_NOTE = "one sender sends the same Buffer (byte i = i & 0xff) n times; every receiver gets each message as one Buffer of its own and checks its length and its first, middle and last bytes, and the run fails unless the lengths add up to n x the size; bus: default options (1 MiB ring, so each message travels as fragments of a 128 KiB record, reassembled into a new Buffer), `trySendBytes`, `await sendBytes()` when full, on('message') without zeroCopy; Unix socket: each message written as its length word plus the payload, uncopied (one writev), write()/drain backpressure, the receiver collects a frame of 256 KiB or more that goes on past its read chunk into a new Buffer of the frame's length (one copy); child_process IPC advanced: `process.send(buffer, cb)`, the sender waits for the callback of the oldest message once 16 MiB (or 2 messages) are unwritten"
@@ -91,9 +92,9 @@ export const WORKLOADS: Workload[] = [
   { id: 'senders2', label: '2 senders → 1 receiver (aggregate)', kind: 'stream', shape: 'object', unit: 'M msgs/s', messages: 1_000_000, quickMessages: 100_000, senders: 2, systems: NODE_SYSTEMS },
   { id: 'senders4', label: '4 senders → 1 receiver (aggregate)', kind: 'stream', shape: 'object', unit: 'M msgs/s', messages: 1_000_000, quickMessages: 100_000, senders: 4, systems: NODE_SYSTEMS },
   { id: 'senders8', label: '8 senders → 1 receiver (aggregate)', kind: 'stream', shape: 'object', unit: 'M msgs/s', messages: 1_000_000, quickMessages: 100_000, senders: 8, systems: NODE_SYSTEMS },
-  { id: 'rtt-hot', label: 'round trip, hot: bus & C spinning, others back to back', kind: 'rtt', shape: 'object', unit: 'µs', messages: 20_000, quickMessages: 2_000, systems: [...NODE_SYSTEMS, 'c-ring'], bus: { spinMicros: SPIN }, warmupRuns: 3, note: `bus: spinMicros ${SPIN} on both sides; the others wait in epoll (they cannot spin); every system warms up with 3 runs' worth of round trips first (a tail percentile of the first ~60 000 round trips of a Node process pair measures its JIT settling, not the transport: p99.9 641 µs in the 2nd 20 000, 36 µs in the 5th)` },
-  { id: 'rtt-idle', label: 'round trip from idle (1 ms between pings); bus: signal doorbell', kind: 'rtt', shape: 'object', unit: 'µs', messages: 2_000, quickMessages: 200, gapMs: 1, systems: NODE_SYSTEMS, bus: { doorbell: 'signal', spinMicros: 0 }, warmupRuns: 3, note: IDLE_WARMUP_NOTE },
-  { id: 'rtt-idle-pipe', label: 'round trip from idle; bus: pipe doorbell', kind: 'rtt', shape: 'object', unit: 'µs', messages: 2_000, quickMessages: 200, gapMs: 1, systems: ['bus'], bus: { doorbell: 'pipe', spinMicros: 0 }, warmupRuns: 3, note: IDLE_WARMUP_NOTE },
+  { id: 'rtt-hot', label: 'round trip, hot: bus & C spinning, others back to back', kind: 'rtt', shape: 'object', unit: 'µs', messages: 20_000, quickMessages: 2_000, systems: [...NODE_SYSTEMS, 'c-ring'], bus: { spinMicros: SPIN }, warmupRuns: RTT_WARMUP_RUNS, note: `bus: spinMicros ${SPIN} on both sides; the others wait in epoll (they cannot spin); every system warms up with ${RTT_WARMUP_RUNS} runs' worth of round trips first (a tail percentile of the first ~60 000 round trips of a Node process pair measures its JIT settling, not the transport: p99.9 641 µs in the 2nd 20 000, 36 µs in the 5th)` },
+  { id: 'rtt-idle', label: 'round trip from idle (1 ms between pings); bus: signal doorbell', kind: 'rtt', shape: 'object', unit: 'µs', messages: 2_000, quickMessages: 200, gapMs: 1, systems: NODE_SYSTEMS, bus: { doorbell: 'signal', spinMicros: 0 }, warmupRuns: RTT_WARMUP_RUNS, note: IDLE_WARMUP_NOTE },
+  { id: 'rtt-idle-pipe', label: 'round trip from idle; bus: pipe doorbell', kind: 'rtt', shape: 'object', unit: 'µs', messages: 2_000, quickMessages: 200, gapMs: 1, systems: ['bus'], bus: { doorbell: 'pipe', spinMicros: 0 }, warmupRuns: RTT_WARMUP_RUNS, note: IDLE_WARMUP_NOTE },
   ...[1, 4].flatMap((k): Workload[] => {
     const base = { kind: 'reqrep', shape: 'object', unit: 'k req/s', messages: 20_000 * k, quickMessages: 2_000 * k, senders: k } as const
     const clients = `${k} client process${k === 1 ? '' : 'es'}`

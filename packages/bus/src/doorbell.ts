@@ -214,9 +214,7 @@ function recheckSoon(pid: number): void {
   setImmediate(() => {
     rechecks.delete(pid)
     const c = confirmed.get(pid)
-    if (c === undefined) return
-    if (processStartTime(pid) === c.startTime) c.at = performance.now()
-    else confirmed.delete(pid) // the next ring or check reads it again and finds it gone
+    if (c !== undefined) checkNow({ pid, startTime: c.startTime }, performance.now()) // gone: the next ring or check finds no entry and reads again
   }).unref()
 }
 

@@ -7,7 +7,7 @@
  * the middle of a burst that ends there, are made.
  */
 import { spawn } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { describe, expect, test } from 'vitest'
@@ -15,15 +15,10 @@ import { Bus, type Channel } from '@ipc/bus'
 import type { ChannelSegment } from '@ipc/core'
 import { finish, startFixture, track, waitForLine } from '../../../test/support/children.js'
 import { privateBus, trackBus } from '../../../test/support/buses.js'
+import { processStartTime } from '../dist/liveness.js'
 
 function segmentOf(ch: Channel<unknown>): ChannelSegment {
   return (ch as unknown as { segment: ChannelSegment }).segment
-}
-
-function startTimeOf(pid: number): number {
-  // Field 22 of /proc/<pid>/stat, after the last ')'.
-  const stat = readFileSync(`/proc/${pid}/stat`, 'latin1')
-  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19])
 }
 
 /** Resolves with the first value, or rejects naming `what` after ms. */
@@ -39,7 +34,7 @@ describe('liveness is pid + start time', () => {
     const other = trackBus(await Bus.attach(bus.address))
     const ch = bus.channel<number>('impostor')
     // Fabricate a receiver: a live process, but not the one that started at this time.
-    segmentOf(ch).setReceiver({ pid, startTime: startTimeOf(pid) + 1 })
+    segmentOf(ch).setReceiver({ pid, startTime: processStartTime(pid) + 1 })
     expect(() => ch.trySend(1)).toThrow(expect.objectContaining({ code: 'ERR_PEER_GONE' }))
     const got: number[] = []
     const theirs = other.channel<number>('impostor')

@@ -35,7 +35,7 @@ export const PARKED_CHECK_MS = 250
 export const PARKED_CHECK_MAX_MS = 2000
 
 /** A settled promise: its then() queues a microtask without queueMicrotask()'s per-call AsyncResource. */
-const resolved = Promise.resolve()
+export const resolved = Promise.resolve()
 
 /** Busy-polls `source` for `micros` microseconds; true when data arrived. The clock is read every 16 polls. */
 export function spinFor(source: DataSource, micros: number): boolean {

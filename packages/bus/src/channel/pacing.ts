@@ -23,6 +23,7 @@
  * PublishBatch (below) is the batched commit both writers share: when the
  * staged records are published, each store asking the pacer.
  */
+import { resolved } from './idle.js'
 
 /** Publishing stores in a row that may leave ringing to later (an internal tuning knob for the bench). */
 export const RING_EVERY = Number(process.env.IPC_BUS_RING_EVERY ?? 16) || 16
@@ -88,9 +89,6 @@ export class RingPacer {
     this.settle()
   }
 }
-
-/** A settled promise: its then() queues a microtask without queueMicrotask()'s per-call AsyncResource. */
-const resolved = Promise.resolve()
 
 /**
  * Batches staged, unpublished: published (and rung) if the process exits

@@ -15,7 +15,7 @@ import { isAlive, selfIdentity } from '../liveness.js'
 import type { SendOptions } from '../options.js'
 import type { ChannelContext, ChannelParts } from './context.js'
 import { fragmentsFit, nextRecordBytes, stageFragments, trySendManySchema, type Outgoing } from './fragments.js'
-import { LONE_GAP_MS } from './idle.js'
+import { LONE_GAP_MS, resolved } from './idle.js'
 import { PublishBatch } from './pacing.js'
 import { RECHECK_MS, ReceiverLink } from './receiver-link.js'
 import { RoomWait, WaitQueue } from './room.js'
@@ -31,8 +31,6 @@ const SPIN_TURNS = 32
 const CORES = availableParallelism()
 /** Most messages a burst writes before publishing them (see staged()). */
 const PUBLISH_EVERY = 64
-/** A settled promise: its then() queues a microtask without queueMicrotask()'s per-call AsyncResource. */
-const resolved = Promise.resolve()
 
 export class ChannelWriter<T> {
   private closed = false
