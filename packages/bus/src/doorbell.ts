@@ -19,12 +19,12 @@
  */
 import { chmodSync, readdirSync, unlinkSync } from 'node:fs'
 import { join } from 'node:path'
-import { performance } from 'node:perf_hooks'
 import { isMainThread, threadId } from 'node:worker_threads'
 import { DOORBELL_PIPE, DOORBELL_SIGNAL, type BellAddress, type Identity } from '@ipc/core'
 import { Doorbell, DoorbellRinger, addExitUnlink, kill, onSignal, tgsigqueue } from '@ipc/native'
 import { NotMainThread, PermissionDenied } from './errors.js'
-import { SELF_PID, isAlive, processStartTime, selfIdentity } from './liveness.js'
+import { receiverAlive } from './alive-cache.js'
+import { SELF_PID, isAlive, selfIdentity } from './liveness.js'
 import type { DoorbellKind } from './options.js'
 
 /** A parked receiver (or a sender waiting for room) that a doorbell can wake. */
@@ -160,63 +160,6 @@ export interface Target extends Identity {
 }
 
 const ringers = new Map<string, DoorbellRinger>()
-/** pid -> start time and when it was last confirmed alive (performance.now() ms). */
-const confirmed = new Map<number, { startTime: number; at: number }>()
-/**
- * How long a liveness check is trusted as it is. A pid is only reused after
- * the kernel has cycled through pid_max (4 M here) others, so a stale
- * positive for a second cannot aim a signal at an unrelated process in
- * practice.
- */
-const TRUST_MS = 100
-/**
- * How long a confirmation still lets a ring go out while it is checked again
- * off the wake path (STALE_MS > age >= TRUST_MS). Reading /proc/<pid>/stat
- * takes five system calls; done before the ring, it sat on the wake path of
- * every round trip that came due, ~1 in 90 of an idle ping-pong's on each
- * side, and made the idle round trip's p99 (docs/design.md, "Doorbells").
- */
-const STALE_MS = 1000
-/** pids whose re-check is queued. */
-const rechecks = new Set<number>()
-
-/**
- * Is the receiver still running? Confirmed within TRUST_MS: yes. Within
- * STALE_MS: yes, and it is checked again on the next turn (setImmediate).
- * Otherwise it is checked now.
- */
-export function receiverAlive(who: Identity, now: number): boolean {
-  const c = confirmed.get(who.pid)
-  if (c !== undefined && c.startTime === who.startTime) {
-    const age = now - c.at
-    if (age < TRUST_MS) return true
-    if (age < STALE_MS) {
-      recheckSoon(who.pid)
-      return true
-    }
-  }
-  return checkNow(who, now)
-}
-
-function checkNow(who: Identity, now: number): boolean {
-  const start = processStartTime(who.pid)
-  if (start !== who.startTime) {
-    confirmed.delete(who.pid)
-    return false
-  }
-  confirmed.set(who.pid, { startTime: start, at: now })
-  return true
-}
-
-function recheckSoon(pid: number): void {
-  if (rechecks.has(pid)) return
-  rechecks.add(pid)
-  setImmediate(() => {
-    rechecks.delete(pid)
-    const c = confirmed.get(pid)
-    if (c !== undefined) checkNow({ pid, startTime: c.startTime }, performance.now()) // gone: the next ring or check finds no entry and reads again
-  }).unref()
-}
 
 /**
  * Checks, before anything is written, that this process may ring `target`:

@@ -1,13 +1,15 @@
 /**
- * The doorbell's liveness cache (packages/bus/src/doorbell.ts,
- * receiverAlive): trusted as it is for TRUST_MS, then still trusted while
- * it is checked again on the next turn (off the wake path), up to STALE_MS,
- * and past that checked before the answer. A dead process is found out by
- * that deferred check, never later.
+ * The ringers' liveness cache (packages/bus/src/alive-cache.ts,
+ * receiverAlive). With an exit watch (a pidfd): yes while the process runs,
+ * at no cost, and no once the kernel reported its exit. Without one (old
+ * kernels): trusted as it is for TRUST_MS, then still trusted while it is
+ * checked again on the next turn (off the wake path), up to STALE_MS, and
+ * past that checked before the answer; a dead process is found out by that
+ * deferred check, never later.
  */
 import { spawn } from 'node:child_process'
-import { describe, expect, test } from 'vitest'
-import { receiverAlive } from '../dist/doorbell.js'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { receiverAlive, useExitWatches, watchedPid } from '../dist/alive-cache.js'
 import { processStartTime } from '../dist/liveness.js'
 
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
@@ -32,7 +34,39 @@ async function withChild(body: (child: Child) => Promise<void>): Promise<void> {
   }
 }
 
-describe('receiverAlive', () => {
+/** Turns of the event loop until `f()` is true (at most ~2 s): the exit notification is an event-loop callback. */
+async function until(f: () => boolean): Promise<boolean> {
+  for (let i = 0; i < 200 && !f(); i++) await new Promise((resolve) => setTimeout(resolve, 10))
+  return f()
+}
+
+describe('receiverAlive with exit watches (pidfd)', () => {
+  test('a watched process is yes at any age of the answer, and no once its exit is reported, with the clock standing still', () => withChild(async (who) => {
+    const t0 = 5_000_000
+    expect(receiverAlive(who, t0)).toBe(true)
+    expect(watchedPid(who.pid)).toBe(true)
+    expect(receiverAlive(who, t0 + 3_600_000)).toBe(true) // no expiry while it runs
+    await who.kill()
+    // By the clock alone (age 0) the answer would still be yes: only the exit notification makes it no.
+    expect(await until(() => !receiverAlive(who, t0))).toBe(true)
+    expect(watchedPid(who.pid)).toBe(false)
+  }))
+
+  test('another start time under a watched pid is no; a pid without a process is no', () => withChild(async (who) => {
+    expect(receiverAlive(who, 0)).toBe(true)
+    expect(receiverAlive({ pid: who.pid, startTime: who.startTime + 1 }, 0)).toBe(false)
+    expect(receiverAlive(who, 0)).toBe(true) // the watch on the real one stays
+    await who.kill()
+    expect(await until(() => !watchedPid(who.pid))).toBe(true)
+    expect(receiverAlive(who, 0)).toBe(false) // ESRCH from pidfd_open (or a reaped /proc entry)
+    expect(watchedPid(who.pid)).toBe(false)
+  }))
+})
+
+describe('receiverAlive by the clock (no pidfds)', () => {
+  beforeAll(() => { useExitWatches(false) })
+  afterAll(() => { useExitWatches(true) })
+
   test('a confirmation goes stale after 100 ms: still yes, re-checked on the next turn, and a dead process is no from then on', () => withChild(async (who) => {
     const t0 = 1_000_000
     expect(receiverAlive(who, t0)).toBe(true) // read now: alive

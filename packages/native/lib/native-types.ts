@@ -52,7 +52,8 @@ export interface PoolStats {
 }
 
 export interface NativeBinding {
-  FdWatcher: new (fd: number, buffer: ArrayBuffer, onData: (n: number) => void) => NativeFdWatcher
+  FdWatcher: new (fd: number, buffer: ArrayBuffer | null, onData: (n: number) => void) => NativeFdWatcher
+  pidfdOpen(pid: number): number
   ftok(path: string, projId: number): number
   shmget(key: number, size: number, flags: number): number
   shmat(shmid: number): ArrayBuffer

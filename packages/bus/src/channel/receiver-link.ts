@@ -7,7 +7,8 @@
  */
 import { performance } from 'node:perf_hooks'
 import type { ChannelSegment, Identity } from '@ipc/core'
-import { checkCanRing, receiverAlive, ring, type Target } from '../doorbell.js'
+import { receiverAlive } from '../alive-cache.js'
+import { checkCanRing, ring, type Target } from '../doorbell.js'
 import { PeerGone } from '../errors.js'
 import { SELF_PID } from '../liveness.js'
 
