@@ -1,7 +1,8 @@
 /**
  * Is a process we are about to ring still running? The doorbell asks on
- * every ring (./doorbell.ts) and a channel's sender on every liveness check
- * of its receiver (./channel/receiver-link.ts), so the answer must cost no
+ * every ring (./doorbell.ts), a channel's sender on every liveness check
+ * of its receiver (./channel/receiver-link.ts), and the 'peer-exit'
+ * sweeper about every member (./bus/peers.ts), so the answer must cost no
  * system call on the wake path.
  *
  * The first question about a pid opens a pidfd for it and watches it on the
@@ -45,7 +46,7 @@ let watching = true
  * True while process `who` runs. `now` is performance.now(), used only
  * for pids without an exit watch.
  */
-export function receiverAlive(who: Identity, now: number): boolean {
+export function processRuns(who: Identity, now: number): boolean {
   const k = known.get(who.pid)
   if (k !== undefined) {
     if (k.watch !== null) return k.startTime === who.startTime // current: a watched process that exits leaves the map

@@ -23,7 +23,7 @@ import { isMainThread, threadId } from 'node:worker_threads'
 import { DOORBELL_PIPE, DOORBELL_SIGNAL, type BellAddress, type Identity } from '@ipc/core'
 import { Doorbell, DoorbellRinger, addExitUnlink, kill, onSignal, tgsigqueue } from '@ipc/native'
 import { NotMainThread, PermissionDenied } from './errors.js'
-import { receiverAlive } from './alive-cache.js'
+import { processRuns } from './alive-cache.js'
 import { SELF_PID, isAlive, selfIdentity } from './liveness.js'
 import type { DoorbellKind } from './options.js'
 
@@ -211,7 +211,7 @@ export function ring(target: Target, token: number, runtimeDir: string, now: num
     queueMicrotask(() => wakeLocal(token))
     return true
   }
-  if (!receiverAlive(target, now)) return false
+  if (!processRuns(target, now)) return false
   if (bell.kind === DOORBELL_SIGNAL) {
     try {
       tgsigqueue(target.pid, target.pid, bell.signal, token)

@@ -1,6 +1,6 @@
 /**
  * The ringers' liveness cache (packages/bus/src/alive-cache.ts,
- * receiverAlive). With an exit watch (a pidfd): yes while the process runs,
+ * processRuns). With an exit watch (a pidfd): yes while the process runs,
  * at no cost, and no once the kernel reported its exit. Without one (old
  * kernels): trusted as it is for TRUST_MS, then still trusted while it is
  * checked again on the next turn (off the wake path), up to STALE_MS, and
@@ -9,7 +9,7 @@
  */
 import { spawn } from 'node:child_process'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { receiverAlive, useExitWatches, watchedPid } from '../dist/alive-cache.js'
+import { processRuns, useExitWatches, watchedPid } from '../dist/alive-cache.js'
 import { processStartTime } from '../dist/liveness.js'
 
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
@@ -40,56 +40,56 @@ async function until(f: () => boolean): Promise<boolean> {
   return f()
 }
 
-describe('receiverAlive with exit watches (pidfd)', () => {
+describe('processRuns with exit watches (pidfd)', () => {
   test('a watched process is yes at any age of the answer, and no once its exit is reported, with the clock standing still', () => withChild(async (who) => {
     const t0 = 5_000_000
-    expect(receiverAlive(who, t0)).toBe(true)
+    expect(processRuns(who, t0)).toBe(true)
     expect(watchedPid(who.pid)).toBe(true)
-    expect(receiverAlive(who, t0 + 3_600_000)).toBe(true) // no expiry while it runs
+    expect(processRuns(who, t0 + 3_600_000)).toBe(true) // no expiry while it runs
     await who.kill()
     // By the clock alone (age 0) the answer would still be yes: only the exit notification makes it no.
-    expect(await until(() => !receiverAlive(who, t0))).toBe(true)
+    expect(await until(() => !processRuns(who, t0))).toBe(true)
     expect(watchedPid(who.pid)).toBe(false)
   }))
 
   test('another start time under a watched pid is no; a pid without a process is no', () => withChild(async (who) => {
-    expect(receiverAlive(who, 0)).toBe(true)
-    expect(receiverAlive({ pid: who.pid, startTime: who.startTime + 1 }, 0)).toBe(false)
-    expect(receiverAlive(who, 0)).toBe(true) // the watch on the real one stays
+    expect(processRuns(who, 0)).toBe(true)
+    expect(processRuns({ pid: who.pid, startTime: who.startTime + 1 }, 0)).toBe(false)
+    expect(processRuns(who, 0)).toBe(true) // the watch on the real one stays
     await who.kill()
     expect(await until(() => !watchedPid(who.pid))).toBe(true)
-    expect(receiverAlive(who, 0)).toBe(false) // ESRCH from pidfd_open (or a reaped /proc entry)
+    expect(processRuns(who, 0)).toBe(false) // ESRCH from pidfd_open (or a reaped /proc entry)
     expect(watchedPid(who.pid)).toBe(false)
   }))
 })
 
-describe('receiverAlive by the clock (no pidfds)', () => {
+describe('processRuns by the clock (no pidfds)', () => {
   beforeAll(() => { useExitWatches(false) })
   afterAll(() => { useExitWatches(true) })
 
   test('a confirmation goes stale after 100 ms: still yes, re-checked on the next turn, and a dead process is no from then on', () => withChild(async (who) => {
     const t0 = 1_000_000
-    expect(receiverAlive(who, t0)).toBe(true) // read now: alive
+    expect(processRuns(who, t0)).toBe(true) // read now: alive
     await who.kill()
-    expect(receiverAlive(who, t0 + 50)).toBe(true) // trusted as it is
-    expect(receiverAlive(who, t0 + 500)).toBe(true) // stale: still yes, re-checked on the next turn
+    expect(processRuns(who, t0 + 50)).toBe(true) // trusted as it is
+    expect(processRuns(who, t0 + 500)).toBe(true) // stale: still yes, re-checked on the next turn
     await nextTurn()
-    expect(receiverAlive(who, t0 + 501)).toBe(false) // the re-check found it dead
+    expect(processRuns(who, t0 + 501)).toBe(false) // the re-check found it dead
   }))
 
   test('a confirmation older than a second is checked before the answer', () => withChild(async (who) => {
     const t0 = 2_000_000
-    expect(receiverAlive(who, t0)).toBe(true)
+    expect(processRuns(who, t0)).toBe(true)
     await who.kill()
-    expect(receiverAlive(who, t0 + 1500)).toBe(false)
+    expect(processRuns(who, t0 + 1500)).toBe(false)
   }))
 
   test('a live process stays yes through the re-checks', () => withChild(async (who) => {
     const t0 = 3_000_000
-    expect(receiverAlive(who, t0)).toBe(true)
-    expect(receiverAlive(who, t0 + 500)).toBe(true)
+    expect(processRuns(who, t0)).toBe(true)
+    expect(processRuns(who, t0 + 500)).toBe(true)
     await nextTurn()
-    expect(receiverAlive(who, t0 + 501)).toBe(true)
-    expect(receiverAlive({ pid: who.pid, startTime: who.startTime + 1 }, t0 + 502)).toBe(false) // another process under that pid
+    expect(processRuns(who, t0 + 501)).toBe(true)
+    expect(processRuns({ pid: who.pid, startTime: who.startTime + 1 }, t0 + 502)).toBe(false) // another process under that pid
   }))
 })

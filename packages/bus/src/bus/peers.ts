@@ -2,11 +2,15 @@
  * 'peer-exit': who of the bus's other members left or died. Children
  * started with bus.fork() are reported from child_process's 'exit'; every
  * other member by a sweeper that, while someone listens, compares the
- * member table on an unref'd timer.
+ * member table on an unref'd timer. Whether a listed member still runs is
+ * asked of ../alive-cache.ts: an exit watch per member, so a sweep reads
+ * /proc only for members it has not seen before.
  */
 import type { ChildProcess } from 'node:child_process'
+import { performance } from 'node:perf_hooks'
 import type { Directory } from '@ipc/core'
-import { isAlive, selfIdentity } from '../liveness.js'
+import { processRuns } from '../alive-cache.js'
+import { selfIdentity } from '../liveness.js'
 
 export interface PeerExit {
   pid: number
@@ -51,11 +55,12 @@ export class Peers {
       const children = new Set([...this.children].map((c) => c.pid))
       const listed = new Set<string>()
       const alive = new Set<string>()
+      const now = performance.now()
       for (const m of this.directory.members()) {
         if (m.pid === me.pid || children.has(m.pid)) continue
         const key = `${m.pid}:${m.startTime}`
         listed.add(key)
-        if (isAlive(m.pid, m.startTime)) alive.add(key)
+        if (processRuns(m, now)) alive.add(key)
         else if (!reported.has(key)) {
           reported.add(key) // dead but still listed: it died (seen alive before or not)
           this.report({ pid: m.pid, died: true, code: null, signal: null })

@@ -7,7 +7,7 @@
  */
 import { performance } from 'node:perf_hooks'
 import type { ChannelSegment, Identity } from '@ipc/core'
-import { receiverAlive } from '../alive-cache.js'
+import { processRuns } from '../alive-cache.js'
 import { checkCanRing, ring, type Target } from '../doorbell.js'
 import { PeerGone } from '../errors.js'
 import { SELF_PID } from '../liveness.js'
@@ -56,7 +56,7 @@ export class ReceiverLink {
     const gone = this.gone
     if (gone !== null && gone.pid === r.pid && gone.startTime === r.startTime) throw new PeerGone(r.pid, `receiver of channel '${this.name}'`)
     this.gone = null
-    if (!receiverAlive(r, now)) {
+    if (!processRuns(r, now)) {
       this.gone = r
       throw new PeerGone(r.pid, `receiver of channel '${this.name}'`)
     }
