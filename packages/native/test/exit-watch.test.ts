@@ -4,7 +4,7 @@
  * the descriptor closed after it (or on close()), SystemErrors for a pid
  * without a process and TypeErrors/RangeErrors for bad arguments.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { readdirSync } from 'node:fs'
 import { describe, expect, test } from 'vitest'
 import { watchExit } from '@ipc/native'
@@ -67,5 +67,35 @@ describe('watchExit', () => {
     expect(() => watchExit(1.5, () => {})).toThrow(TypeError)
     expect(() => watchExit(process.pid, 'no' as unknown as () => void)).toThrow(TypeError)
     expect(openFds()).toBe(before)
+  })
+
+  test('a worker terminated with an exit watch open closes its pidfd; ref() keeps a process alive until the exit', () => {
+    const script = `
+      const { watchExit } = await import(process.env.NATIVE)
+      const { Worker } = await import('node:worker_threads')
+      const { spawn } = await import('node:child_process')
+      const { readdirSync, readlinkSync } = await import('node:fs')
+      // pidfds open in this process (the worker's are the process's too)
+      const pidfds = () => readdirSync('/proc/self/fd').filter((f) => { try { return readlinkSync('/proc/self/fd/' + f) === 'anon_inode:[pidfd]' } catch { return false } }).length
+      const child = spawn('sleep', ['60'], { stdio: 'ignore' })
+      await new Promise((res) => child.once('spawn', res))
+      const code = "const { watchExit } = await import(process.env.NATIVE); watchExit(Number(process.env.PID), () => {}).ref(); (await import('node:worker_threads')).parentPort.postMessage('up')"
+      const worker = new Worker(new URL('data:text/javascript,' + encodeURIComponent(code)), { env: { NATIVE: process.env.NATIVE, PID: String(child.pid) } })
+      await new Promise((res) => worker.once('message', res))
+      const during = pidfds()
+      await worker.terminate()
+      console.log('pidfds', during, pidfds())
+      // ref'd: this process waits for the child's exit (the only thing left), then says so.
+      watchExit(child.pid, () => console.log('child exited')).ref()
+      child.unref()
+      setTimeout(() => child.kill('SIGKILL'), 100).unref()
+    `
+    const out = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+      env: { ...process.env, NATIVE: new URL('../dist/index.js', import.meta.url).href }, encoding: 'utf8', timeout: 20_000,
+    })
+    expect(out.stderr).toBe('')
+    expect(out.stdout).toContain('pidfds 1 0') // the worker's watch while it ran, closed by its teardown
+    expect(out.stdout).toContain('child exited')
+    expect(out.status).toBe(0)
   })
 })
