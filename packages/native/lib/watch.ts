@@ -5,6 +5,7 @@
  * net.Socket, no Readable machinery, nothing allocated per wakeup: this is
  * the wake path of every sleeping receiver (signal self-pipe, FIFO doorbell).
  */
+import { closeSync } from 'node:fs'
 import { native } from './binding.js'
 import type { NativeFdWatcher } from './native-types.js'
 import { checkInt } from './validate.js'
@@ -60,7 +61,13 @@ export function watchExit(pid: number, onExit: () => void): ExitWatch {
   checkInt('pid', pid, 1, 0x7fffffff)
   if (typeof onExit !== 'function') throw new TypeError('watchExit: onExit must be a function')
   const fd = native.pidfdOpen(pid)
-  const watcher: NativeFdWatcher = new native.FdWatcher(fd, null, () => onExit())
+  let watcher: NativeFdWatcher
+  try {
+    watcher = new native.FdWatcher(fd, null, () => onExit()) // owns and closes fd from here
+  } catch (err) {
+    closeSync(fd)
+    throw err
+  }
   watcher.unref()
   return {
     ref: () => watcher.ref(),

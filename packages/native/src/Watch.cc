@@ -20,7 +20,8 @@
 // Exit notification (Linux >= 5.3): pidfdOpen(pid) -> fd, a pidfd, which
 // polls readable once its process has exited. watchFd(fd, null, onData)
 // is the one-shot form for such an fd: on readable it calls onData(0) once,
-// stops, and closes the fd, which it then owns (a pidfd has nothing to read).
+// stops, and closes the fd (a pidfd has nothing to read). The watcher owns
+// the fd once constructed; a constructor that throws leaves it to the caller.
 #include "Watch.h"
 
 #include <errno.h>
@@ -68,7 +69,6 @@ class FdWatcher : public Napi::ObjectWrap<FdWatcher> {
     if (err != 0) {
       delete poll_;
       poll_ = nullptr;
-      if (notify_) close(fd);
       ThrowErrno(env, -err, "uv_poll_init", "watching fd " + std::to_string(fd));
       return;
     }
@@ -76,7 +76,6 @@ class FdWatcher : public Napi::ObjectWrap<FdWatcher> {
     if (err != 0) {
       uv_close(poll_->handle(), OnClosed);
       poll_ = nullptr;
-      if (notify_) close(fd);
       ThrowErrno(env, -err, "uv_poll_start", "watching fd " + std::to_string(fd));
       return;
     }
