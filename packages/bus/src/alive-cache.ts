@@ -28,8 +28,12 @@ import { watchExit, type ExitWatch } from '@ipc/native'
 import type { Identity } from '@ipc/core'
 import { processStartTime } from './liveness.js'
 
-/** What is known of a pid: the start time of the process that has it, and the exit watch that keeps that current (null: none, the confirmation at `at` expires). */
-interface Known { startTime: number; at: number; watch: ExitWatch | null }
+/**
+ * What is known of a pid: the start time of the process that has it, and
+ * the exit watch that keeps that current (null: none, the confirmation at
+ * `at` expires); `exits`: who asked to hear of its exit (onExit()).
+ */
+interface Known { startTime: number; at: number; watch: ExitWatch | null; exits: Set<() => void> | null }
 
 const known = new Map<number, Known>()
 /** Most watched pids; past this the oldest watch is closed (its pid is read again when next asked about). */
@@ -73,16 +77,26 @@ function check(who: Identity, now: number): boolean {
     watch?.close()
     return false
   }
-  known.set(pid, { startTime: start, at: now, watch })
-  if (watch !== null && known.size > MAX_WATCHED) forget(known.keys().next().value!)
+  known.set(pid, { startTime: start, at: now, watch, exits: null })
+  if (watch !== null && known.size > MAX_WATCHED) evictOne()
   return start === who.startTime
+}
+
+/** Closes the oldest watch nobody waits on to hear of its exit (those stay, whatever their number). */
+function evictOne(): void {
+  for (const [pid, k] of known) {
+    if (k.exits === null || k.exits.size === 0) return forget(pid)
+  }
 }
 
 function openWatch(pid: number): ExitWatch | 'gone' | null {
   let watch: ExitWatch | null = null
   try {
     watch = watchExit(pid, () => {
-      if (known.get(pid)?.watch === watch) known.delete(pid)
+      const k = known.get(pid)
+      if (k?.watch !== watch) return
+      known.delete(pid)
+      tell(k)
     })
     return watch
   } catch (err) {
@@ -93,11 +107,44 @@ function openWatch(pid: number): ExitWatch | 'gone' | null {
   }
 }
 
+/** False where exits cannot be watched (no pidfds: ENOSYS), or while a test turns watches off. */
+export function exitWatchesOn(): boolean {
+  return watching
+}
+
+/**
+ * Calls `fn` once process `who` exits, from the kernel's exit notification
+ * (a parked receiver's way to learn that a sender died, docs/design.md "The
+ * parking protocol"). Returns the function that cancels it; 'gone' when
+ * `who` does not run now (fn is never called); 'unwatched' when exits
+ * cannot be watched here (no pidfds, or a test turned them off): the
+ * caller must look for itself.
+ */
+export function onExit(who: Identity, fn: () => void): (() => void) | 'gone' | 'unwatched' {
+  if (!watching) return 'unwatched'
+  if (!processRuns(who, performance.now())) return 'gone'
+  const k = known.get(who.pid)
+  if (k === undefined || k.watch === null) return 'unwatched' // pidfds ran out (EMFILE): this pid goes by the clock
+  const exits = (k.exits ??= new Set())
+  const entry = (): void => fn() // its own identity: the same fn may be registered twice
+  exits.add(entry)
+  return () => { exits.delete(entry) } // a no-op once told
+}
+
+/** The watch of `pid` ends here: a process that exits or a watch closed for another reason (those waiting look, and watch again if they still care). */
 function forget(pid: number): void {
   const k = known.get(pid)
   if (k === undefined) return
   k.watch?.close()
   known.delete(pid)
+  tell(k)
+}
+
+/** Calls everyone waiting to hear of k's exit, each on a turn of its own (never inside the cache's own bookkeeping). */
+function tell(k: Known): void {
+  if (k.exits === null) return
+  for (const fn of k.exits) setImmediate(fn)
+  k.exits = null
 }
 
 function rereadSoon(pid: number): void {

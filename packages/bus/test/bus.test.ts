@@ -5,6 +5,7 @@ import { shmat, shmdt } from '@ipc/native'
 import { fixturePath, finish, startFixture, track, waitForLine } from '../../../test/support/children.js'
 import { namedBus, privateBus, trackBus, uniqueName } from '../../../test/support/buses.js'
 import { makeSegment } from '../../../test/support/segments.js'
+import { useExitWatches } from '../dist/alive-cache.js'
 
 /** Resolves with the next `n` values received on channel. */
 function take<T>(channel: Channel<T>, n: number, timeoutMs = 10_000): Promise<T[]> {
@@ -283,9 +284,15 @@ describe('receivers', () => {
 })
 
 describe('parking backstop', () => {
-  test('a sender killed between winning the doorbell and ringing it does not strand the parked receiver', async () => {
+  // With pidfds the receiver learns of a sender's exit instead (exit-rescue.test.ts);
+  // the backstop's fast schedule is for systems without them.
+  test('without exit watches, a sender killed between winning the doorbell and ringing it does not strand the parked receiver', async () => {
     process.env.IPC_BUS_BACKSTOP = 'on' // off for every other test (vitest.config.ts)
-    onTestFinished(() => { process.env.IPC_BUS_BACKSTOP = 'off' })
+    useExitWatches(false)
+    onTestFinished(() => {
+      process.env.IPC_BUS_BACKSTOP = 'off'
+      useExitWatches(true)
+    })
     const bus = await privateBus()
     const ch = bus.channel<string>('stranded')
     const got: string[] = []

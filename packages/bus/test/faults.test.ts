@@ -17,10 +17,11 @@ import { trackBus } from '../../../test/support/buses.js'
 import { makeSegment } from '../../../test/support/segments.js'
 import { checkMessage, type Message } from './fixtures/payloads.js'
 
-// Killing senders at random moments is exactly the case the parked
-// receiver's backstop exists for (a sender killed between winning the
-// right to ring and ringing): it stays on here, off everywhere else.
-process.env.IPC_BUS_BACKSTOP = 'on'
+// Killing senders at random moments is exactly the case of a sender killed
+// between winning the right to ring and ringing: the parked receiver learns
+// of its exit from its watch on the lane owners (src/owner-watch.ts). The
+// backstop stays off, as everywhere else, so that a hole in the watch
+// stalls a trial instead of hiding as a delay.
 
 const TRIALS = Number(process.env['FAULT_TRIALS'] ?? 120)
 const seed = process.env['FC_SEED'] === undefined ? undefined : Number(process.env['FC_SEED'])

@@ -7,7 +7,7 @@ import { afterEach, describe, expect, test, vi } from 'vitest'
 import { readFileSync } from 'node:fs'
 import { PerformanceObserver } from 'node:perf_hooks'
 import { SAMPLE_MS, cpuToSpare, runnableFrom, spareWith } from '../dist/channel/cpus.js'
-import { ADAPTIVE_SPIN_MICROS, ADAPTIVE_WINDOW_MS, Backstop, Continuation, HOT_RUNS, IdleStrategy, LONE_GAP_MS, PARKED_CHECK_MAX_MS, PARKED_CHECK_MS, spinFor } from '../dist/channel/idle.js'
+import { ADAPTIVE_SPIN_MICROS, ADAPTIVE_WINDOW_MS, Backstop, Continuation, HOT_RUNS, IdleStrategy, LONE_GAP_MS, PARKED_CHECK_MAX_MS, PARKED_CHECK_MS, WATCHED_CHECK_MS, spinFor } from '../dist/channel/idle.js'
 
 afterEach(() => { vi.useRealTimers() })
 
@@ -31,6 +31,28 @@ describe('Backstop', () => {
     vi.advanceTimersByTime(PARKED_CHECK_MAX_MS)
     expect(rescues).toBe(1)
     expect(b.interval).toBe(0) // a rescue ends the watch until the next park
+  })
+
+  test('with every lane owner watched for its exit, looks every 30 s only; unwatched again, at 250 ms', () => {
+    vi.useFakeTimers()
+    let data = false
+    let rescues = 0
+    const b = new Backstop({ hasData: () => data }, () => { rescues++ })
+    b.arm(true)
+    expect(b.interval).toBe(WATCHED_CHECK_MS)
+    expect(WATCHED_CHECK_MS).toBe(30_000)
+    vi.advanceTimersByTime(WATCHED_CHECK_MS)
+    expect(b.interval).toBe(WATCHED_CHECK_MS)
+    b.arm(false) // an owner that cannot be watched joined
+    expect(b.interval).toBe(PARKED_CHECK_MS)
+    vi.advanceTimersByTime(PARKED_CHECK_MS)
+    expect(b.interval).toBe(PARKED_CHECK_MAX_MS)
+    b.arm(true)
+    data = true
+    vi.advanceTimersByTime(WATCHED_CHECK_MS - 1)
+    expect(rescues).toBe(0)
+    vi.advanceTimersByTime(1)
+    expect(rescues).toBe(1)
   })
 
   test('parking again restarts at 250 ms; disarm stops it', () => {

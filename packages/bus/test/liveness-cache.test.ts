@@ -11,6 +11,7 @@ import { spawn } from 'node:child_process'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { processRuns, useExitWatches, watchedPid } from '../dist/alive-cache.js'
 import { processStartTime } from '../dist/liveness.js'
+import { OwnerWatch } from '../dist/owner-watch.js'
 
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
 
@@ -91,5 +92,61 @@ describe('processRuns by the clock (no pidfds)', () => {
     await nextTurn()
     expect(processRuns(who, t0 + 501)).toBe(true)
     expect(processRuns({ pid: who.pid, startTime: who.startTime + 1 }, t0 + 502)).toBe(false) // another process under that pid
+  }))
+})
+
+/**
+ * A parked receiver's watch on its lane owners (packages/bus/src/owner-watch.ts):
+ * the kernel's exit notification instead of a polling backstop.
+ */
+describe('OwnerWatch', () => {
+  test('watches each live owner once, calls back when one exits, and does not look again for it', () => withChild(async (who) => {
+    let exits = 0
+    const owners = new OwnerWatch(() => { exits++ })
+    expect(owners.scan(3, (i) => (i === 1 ? null : who))).toBe('watched') // two lanes of one owner, a free lane
+    expect(owners.size).toBe(1)
+    expect(owners.scan(1, () => who)).toBe('watched')
+    expect(exits).toBe(0)
+    await who.kill()
+    expect(await until(() => exits === 1)).toBe(true)
+    expect(owners.size).toBe(0)
+    expect(owners.scan(1, () => who)).toBe('watched') // its lane still names it: already looked at, no second look
+    await nextTurn()
+    expect(exits).toBe(1)
+  }))
+
+  test('an owner already gone is one look (it may have committed and died before ringing), then not again', () => withChild(async (who) => {
+    await who.kill()
+    const owners = new OwnerWatch(() => { throw new Error('not watched: never told') })
+    expect(owners.scan(1, () => who)).toBe('look')
+    expect(owners.scan(1, () => who)).toBe('watched')
+    expect(owners.scan(0, () => null)).toBe('watched') // its lane freed: forgotten
+    expect(owners.scan(1, () => who)).toBe('look') // the same identity in a lane again: looked at again
+  }))
+
+  test('an owner that leaves its lane is no longer watched, and its exit calls nobody', () => withChild(async (who) => {
+    let exits = 0
+    const owners = new OwnerWatch(() => { exits++ })
+    expect(owners.scan(1, () => who)).toBe('watched')
+    expect(owners.scan(1, () => null)).toBe('watched')
+    expect(owners.size).toBe(0)
+    await who.kill()
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    expect(exits).toBe(0)
+  }))
+
+  test('this process is never watched (its exit is ours); without pidfds every other owner is unwatched', () => withChild(async (who) => {
+    const owners = new OwnerWatch(() => {})
+    expect(owners.scan(1, () => ({ pid: process.pid, startTime: processStartTime(process.pid) }))).toBe('watched')
+    expect(owners.size).toBe(0)
+    useExitWatches(false)
+    try {
+      expect(owners.scan(1, () => who)).toBe('unwatched')
+    } finally {
+      useExitWatches(true)
+    }
+    expect(owners.scan(1, () => who)).toBe('watched')
+    owners.close()
+    expect(owners.size).toBe(0)
   }))
 })

@@ -26,9 +26,12 @@
  * The one wakeup the parking protocol cannot deliver (core ring/park.ts) is
  * a publisher killed between winning the CAS PARKED -> AWAKE of a parked
  * subscriber's word and ringing its doorbell: the bus's answer is the parked
- * receiver's backstop timer, which stays off here (IPC_BUS_BACKSTOP=off) so
- * that every other lost wakeup stalls. A watchdog (Rescuer) stands in for
- * it for this process's subscriber, in that case only: when it has records
+ * subscriber's watch on the publishers' exits (src/owner-watch.ts; proven
+ * alone in exit-rescue.test.ts); the backstop timer stays off here
+ * (IPC_BUS_BACKSTOP=off) so that every other lost wakeup stalls. A watchdog
+ * (Rescuer) still looks for this process's subscriber stranded (it should
+ * find none now; a count above zero printed below says the exit
+ * notification came later than 200 ms after the kill): when it has records
  * waiting, delivered nothing for 200 ms and its parked word says AWAKE (so no
  * publisher will ring it), it is stranded; that must follow the SIGKILL of
  * a publisher (else: a lost wakeup, a failure), and the watchdog sets the

@@ -7,13 +7,16 @@
  *                         a row), else the next event-loop turn
  *   found nothing      -> spin polling the lanes (IdleStrategy: spinMicros
  *                         every time, or 'adaptive'), then park
- *   parked             -> sleep until a doorbell; the backstop looks at the
- *                         lanes 250 ms after parking, then every 2 s
+ *   parked             -> sleep until a doorbell, or the exit of a lane
+ *                         owner (../owner-watch.ts); the backstop looks at
+ *                         the lanes every 30 s (without pidfds: 250 ms
+ *                         after parking, then every 2 s)
  *
  * A spinning receiver continues as a microtask because a full event-loop
  * turn (epoll and the timers phase) costs more than a whole round trip.
- * The backstop covers the one hole of the parking protocol, a sender killed
- * between winning the right to ring and ringing (docs/design.md).
+ * The exit watch covers the one hole of the parking protocol, a sender
+ * killed between winning the right to ring and ringing; the backstop what
+ * it cannot see (docs/design.md, "The parking protocol").
  */
 import type { DataSource } from '@ipc/core'
 import { clockMs } from './clock.js'
@@ -33,6 +36,14 @@ export const MAX_PER_RUN = 4096
  */
 export const PARKED_CHECK_MS = 250
 export const PARKED_CHECK_MAX_MS = 2000
+/**
+ * The backstop's one interval while every lane owner is watched for its
+ * exit (../owner-watch.ts): what is left to it is a worker thread of a
+ * sender's process terminated between its commit and its ring, and what
+ * nobody foresaw. Each look wakes a sleeping process (~1.3 ms of CPU here,
+ * docs/design.md): every 30 s is 0.004 % of a core.
+ */
+export const WATCHED_CHECK_MS = 30_000
 
 /** A settled promise: its then() queues a microtask without queueMicrotask()'s per-call AsyncResource. */
 export const resolved = Promise.resolve()
@@ -137,7 +148,8 @@ export class Continuation {
 
 /**
  * The parked receiver's backstop: calls `rescue` when the lanes hold data
- * while parked (a lost ring), looking PARKED_CHECK_MS after parking, then
+ * while parked (a lost ring). With every lane owner watched for its exit
+ * it looks every WATCHED_CHECK_MS; else PARKED_CHECK_MS after parking, then
  * every PARKED_CHECK_MAX_MS. The timer is unref'd.
  */
 export class Backstop {
@@ -146,13 +158,17 @@ export class Backstop {
 
   constructor(private readonly source: DataSource, private readonly rescue: () => void) {}
 
-  /** Called on every park. */
-  arm(): void {
-    if (this.timer !== null && this.ms === PARKED_CHECK_MS) {
+  private watched = false
+
+  /** Called on every park; `watched`: every lane owner is watched for its exit (OwnerWatch said so). */
+  arm(watched = false): void {
+    this.watched = watched
+    const first = watched ? WATCHED_CHECK_MS : PARKED_CHECK_MS
+    if (this.timer !== null && this.ms === first) {
       this.timer.refresh()
       return
     }
-    this.schedule(PARKED_CHECK_MS)
+    this.schedule(first)
   }
 
   disarm(): void {
@@ -175,7 +191,7 @@ export class Backstop {
   private readonly check = (): void => {
     this.timer = null
     if (this.source.hasData()) this.rescue()
-    else this.schedule(PARKED_CHECK_MAX_MS)
+    else this.schedule(this.watched ? WATCHED_CHECK_MS : PARKED_CHECK_MAX_MS)
   }
 }
 

@@ -15,6 +15,7 @@ import { cancelRelease, releaseOnTerminate } from '../exit.js'
 import { isAlive, selfIdentity } from '../liveness.js'
 import type { ChannelContext, ChannelParts } from './context.js'
 import { Backstop, Continuation, IdleStrategy, MAX_PER_RUN, backstopOn, type Pull } from './idle.js'
+import { OwnerWatch } from '../owner-watch.js'
 
 /** Most records one drain takes from one lane, so a busy lane cannot starve the others. */
 const MAX_PER_LANE = 256
@@ -154,7 +155,11 @@ export class ChannelReader<T> {
       segment.countRescue() // a wakeup the doorbell did not deliver
       this.wake()
     })
+    this.owners = new OwnerWatch(() => this.wake()) // a sender exited: it may have committed and died before ringing
   }
+
+  /** The senders this receiver watches for their exit while parked (../owner-watch.ts). */
+  private readonly owners: OwnerWatch
 
   get isReceiving(): boolean {
     return this.receiving
@@ -215,6 +220,7 @@ export class ChannelReader<T> {
     this.reassembler.dropSpares()
     unregisterSleeper(this.token, this.sleeper)
     this.backstop.disarm()
+    this.owners.close()
     if (this.draining) {
       this.segment.haltDrain()
       this.releasePending = true // after the drain has stored its read positions (the exit action stays until then)
@@ -279,9 +285,12 @@ export class ChannelReader<T> {
     }
     if (this.reassembler.pendingCount > 0) this.dropOrphans()
     if (this.segment.park()) {
+      // After PARKED: watch the lane owners (a sender claiming after this rings its hello).
+      const owners = this.owners.scan(this.segment.lanesInUse, (i) => this.segment.laneOwner(i))
+      if (owners === 'look') return this.schedule() // a sender died unseen: what it committed may be unrung
       if (tracing) trace('park channel=%s', this.name)
       this.parked = true
-      if (backstopOn()) this.backstop.arm()
+      if (backstopOn()) this.backstop.arm(owners === 'watched')
       return
     }
     this.schedule()

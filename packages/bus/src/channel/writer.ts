@@ -292,6 +292,15 @@ export class ChannelWriter<T> {
     this.sender = lane
     if (observed(diagnostics.claim)) report(diagnostics.claim, { bus: this.ctx.busName, channel: this.name, pid: process.pid, role: 'sender', lane: lane.lane })
     this.laneRelease = releaseOnTerminate(this.token, CHANNEL_OWNERS + 8 * lane.lane, 8, identityWord(selfIdentity()), 0n)
+    // The hello (../owner-watch.ts): a receiver that parked before this
+    // claim does not watch this process for its exit yet; woken, it does.
+    if (this.segment.receiverParked()) {
+      try {
+        this.receiver.ring()
+      } catch {
+        // A dead receiver: the send that claimed reports it (PeerGone).
+      }
+    }
     return lane
   }
 

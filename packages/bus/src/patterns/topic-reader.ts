@@ -5,7 +5,8 @@
  * slot's own parked word, the drops a lapped 'drop' subscriber counts, and
  * the room doorbell it rings for publishers it freed. The same waiting
  * rules as a channel's receiver (../channel/idle.ts): drain, spin
- * spinMicros, park; a backstop looks at the lanes while parked (off with
+ * spinMicros, park, watching the publishers' exits (../owner-watch.ts);
+ * a backstop looks at the lanes while parked (off with
  * IPC_BUS_BACKSTOP=off in tests). Schema records are decoded with the
  * topic's schema into a new object, or (zeroCopy) into one reused view.
  */
@@ -15,6 +16,7 @@ import { allocPooled } from '@ipc/native'
 import { registerSleeper, ring, roomToken, unregisterSleeper, type Sleeper, type Target } from '../doorbell.js'
 import { cancelRelease, releaseOnTerminate } from '../exit.js'
 import { Backstop, Continuation, IdleStrategy, MAX_PER_RUN, backstopOn, type Pull } from '../channel/idle.js'
+import { OwnerWatch } from '../owner-watch.js'
 import type { BellAddress } from '@ipc/core'
 import type { OpenTopic } from './topics.js'
 
@@ -57,6 +59,8 @@ export class TopicReader<T> {
   private readonly continuation: Continuation
   private readonly idle: IdleStrategy
   private readonly backstop: Backstop
+  /** The publishers this subscription watches for their exit while parked (../owner-watch.ts). */
+  private readonly owners: OwnerWatch
   /** In a worker thread: the native exit actions that free the slot if the thread is terminated. */
   private readonly exitActions: Array<number | null>
   private readonly deliver = (data: Buffer, start: number, end: number, type: number, lane: number): void => {
@@ -132,6 +136,11 @@ export class TopicReader<T> {
       sub.wake() // a wakeup the doorbell did not deliver
       this.wake()
     })
+    this.owners = new OwnerWatch(() => { // a publisher exited: it may have committed and died before ringing
+      if (!this.parked || !this.receiving) return
+      sub.wake()
+      this.wake()
+    })
     ctx.retain()
     this.schedule()
   }
@@ -175,8 +184,15 @@ export class TopicReader<T> {
       return this.continueSoon(this.drainOnce())
     }
     if (this.sub.park()) {
+      // After PARKED: watch the publishers (one claiming a lane after this rings its hello).
+      const core = this.topic.core
+      const owners = this.owners.scan(core.lanesUsed(), (i) => core.laneOwner(i))
+      if (owners === 'look') {
+        this.sub.wake()
+        return this.schedule() // a publisher died unseen: what it committed may be unrung
+      }
       this.parked = true
-      if (backstopOn()) this.backstop.arm()
+      if (backstopOn()) this.backstop.arm(owners === 'watched')
       return
     }
     this.schedule()
@@ -292,6 +308,7 @@ export class TopicReader<T> {
     this.parked = false
     unregisterSleeper(this.topic.token, this.sleeper)
     this.backstop.disarm()
+    this.owners.close()
     if (this.draining) {
       this.sub.haltDrain()
       this.releasePending = true // the exit actions stay until then: a terminate() before it still frees the slot

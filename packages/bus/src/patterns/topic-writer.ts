@@ -13,7 +13,7 @@
  */
 import { availableParallelism } from 'node:os'
 import { performance } from 'node:perf_hooks'
-import { TYPE_SCHEMA, TYPE_VALUE, fragmentBytes, identityWord, readBell, type Schema, type TopicPublisher } from '@ipc/core'
+import { TYPE_SCHEMA, TYPE_VALUE, fragmentBytes, identityWord, readBell, type Schema, type TopicPublisher, type TopicWake } from '@ipc/core'
 import { ring } from '../doorbell.js'
 import { nextRecordBytes, stageTopicFragments, trySendManySchema } from '../channel/fragments.js'
 import { PublishBatch } from '../channel/pacing.js'
@@ -168,12 +168,18 @@ export class TopicWriter {
     if (p === null) throw new TooManySenders(this.topic.name, core.lanes, 'topic')
     this.publisher = p
     this.laneRelease = releaseOnTerminate(this.topic.token, core.laneOwnerOffset(p.lane), 8, identityWord(selfIdentity()), 0n)
+    // The hello (../owner-watch.ts): subscribers that parked before this
+    // claim do not watch this process for its exit yet; woken, they do.
+    this.ringAll(p.parkedSubscribers())
     return p
   }
 
   /** Rings each subscriber that parked (won by CAS: once per park). */
   private ringParked(): void {
-    const wakes = this.publisher!.subscribersToRing()
+    this.ringAll(this.publisher!.subscribersToRing())
+  }
+
+  private ringAll(wakes: readonly TopicWake[]): void {
     if (wakes.length === 0) return
     const now = performance.now()
     for (const w of wakes) {

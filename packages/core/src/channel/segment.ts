@@ -11,7 +11,7 @@ import { initializeLane, type RecordHandler } from '../ring/lane.js'
 import { LaneProducer } from '../ring/producer.js'
 import { LaneConsumer } from '../ring/consumer.js'
 import { isValidCapacity } from '../ring/layout.js'
-import { park, shouldRing } from '../ring/park.js'
+import { PARKED as PARKED_STATE, park, shouldRing } from '../ring/park.js'
 import { bellWord, readBell, type BellAddress } from '../doorbell.js'
 import {
   BELL_OWNER, CHANNEL_MAGIC, CHANNEL_VERSION, DRAINS, LANES, LANES_USED, LANE_CAPACITY, MAGIC, MAX_LANES, OWNERS, PARKED, PARKS,
@@ -339,6 +339,11 @@ export class ChannelSegment {
   park(): boolean {
     this.counters[PARKS >> 3]! += 1
     return park(this.words, PARKED >> 2, this)
+  }
+
+  /** True while the receiver's parked word says PARKED (a plain look, no CAS: a new sender's hello ring, see docs/design.md "The parking protocol"). */
+  receiverParked(): boolean {
+    return Atomics.load(this.words, PARKED >> 2) === PARKED_STATE
   }
 
   /** Counts a parked-receiver backstop check that found data: a wakeup the doorbell did not deliver. */

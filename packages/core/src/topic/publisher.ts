@@ -164,6 +164,11 @@ export class TopicPublisher extends TopicStaging {
     return wakes
   }
 
+  /** The subscribers parked right now, not taken (no CAS): ring each once after claiming the lane, the hello of docs/design.md ("The parking protocol"). */
+  parkedSubscribers(): readonly TopicWake[] {
+    return this.readers.parkedNow()
+  }
+
   /**
    * The publisher's half of waiting for room (ROOM_WANTED, as the lane's
    * waitForRoom): stores 1, rescans the subscribers and re-checks. True: sleep

@@ -113,6 +113,23 @@ export class LaneReaders {
   }
 
   /**
+   * The ACTIVE subscribers parked right now, without taking their parked
+   * words (no CAS): a new publisher's hello ring, which wakes them to watch
+   * it (docs/design.md, "The parking protocol"). Rescans the table first.
+   */
+  parkedNow(): TopicWake[] {
+    this.scan()
+    const { words, segment } = this
+    const out: TopicWake[] = []
+    for (const slot of this.active) {
+      if (Atomics.load(words, segment.slotWord(slot, SUB_PARKED)) !== PARKED) continue
+      const wake = this.target(slot)
+      if (wake !== null) out.push(wake)
+    }
+    return out
+  }
+
+  /**
    * STATE, BELL and OWNER of a slot whose parked word we won, read until
    * stable: the slot may have been released and claimed again since the scan
    * (then its new owner is the one parked). Null when it is not ACTIVE: a
