@@ -72,13 +72,22 @@ export async function repeat(cell: Cell, body: (n: number) => Promise<RunResult>
   return out
 }
 
-/** CPU used by this whole process (every thread) over windowMs, after settleMs; percent of one core. */
-export async function measureIdle(settleMs: number, windowMs: number): Promise<number> {
+/**
+ * CPU used by this whole process (every thread) over windowMs, after
+ * settleMs: percent of one core, and the process's voluntary context
+ * switches in the window (its sleeps: 1 is the measuring timer's own wake,
+ * so anything above it is a wake of the system's). On this VM one wake
+ * after seconds asleep costs 0.3-3 ms of CPU, so with one wake per window
+ * the percentage is mostly that wake; the count is the exact part.
+ */
+export async function measureIdle(settleMs: number, windowMs: number): Promise<{ percent: number; switches: number }> {
   await new Promise((r) => setTimeout(r, settleMs))
+  const r0 = process.resourceUsage().voluntaryContextSwitches
   const c0 = process.cpuUsage()
   const t0 = now()
   await new Promise((r) => setTimeout(r, windowMs))
   const c = process.cpuUsage(c0)
   const wallMicros = Number(now() - t0) / 1000
-  return ((c.user + c.system) / wallMicros) * 100
+  const switches = process.resourceUsage().voluntaryContextSwitches - r0
+  return { percent: ((c.user + c.system) / wallMicros) * 100, switches }
 }

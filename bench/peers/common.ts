@@ -330,7 +330,7 @@ async function idle(peer: Peer, cell: Cell, workers: Workers): Promise<RunResult
     const cpu = workers.next(0, 'cpu')
     await peer.publish(n, cell.shape, 1)
     const m = await cpu
-    return { cpuPercent: m.percent as number, messages: n }
+    return { cpuPercent: m.percent as number, messages: n, note: `${m.switches as number} sleep${m.switches === 1 ? '' : 's'}` }
   })
 }
 
@@ -380,7 +380,7 @@ async function runWorker(peer: Peer, role: Role): Promise<void> {
           ? samples !== null
             ? () => parent.send({ op: 'samples', ns: Array.from(samples!, Math.round) })
             : () => parent.send({ op: 'got', end: now().toString() })
-          : () => measureIdle(m.settleMs as number, m.windowMs as number).then((percent) => parent.send({ op: 'cpu', percent }))
+          : () => measureIdle(m.settleMs as number, m.windowMs as number).then(({ percent, switches }) => parent.send({ op: 'cpu', percent, switches }))
         parent.send({ op: 'armed' })
         break
       case 'exit':

@@ -57,8 +57,9 @@ export async function requestIdle(peer: Peer, cell: Cell, spawn: Spawn): Promise
     workers.send(0, { op: 'burst', n, settleMs: cell.settleMs, windowMs: cell.windowMs })
     await quiet
     const server = await measureIdle(cell.settleMs, cell.windowMs)
-    const client = (await cpu).percent as number
-    return { cpuPercent: Math.max(server, client), messages: n, note: `server ${server.toFixed(3)}%, client ${client.toFixed(3)}%` }
+    const c = await cpu
+    const client = c.percent as number
+    return { cpuPercent: Math.max(server.percent, client), messages: n, note: `server ${server.percent.toFixed(3)}% (${server.switches} sleeps), client ${client.toFixed(3)}% (${c.switches as number})` }
   })
 }
 
@@ -99,7 +100,7 @@ export function clientControl(peer: Peer, m: Control, parent: Endpoint, fail: (e
           parent.send({ op: 'quiet' })
           return measureIdle(m.settleMs as number, m.windowMs as number)
         })
-        .then((percent) => parent.send({ op: 'cpu', percent }), fail)
+        .then(({ percent, switches }) => parent.send({ op: 'cpu', percent, switches }), fail)
       return true
     default:
       return false

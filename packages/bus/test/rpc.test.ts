@@ -10,6 +10,7 @@
 import { once } from 'node:events'
 import type { ChildProcess } from 'node:child_process'
 import fc from 'fast-check'
+import { createHook } from 'node:async_hooks'
 import { describe, expect, test } from 'vitest'
 import { Bus, NoServer, PeerGone, RemoteError, RequestTimeout, type Bus as BusType } from '@ipc/bus'
 import { shmat, shmdt } from '@ipc/native'
@@ -221,5 +222,26 @@ describe('request/reply', () => {
     await new Promise((r) => setImmediate(r))
     expect(bus.channelNames('s:')).toEqual([])
     expect(bus.stats().rpc!.pending).toBe(0)
+  })
+
+  test('an idle client sleeps: once its last reply is in, no timer of its own is left (no look WATCH_MS later, no deadline in timeoutMs)', async () => {
+    const bus = trackBus(await Bus.create({ ringBytes: '64 KiB' }))
+    bus.serve('echo', (x) => x)
+    const live = new Map<number, string>()
+    const hook = createHook({
+      init(id, type) { if (type === 'Timeout') live.set(id, new Error().stack ?? '') },
+      destroy(id) { live.delete(id) },
+    }).enable()
+    try {
+      const mine = (): string[] => [...live.values()].filter((stack) => /\/rpc\/client\.[jt]s:/.test(stack)) // (source-mapped to .ts under vitest)
+      for (let i = 0; i < 50; i++) expect(await bus.request('echo', i)).toBe(i)
+      const last = Promise.all([1, 2, 3].map((n) => bus.request('echo', n)))
+      expect(mine().length).toBeGreaterThan(0) // its watch and deadline while requests are pending (else this test sees nothing)
+      await last
+      await new Promise((r) => setImmediate(r))
+      expect(mine()).toEqual([])
+    } finally {
+      hook.disable()
+    }
   })
 })

@@ -42,6 +42,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import type { Channel } from '../../channel/channel.js'
+import { resolved } from '../../channel/idle.js'
 import { ChannelFull, Closed, NoServer, PeerGone, RemoteError, RequestTimeout } from '../../errors.js'
 import { checkRequestOptions } from '../../options.js'
 import type { PatternHost } from '../host.js'
@@ -212,9 +213,25 @@ export class Client {
   private settle(p: Pending, value: unknown, ok: boolean): void {
     if (!this.pending.delete(p.id)) return
     if (p.onAbort !== null) p.signal!.removeEventListener('abort', p.onAbort)
-    if (this.pending.size === 0) this.watch?.unref() // an idle client keeps nobody alive; the next tick stops it
     if (ok) p.resolve(value)
     else p.reject(value)
+    if (this.pending.size === 0 && this.watch !== null) {
+      // An idle client keeps nobody alive, and sleeps: the watch stops once
+      // the turn's microtasks found no new request (queued after the
+      // settle, so an `await request()` loop sends its next one first and
+      // keeps the interval). Left to its next tick, it woke an idle client
+      // once, up to WATCH_MS after its last reply.
+      this.watch.unref()
+      void resolved.then(this.stopIfIdle)
+    }
+  }
+
+  private readonly stopIfIdle = (): void => {
+    if (this.pending.size !== 0) return
+    this.stopWatch()
+    if (this.deadlineTimer !== null) clearTimeout(this.deadlineTimer) // nothing is due: no wake in timeoutMs either
+    this.deadlineTimer = null
+    this.armedFor = Infinity
   }
 
   /** The next live-looking server of service, round robin; null when none is listed. */
