@@ -37,16 +37,30 @@ export class OwnerWatch {
   /** Owners found gone (or that exited while watched) since they were last looked for: not looked at again. */
   private readonly gone = new Set<string>()
 
+  /**
+   * The owners the last scan that ended 'watched' saw, lane by lane (pid 0:
+   * none), unless a watch has fired since (`stale`): a park that finds the
+   * same owners is a compare, not a scan (a park is on every idle round trip).
+   */
+  private readonly lastPids: number[] = []
+  private readonly lastStarts: number[] = []
+  private stale = true
+
   /** `exited` is called (on a turn of its own) when a watched owner exits. */
   constructor(private readonly exited: () => void) {}
 
   /** Watches the owners of lanes [0, count) (ownerOf(i) null: a free lane). Call after storing PARKED. */
   scan(count: number, ownerOf: (lane: number) => Identity | null): OwnerScan {
+    if (!this.stale && count === this.lastPids.length && exitWatchesOn() && this.sameOwners(count, ownerOf)) return 'watched'
+    this.stale = true
+    this.lastPids.length = this.lastStarts.length = count
     // Without pidfds no owner, present or future, is watched.
     let result: OwnerScan = exitWatchesOn() ? 'watched' : 'unwatched'
     const current = new Set<string>()
     for (let i = 0; i < count; i++) {
       const who = ownerOf(i)
+      this.lastPids[i] = who?.pid ?? 0
+      this.lastStarts[i] = who?.startTime ?? 0
       if (who === null || who.pid === SELF_PID) continue
       const key = `${who.pid}:${who.startTime}`
       if (current.has(key)) continue
@@ -55,6 +69,7 @@ export class OwnerWatch {
       const watch = onExit(who, () => {
         this.watches.delete(key)
         this.gone.add(key)
+        this.stale = true
         this.exited()
       })
       if (watch === 'gone') {
@@ -73,7 +88,16 @@ export class OwnerWatch {
       }
     }
     for (const key of this.gone) if (!current.has(key)) this.gone.delete(key)
+    this.stale = result !== 'watched'
     return result
+  }
+
+  private sameOwners(count: number, ownerOf: (lane: number) => Identity | null): boolean {
+    for (let i = 0; i < count; i++) {
+      const who = ownerOf(i)
+      if (who === null ? this.lastPids[i] !== 0 : who.pid !== this.lastPids[i] || who.startTime !== this.lastStarts[i]) return false
+    }
+    return true
   }
 
   /** Stops every watch (the receiver stopped). */
@@ -81,6 +105,7 @@ export class OwnerWatch {
     for (const cancel of this.watches.values()) cancel()
     this.watches.clear()
     this.gone.clear()
+    this.stale = true
   }
 
   /** Internal, for tests: how many owners are watched. */
