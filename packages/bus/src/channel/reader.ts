@@ -5,10 +5,9 @@
  * take a record off the ring that no consumer will get (docs/design.md,
  * "Receiving"). Waiting is the idle strategy's (idle.ts).
  */
-import { performance } from 'node:perf_hooks'
 import { CHANNEL_RECEIVER, CorruptSegment, Reassembler, copyOut, TYPE_BYTES, TYPE_FRAGMENT, TYPE_SCHEMA, identityWord, type ChannelSegment, type Codec, type Identity, type SchemaView } from '@ipc/core'
 import { allocPooled } from '@ipc/native'
-import { ownBell, registerSleeper, ring, roomToken, unregisterSleeper, type Sleeper, type Target } from '../doorbell.js'
+import { ownBell, registerSleeper, unregisterSleeper, type Sleeper } from '../doorbell.js'
 import { ChannelBusy, Closed } from '../errors.js'
 import { channels as diagnostics, observed, report, trace, tracing } from '../diagnostics.js'
 import { cancelRelease, releaseOnTerminate } from '../exit.js'
@@ -16,6 +15,7 @@ import { isAlive, selfIdentity } from '../liveness.js'
 import type { ChannelContext, ChannelParts } from './context.js'
 import { Backstop, Continuation, IdleStrategy, MAX_PER_RUN, backstopOn, type Pull } from './idle.js'
 import { OwnerWatch } from '../owner-watch.js'
+import { ringForRoom } from './room.js'
 
 /** Most records one drain takes from one lane, so a busy lane cannot starve the others. */
 const MAX_PER_LANE = 256
@@ -317,25 +317,8 @@ export class ChannelReader<T> {
         this.releaseClaim()
       }
     }
-    if (this.segment.roomWanted.length > 0) this.ringForRoom()
+    if (this.segment.roomWanted.length > 0) ringForRoom(this.segment.roomWanted, (lane) => this.segment.laneOwnerBell(lane), this.token, this.ctx.runtimeDir) // wakes the writers waiting for the room it freed
     return n
-  }
-
-  /** Wakes the senders waiting for the room the last drain freed. */
-  private ringForRoom(): void {
-    const lanes = this.segment.roomWanted
-    const now = performance.now()
-    const token = roomToken(this.token)
-    for (const lane of lanes) {
-      const owner = this.segment.laneOwnerBell(lane)
-      if (owner === null || owner.bell === null) continue // gone, or not wakeable: it polls
-      try {
-        ring(owner as Target, token, this.ctx.runtimeDir, now)
-      } catch {
-        // It looks again every few hundred ms anyway; a failed ring only delays it.
-      }
-    }
-    lanes.length = 0
   }
 
   pause(): void {

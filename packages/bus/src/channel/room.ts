@@ -5,8 +5,8 @@
  * the sleep on the room doorbell (docs/design.md, "Room doorbell").
  */
 import { performance } from 'node:perf_hooks'
-import type { BellAddress } from '@ipc/core'
-import { ownBell, registerSleeper, roomToken, unregisterSleeper, type Sleeper } from '../doorbell.js'
+import type { BellAddress, Identity } from '@ipc/core'
+import { ownBell, registerSleeper, ring, roomToken, unregisterSleeper, type Sleeper, type Target } from '../doorbell.js'
 import type { DoorbellKind, SendOptions } from '../options.js'
 
 /** A send waiting for room: its encoded bytes and how it ends. */
@@ -126,4 +126,25 @@ export class RoomWait {
     this.registered = false
     this.wake?.()
   }
+}
+
+/**
+ * The receiving side's half of a room wait: wakes the owners of `lanes`
+ * (a channel's or a topic's, whose waiting writers the last drain freed
+ * room for, each reported once) on their room doorbells, then empties the
+ * list. An owner gone or not wakeable is skipped: it polls.
+ */
+export function ringForRoom(lanes: number[], ownerBell: (lane: number) => (Identity & { bell: BellAddress | null }) | null, token: number, runtimeDir: string): void {
+  const now = performance.now()
+  const room = roomToken(token)
+  for (const lane of lanes) {
+    const owner = ownerBell(lane)
+    if (owner === null || owner.bell === null) continue
+    try {
+      ring(owner as Target, room, runtimeDir, now)
+    } catch {
+      // It looks again every few hundred ms anyway; a failed ring only delays it.
+    }
+  }
+  lanes.length = 0
 }

@@ -10,13 +10,13 @@
  * IPC_BUS_BACKSTOP=off in tests). Schema records are decoded with the
  * topic's schema into a new object, or (zeroCopy) into one reused view.
  */
-import { performance } from 'node:perf_hooks'
 import { CorruptSegment, MAX_MESSAGE_LIMIT, Reassembler, TYPE_FRAGMENT, TYPE_SCHEMA, type Codec, type SchemaView, type TopicSubscriber } from '@ipc/core'
 import { allocPooled } from '@ipc/native'
-import { registerSleeper, ring, roomToken, unregisterSleeper, type Sleeper, type Target } from '../doorbell.js'
+import { registerSleeper, unregisterSleeper, type Sleeper } from '../doorbell.js'
 import { cancelRelease, releaseOnTerminate } from '../exit.js'
 import { Backstop, Continuation, IdleStrategy, MAX_PER_RUN, backstopOn, type Pull } from '../channel/idle.js'
 import { OwnerWatch } from '../owner-watch.js'
+import { ringForRoom } from '../channel/room.js'
 import type { BellAddress } from '@ipc/core'
 import type { OpenTopic } from './topics.js'
 
@@ -225,25 +225,8 @@ export class TopicReader<T> {
       this.dropped += lost
       this.ctx.dropped(lost)
     }
-    if (this.sub.roomWanted.length > 0) this.ringForRoom()
+    if (this.sub.roomWanted.length > 0) ringForRoom(this.sub.roomWanted, (lane) => this.topic.core.laneOwnerBell(lane), this.topic.token, this.ctx.runtimeDir) // wakes the writers waiting for the room it freed
     return n
-  }
-
-  /** Wakes the publishers waiting for the room the last drain freed. */
-  private ringForRoom(): void {
-    const lanes = this.sub.roomWanted
-    const now = performance.now()
-    const token = roomToken(this.topic.token)
-    for (const lane of lanes) {
-      const owner = this.topic.core.laneOwnerBell(lane)
-      if (owner === null || owner.bell === null) continue // gone, or not wakeable: it polls
-      try {
-        ring(owner as Target, token, this.ctx.runtimeDir, now)
-      } catch {
-        // It looks again every few hundred ms anyway; a failed ring only delays it.
-      }
-    }
-    lanes.length = 0
   }
 
   private wake(): void {
