@@ -91,3 +91,8 @@ export async function measureIdle(settleMs: number, windowMs: number): Promise<{
   const switches = process.resourceUsage().voluntaryContextSwitches - r0
   return { percent: ((c.user + c.system) / wallMicros) * 100, switches }
 }
+
+/** measureIdle's switches as a run's note reads them. */
+export function sleeps(switches: number): string {
+  return `${switches} sleep${switches === 1 ? '' : 's'}`
+}

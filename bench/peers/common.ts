@@ -15,7 +15,7 @@ import os from 'node:os'
 import { parentPort, workerData } from 'node:worker_threads'
 import { LARGE_PAYLOAD, payloadBytes, type Cell, type RunResult, type Shape } from '../suite/cell.js'
 import { percentile } from '../suite/stats.js'
-import { immediate, measureIdle, newTick, now, repeat, setTick, split, type Tick } from './basics.js'
+import { immediate, measureIdle, newTick, now, repeat, setTick, sleeps, split, type Tick } from './basics.js'
 import { Workers, isControl, parentEndpoint, sink, type Control, type Endpoint } from './control.js'
 import { clientControl, requestIdle, requestReply } from './reqrep.js'
 
@@ -330,7 +330,7 @@ async function idle(peer: Peer, cell: Cell, workers: Workers): Promise<RunResult
     const cpu = workers.next(0, 'cpu')
     await peer.publish(n, cell.shape, 1)
     const m = await cpu
-    return { cpuPercent: m.percent as number, messages: n, note: `${m.switches as number} sleep${m.switches === 1 ? '' : 's'}` }
+    return { cpuPercent: m.percent as number, messages: n, note: sleeps(m.switches as number) }
   })
 }
 

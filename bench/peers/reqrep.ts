@@ -18,7 +18,7 @@
  */
 import type { Cell, RunResult } from '../suite/cell.js'
 import { percentile } from '../suite/stats.js'
-import { measureIdle, newTick, now, repeat, setTick, split, type Tick } from './basics.js'
+import { measureIdle, newTick, now, repeat, setTick, sleeps, split, type Tick } from './basics.js'
 import type { Control, Endpoint, Workers } from './control.js'
 import type { Peer, Role } from './common.js'
 
@@ -59,7 +59,7 @@ export async function requestIdle(peer: Peer, cell: Cell, spawn: Spawn): Promise
     const server = await measureIdle(cell.settleMs, cell.windowMs)
     const c = await cpu
     const client = c.percent as number
-    return { cpuPercent: Math.max(server.percent, client), messages: n, note: `server ${server.percent.toFixed(3)}% (${server.switches} sleeps), client ${client.toFixed(3)}% (${c.switches as number})` }
+    return { cpuPercent: Math.max(server.percent, client), messages: n, note: `server ${server.percent.toFixed(3)}% (${sleeps(server.switches)}), client ${client.toFixed(3)}% (${sleeps(c.switches as number)})` }
   })
 }
 

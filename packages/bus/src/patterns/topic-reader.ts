@@ -131,16 +131,15 @@ export class TopicReader<T> {
     this.reassembler = new Reassembler(topic.core.lanes, MAX_MESSAGE_LIMIT, allocPooled)
     this.idle = new IdleStrategy(ctx.spinMicros)
     this.continuation = new Continuation(this.idle.fixedMicros)
-    this.backstop = new Backstop(sub, () => {
-      if (!this.parked || !this.receiving) return
-      sub.wake() // a wakeup the doorbell did not deliver
-      this.wake()
-    })
-    this.owners = new OwnerWatch(() => { // a publisher exited: it may have committed and died before ringing
+    // Woken without a ring: the backstop found data the doorbell did not
+    // announce, or a publisher exited (it may have committed and died before ringing).
+    const look = (): void => {
       if (!this.parked || !this.receiving) return
       sub.wake()
       this.wake()
-    })
+    }
+    this.backstop = new Backstop(sub, look)
+    this.owners = new OwnerWatch(look)
     ctx.retain()
     this.schedule()
   }

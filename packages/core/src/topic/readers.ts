@@ -101,15 +101,7 @@ export class LaneReaders {
    */
   toRing(): readonly TopicWake[] {
     this.refresh()
-    const { words, segment } = this
-    let out: TopicWake[] | null = null
-    for (const slot of this.active) {
-      const parkedAt = segment.slotWord(slot, SUB_PARKED)
-      if (Atomics.load(words, parkedAt) !== PARKED || Atomics.compareExchange(words, parkedAt, PARKED, AWAKE) !== PARKED) continue
-      const wake = this.target(slot)
-      if (wake !== null) (out ??= []).push(wake)
-    }
-    return out ?? NOBODY
+    return this.parked(true)
   }
 
   /**
@@ -117,16 +109,23 @@ export class LaneReaders {
    * words (no CAS): a new publisher's hello ring, which wakes them to watch
    * it (docs/design.md, "The parking protocol"). Rescans the table first.
    */
-  parkedNow(): TopicWake[] {
+  parkedNow(): readonly TopicWake[] {
     this.scan()
+    return this.parked(false)
+  }
+
+  /** The scanned ACTIVE slots whose parked word says PARKED (with `take`, only those whose CAS PARKED -> AWAKE this call won). */
+  private parked(take: boolean): readonly TopicWake[] {
     const { words, segment } = this
-    const out: TopicWake[] = []
+    let out: TopicWake[] | null = null
     for (const slot of this.active) {
-      if (Atomics.load(words, segment.slotWord(slot, SUB_PARKED)) !== PARKED) continue
+      const parkedAt = segment.slotWord(slot, SUB_PARKED)
+      if (Atomics.load(words, parkedAt) !== PARKED) continue
+      if (take && Atomics.compareExchange(words, parkedAt, PARKED, AWAKE) !== PARKED) continue
       const wake = this.target(slot)
-      if (wake !== null) out.push(wake)
+      if (wake !== null) (out ??= []).push(wake)
     }
-    return out
+    return out ?? NOBODY
   }
 
   /**
