@@ -33,4 +33,4 @@ export {
 } from './topic/layout.js'
 export { copyChannel, copyDirectory, copyTopic, segmentKind, type ReadAt, type SegmentKind } from './observe/snapshot.js'
 export { defineSchema, schemaFromText, Schema, FIELD_BYTES, MAX_STRING_BYTES, MAX_FIELDS, type FieldType, type SchemaFields, type SchemaDeclaration, type SchemaValue, type SchemaView, type Field } from './schema/schema.js'
-export { copyBytes, copyOut } from './bytes.js'
+export { Views, copyBytes, copyOut } from './bytes.js'

@@ -58,6 +58,7 @@ export interface NativeBinding {
   shmget(key: number, size: number, flags: number): number
   shmat(shmid: number): ArrayBuffer
   shmdt(buffer: ArrayBuffer): boolean
+  prefault(view: ArrayBufferView): boolean
   shmatReadOnly(shmid: number): ReadOnlyHandle
   readOnlyRead(handle: ReadOnlyHandle, offset: number, length: number): Buffer
   readOnlyDetach(handle: ReadOnlyHandle): boolean

@@ -100,6 +100,20 @@ export function shmdt(buffer: ArrayBuffer): boolean {
   return native.shmdt(buffer)
 }
 
+/**
+ * Maps the pages under `view` (a typed array over an ArrayBuffer that
+ * shmat() returned) into this process now, writable, with
+ * madvise(MADV_POPULATE_WRITE): its first writes and reads then take no page
+ * faults (about 10 µs each on a VM; a ring's first lap takes one per 4 KiB
+ * page), and pages not yet allocated are allocated. Best effort: false,
+ * changing nothing, on Linux before 5.14, for a view of any other memory, or
+ * when memory is short.
+ */
+export function prefault(view: ArrayBufferView): boolean {
+  if (!ArrayBuffer.isView(view) || view instanceof DataView) throw new TypeError('view must be a typed array over the ArrayBuffer returned by shmat()')
+  return native.prefault(view)
+}
+
 export type ShmctlCommand = 'IPC_STAT' | 'IPC_SET' | 'IPC_RMID' | number
 
 function commandNumber(cmd: ShmctlCommand): number {

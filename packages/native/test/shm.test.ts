@@ -3,9 +3,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, test } from 'vitest'
-import { ftok, IPC_CREAT, IPC_EXCL, IPC_PRIVATE, shmat, shmctl, shmdt, shmget } from '@ipc/native'
+import { ftok, IPC_CREAT, IPC_EXCL, IPC_PRIVATE, prefault, shmat, shmctl, shmdt, shmget } from '@ipc/native'
 import { runFixture } from '../../../test/support/children.js'
 import { makeSegment, randomKey, trackSegment } from '../../../test/support/segments.js'
+import { segmentRss } from '../../../test/support/smaps.js'
 
 const NOBODY = 65534
 
@@ -166,6 +167,46 @@ describe('System V shared memory', () => {
       expect(ro.detach()).toBe(true)
       expect(ro.detach()).toBe(false)
       expect(() => ro.read(0, 1)).toThrow(/detached/)
+    })
+  })
+
+  describe('prefault', () => {
+    test('maps exactly the pages under a view into this process, and a second mapping of them separately', () => {
+      const MiB = 1 << 20
+      const id = makeSegment(4 * MiB)
+      const buf = shmat(id)
+      try {
+        expect(segmentRss(id)).toEqual([0]) // nothing touched yet
+        // Page-rounded outwards: bytes 4095..(1 MiB + 4097) cover 258 pages.
+        expect(prefault(new Uint8Array(buf, MiB + 4095, MiB + 2))).toBe(true)
+        expect(segmentRss(id)).toEqual([MiB + 2 * 4096])
+        const again = shmat(id) // another mapping: its page tables are its own
+        try {
+          expect(segmentRss(id).reduce((a, b) => a + b)).toBe(MiB + 2 * 4096)
+          expect(prefault(new Uint32Array(again, MiB, MiB / 4))).toBe(true)
+          expect(segmentRss(id).sort()).toEqual([MiB, MiB + 2 * 4096])
+          // The bytes are the segment's: zeros, and what one mapping writes the other reads.
+          new Uint8Array(buf)[MiB + 100] = 7
+          expect(new Uint8Array(again)[MiB + 100]).toBe(7)
+        } finally {
+          shmdt(again)
+        }
+      } finally {
+        shmdt(buf)
+      }
+    })
+
+    test('anything but a live shmat() mapping is left alone (false) or refused (TypeError)', () => {
+      expect(prefault(Buffer.alloc(64 * 1024))).toBe(false)
+      expect(prefault(new Uint8Array(new SharedArrayBuffer(8192)))).toBe(false)
+      const id = makeSegment(8192)
+      const buf = shmat(id)
+      expect(prefault(new Uint8Array(buf, 0, 0))).toBe(false) // nothing to map
+      const view = new Uint8Array(buf)
+      shmdt(buf)
+      expect(prefault(view)).toBe(false) // detached: length 0, never the old address
+      expect(() => prefault(new DataView(new ArrayBuffer(8)))).toThrow(TypeError)
+      expect(() => prefault({} as Uint8Array)).toThrow(TypeError)
     })
   })
 })

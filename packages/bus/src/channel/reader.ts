@@ -5,7 +5,7 @@
  * take a record off the ring that no consumer will get (docs/design.md,
  * "Receiving"). Waiting is the idle strategy's (idle.ts).
  */
-import { CHANNEL_RECEIVER, CorruptSegment, Reassembler, copyOut, TYPE_BYTES, TYPE_FRAGMENT, TYPE_SCHEMA, identityWord, type ChannelSegment, type Codec, type Identity, type SchemaView } from '@ipc/core'
+import { CHANNEL_RECEIVER, CorruptSegment, Reassembler, Views, copyOut, TYPE_BYTES, TYPE_FRAGMENT, TYPE_SCHEMA, identityWord, type ChannelSegment, type Codec, type Identity, type SchemaView } from '@ipc/core'
 import { allocPooled } from '@ipc/native'
 import { ownBell, registerSleeper, unregisterSleeper, type Sleeper } from '../doorbell.js'
 import { ChannelBusy, Closed } from '../errors.js'
@@ -15,6 +15,7 @@ import { isAlive, selfIdentity } from '../liveness.js'
 import type { ChannelContext, ChannelParts } from './context.js'
 import { Backstop, Continuation, IdleStrategy, MAX_PER_RUN, backstopOn, type Pull } from './idle.js'
 import { OwnerWatch } from '../owner-watch.js'
+import { LanesAhead } from '../prefault.js'
 import { ringForRoom } from './room.js'
 
 /** Most records one drain takes from one lane, so a busy lane cannot starve the others. */
@@ -52,12 +53,13 @@ export class ChannelReader<T> {
    * Decodes values in place; raw bytes are copied out of the ring, or, with
    * zeroCopy, handed over as a view of it. Bound once: no closure per drain.
    */
+  private readonly views = new Views()
   private readonly deliver = (data: Buffer, start: number, end: number, type: number, view: DataView): void => {
     if (type === TYPE_FRAGMENT) return this.deliverFragment(data, start, end)
     if (this.reassembler.pendingCount > 0) this.reassembler.whole(this.segment.drainingLane) // its sender gave the lane up mid-message
     if (type === TYPE_SCHEMA) return this.deliverSchema(data, start, end, view)
     if (type === TYPE_BYTES && this.zeroCopy && !this.iterating) {
-      this.onRecord(data.subarray(start, end) as T) // a view: the record stays unread until the batch ends
+      this.onRecord(this.views.of(data, start, end) as T) // a view: the record stays unread until the batch ends
       return
     }
     const value = (type !== TYPE_BYTES ? this.codec.decode(data, start, end) : copyOut(data, start, end)) as T
@@ -156,10 +158,13 @@ export class ChannelReader<T> {
       this.wake()
     })
     this.owners = new OwnerWatch(() => this.wake()) // a sender exited: it may have committed and died before ringing
+    this.ahead = new LanesAhead((i) => segment.laneData(i))
   }
 
   /** The senders this receiver watches for their exit while parked (../owner-watch.ts). */
   private readonly owners: OwnerWatch
+  /** The lanes whose rings this receiver has mapped ahead (../prefault.ts). */
+  private readonly ahead: LanesAhead
 
   get isReceiving(): boolean {
     return this.receiving
@@ -196,6 +201,7 @@ export class ChannelReader<T> {
     }
     this.receiving = true
     if (observed(diagnostics.claim)) report(diagnostics.claim, { bus: this.ctx.busName, channel: this.name, pid: process.pid, role: 'receiver' })
+    this.ahead.catchUp(this.segment.lanesInUse)
     this.releasePending = false
     this.parked = false
     cancelRelease(this.receiverRelease) // one left from a stop() whose release was still pending
@@ -286,7 +292,9 @@ export class ChannelReader<T> {
     if (this.reassembler.pendingCount > 0) this.dropOrphans()
     if (this.segment.park()) {
       // After PARKED: watch the lane owners (a sender claiming after this rings its hello).
-      const owners = this.owners.scan(this.segment.lanesInUse, (i) => this.segment.laneOwner(i))
+      const used = this.segment.lanesInUse
+      this.ahead.catchUp(used) // map new lanes' rings now, not a page at a time (../prefault.ts)
+      const owners = this.owners.scan(used, (i) => this.segment.laneOwner(i))
       if (owners === 'look') return this.schedule() // a sender died unseen: what it committed may be unrung
       if (tracing) trace('park channel=%s', this.name)
       this.parked = true

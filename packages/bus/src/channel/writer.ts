@@ -12,6 +12,7 @@ import { ChannelFull, Closed, MessageTooLarge, TooManySenders } from '../errors.
 import { channels as diagnostics, observed, report } from '../diagnostics.js'
 import { cancelRelease, releaseOnTerminate } from '../exit.js'
 import { isAlive, selfIdentity } from '../liveness.js'
+import { prefaultRing } from '../prefault.js'
 import type { SendOptions } from '../options.js'
 import type { ChannelContext, ChannelParts } from './context.js'
 import { fragmentsFit, nextRecordBytes, stageFragments, trySendManySchema, type Outgoing } from './fragments.js'
@@ -292,6 +293,7 @@ export class ChannelWriter<T> {
     this.sender = lane
     if (observed(diagnostics.claim)) report(diagnostics.claim, { bus: this.ctx.busName, channel: this.name, pid: process.pid, role: 'sender', lane: lane.lane })
     this.laneRelease = releaseOnTerminate(this.token, CHANNEL_OWNERS + 8 * lane.lane, 8, identityWord(selfIdentity()), 0n)
+    prefaultRing(lane.data) // the ring's first lap then takes no page faults (../prefault.ts)
     // The hello (../owner-watch.ts): a receiver that parked before this
     // claim does not watch this process for its exit yet; woken, it does.
     if (this.segment.receiverParked()) {

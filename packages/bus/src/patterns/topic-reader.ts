@@ -14,6 +14,7 @@ import { CorruptSegment, MAX_MESSAGE_LIMIT, Reassembler, TYPE_FRAGMENT, TYPE_SCH
 import { allocPooled } from '@ipc/native'
 import { registerSleeper, unregisterSleeper, type Sleeper } from '../doorbell.js'
 import { cancelRelease, releaseOnTerminate } from '../exit.js'
+import { lanesAheadOf } from '../prefault.js'
 import { Backstop, Continuation, IdleStrategy, MAX_PER_RUN, backstopOn, type Pull } from '../channel/idle.js'
 import { OwnerWatch } from '../owner-watch.js'
 import { ringForRoom } from '../channel/room.js'
@@ -185,7 +186,9 @@ export class TopicReader<T> {
     if (this.sub.park()) {
       // After PARKED: watch the publishers (one claiming a lane after this rings its hello).
       const core = this.topic.core
-      const owners = this.owners.scan(core.lanesUsed(), (i) => core.laneOwner(i))
+      const used = core.lanesUsed()
+      lanesAheadOf(core, (i) => core.views[i]!.data).catchUp(used) // new lanes' rings mapped now (../prefault.ts)
+      const owners = this.owners.scan(used, (i) => core.laneOwner(i))
       if (owners === 'look') {
         this.sub.wake()
         return this.schedule() // a publisher died unseen: what it committed may be unrung

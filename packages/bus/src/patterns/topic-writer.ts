@@ -20,6 +20,7 @@ import { PublishBatch } from '../channel/pacing.js'
 import { RoomWait, WaitQueue } from '../channel/room.js'
 import { ChannelFull, Closed, MessageTooLarge, TooManySenders } from '../errors.js'
 import { cancelRelease, releaseOnTerminate } from '../exit.js'
+import { prefaultRing } from '../prefault.js'
 import { isAlive, selfIdentity } from '../liveness.js'
 import type { DoorbellKind, SendOptions } from '../options.js'
 import type { OpenTopic } from './topics.js'
@@ -168,6 +169,7 @@ export class TopicWriter {
     if (p === null) throw new TooManySenders(this.topic.name, core.lanes, 'topic')
     this.publisher = p
     this.laneRelease = releaseOnTerminate(this.topic.token, core.laneOwnerOffset(p.lane), 8, identityWord(selfIdentity()), 0n)
+    prefaultRing(p.data) // the ring's first lap then takes no page faults (../prefault.ts)
     // The hello (../owner-watch.ts): subscribers that parked before this
     // claim do not watch this process for its exit yet; woken, they do.
     this.ringAll(p.parkedSubscribers())

@@ -430,6 +430,11 @@ export class ChannelSegment {
     return readIdentity(Atomics.load(this.owners, index), `channel lane ${index} owner`)
   }
 
+  /** The data region of lane `index` (its ring's bytes), for the receiver's prefault (see @ipc/bus prefault.ts). */
+  laneData(index: number): Buffer {
+    return this.consumers[index]!.data
+  }
+
   /** Statistics of every lane and of the receiver. */
   stats(): { parks: number; drains: number; rescues: number; lanes: ReturnType<LaneConsumer['stats']>[] } {
     const c = this.counters
