@@ -55,17 +55,54 @@ function writeString(s: string, view: DataView, data: Uint8Array, p: number): nu
   return p + 2 + written
 }
 
-function readString(data: Buffer, start: number, length: number): string {
-  if (length <= SHORT) {
-    let s = ''
-    for (let i = 0; i < length; i++) {
-      const c = data[start + i]!
-      if (c >= 0x80) return data.toString('utf8', start, start + length)
-      s += String.fromCharCode(c)
-    }
-    return s
+/**
+ * Short ASCII strings decoded lately, by every schema of this thread: the
+ * values a string field repeats (a kind, a symbol) then decode without
+ * allocating. A hit is checked byte by byte against the record (16 bytes at
+ * most), so shared memory never chooses what is returned; only ASCII strings
+ * are kept, so a character equals its byte.
+ */
+const RECENT = 512
+const RECENT_BYTES = 16
+const recent: string[] = new Array<string>(RECENT).fill('')
+const fromCodes = String.fromCharCode
+
+/** ASCII bytes data[p, p + n), 1 <= n <= RECENT_BYTES, as a string: one call for up to 8 (a loop of += would allocate a string per byte). */
+function ascii(data: Buffer, p: number, n: number): string {
+  switch (n) {
+    case 1: return fromCodes(data[p]!)
+    case 2: return fromCodes(data[p]!, data[p + 1]!)
+    case 3: return fromCodes(data[p]!, data[p + 1]!, data[p + 2]!)
+    case 4: return fromCodes(data[p]!, data[p + 1]!, data[p + 2]!, data[p + 3]!)
+    case 5: return fromCodes(data[p]!, data[p + 1]!, data[p + 2]!, data[p + 3]!, data[p + 4]!)
+    case 6: return fromCodes(data[p]!, data[p + 1]!, data[p + 2]!, data[p + 3]!, data[p + 4]!, data[p + 5]!)
+    case 7: return fromCodes(data[p]!, data[p + 1]!, data[p + 2]!, data[p + 3]!, data[p + 4]!, data[p + 5]!, data[p + 6]!)
+    case 8: return fromCodes(data[p]!, data[p + 1]!, data[p + 2]!, data[p + 3]!, data[p + 4]!, data[p + 5]!, data[p + 6]!, data[p + 7]!)
+    default: return data.toString('latin1', p, p + n)
   }
-  return data.toString('utf8', start, start + length)
+}
+
+/**
+ * A string field's bytes data[start, start + length) (bounds checked by the
+ * caller). Measured on Node 20 for 5 ASCII bytes: 52 ns with a += loop, 19
+ * with one fromCharCode, 21-29 for a hit in `recent`, which allocates
+ * nothing; longer strings go to Buffer's native UTF-8 decoder (about 80 ns,
+ * against 135 for a loop over 12 bytes).
+ */
+function readString(data: Buffer, start: number, length: number): string {
+  if (length > RECENT_BYTES) return data.toString('utf8', start, start + length)
+  if (length === 0) return ''
+  const slot = (length * 61 + data[start]! * 31 + data[start + (length >> 1)]! * 7 + data[start + length - 1]!) & (RECENT - 1)
+  const known = recent[slot]!
+  if (known.length === length) {
+    let i = 0
+    while (i < length && known.charCodeAt(i) === data[start + i]) i++
+    if (i === length) return known
+  }
+  let bits = 0
+  for (let i = 0; i < length; i++) bits |= data[start + i]!
+  if (bits >= 0x80) return data.toString('utf8', start, start + length)
+  return (recent[slot] = ascii(data, start, length))
 }
 
 function corrupt(start: number, end: number, detail: string): never {
