@@ -6,6 +6,7 @@ import { fixturePath, finish, startFixture, track, waitForLine } from '../../../
 import { namedBus, privateBus, trackBus, uniqueName } from '../../../test/support/buses.js'
 import { makeSegment } from '../../../test/support/segments.js'
 import { useExitWatches } from '../dist/alive-cache.js'
+import { useBackstop } from '../dist/channel/idle.js'
 
 /** Resolves with the next `n` values received on channel. */
 function take<T>(channel: Channel<T>, n: number, timeoutMs = 10_000): Promise<T[]> {
@@ -287,10 +288,10 @@ describe('parking backstop', () => {
   // With pidfds the receiver learns of a sender's exit instead (exit-rescue.test.ts);
   // the backstop's fast schedule is for systems without them.
   test('without exit watches, a sender killed between winning the doorbell and ringing it does not strand the parked receiver', async () => {
-    process.env.IPC_BUS_BACKSTOP = 'on' // off for every other test (vitest.config.ts)
+    useBackstop(true) // off for every other test (IPC_BUS_BACKSTOP=off in vitest.config.ts)
     useExitWatches(false)
     onTestFinished(() => {
-      process.env.IPC_BUS_BACKSTOP = 'off'
+      useBackstop(false)
       useExitWatches(true)
     })
     const bus = await privateBus()

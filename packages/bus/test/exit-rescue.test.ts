@@ -13,6 +13,7 @@ import { describe, expect, onTestFinished, test } from 'vitest'
 import type { Bus } from '@ipc/bus'
 import { fixturePath, track } from '../../../test/support/children.js'
 import { privateBus } from '../../../test/support/buses.js'
+import { useBackstop } from '../dist/channel/idle.js'
 
 /** Forks the unrung sender (test/fixtures/unrung-sender.ts) and waits for `got` to resolve, then checks that it died owing the ring. */
 async function strandedBy(bus: Bus, kind: 'channel' | 'topic', name: string, got: Promise<string>): Promise<void> {
@@ -44,8 +45,8 @@ describe('a sender killed between winning the ring and ringing (backstop off)', 
 })
 
 test('with its senders watched, a parked receiver looks for lost rings every 30 s only (no look 250 ms after parking)', async () => {
-  process.env.IPC_BUS_BACKSTOP = 'on' // off for every other test (vitest.config.ts)
-  onTestFinished(() => { process.env.IPC_BUS_BACKSTOP = 'off' })
+  useBackstop(true) // off for every other test (IPC_BUS_BACKSTOP=off in vitest.config.ts)
+  onTestFinished(() => { useBackstop(false) })
   const bus = await privateBus()
   const ch = bus.channel<string>('quiet')
   ch.on('message', () => {})

@@ -7,7 +7,7 @@ import { afterEach, describe, expect, test, vi } from 'vitest'
 import { readFileSync } from 'node:fs'
 import { PerformanceObserver } from 'node:perf_hooks'
 import { SAMPLE_MS, cpuToSpare, runnableFrom, spareWith } from '../dist/channel/cpus.js'
-import { ADAPTIVE_SPIN_MICROS, ADAPTIVE_WINDOW_MS, Backstop, Continuation, HOT_RUNS, IdleStrategy, LONE_GAP_MS, PARKED_CHECK_MAX_MS, PARKED_CHECK_MS, WATCHED_CHECK_MS, spinFor } from '../dist/channel/idle.js'
+import { ADAPTIVE_SPIN_MICROS, ADAPTIVE_WINDOW_MS, Backstop, Continuation, EMPTY_TURNS, HOT_RUNS, IdleStrategy, LONE_GAP_MS, PARKED_CHECK_MAX_MS, PARKED_CHECK_MS, WATCHED_CHECK_MS, spinFor } from '../dist/channel/idle.js'
 
 afterEach(() => { vi.useRealTimers() })
 
@@ -208,6 +208,41 @@ describe('IdleStrategy.parkAfter', () => {
     expect(spinning.parkAfter(1, 1000)).toBe(false) // a spinning receiver continues hot
     const adaptive = new IdleStrategy('adaptive', () => true)
     expect(adaptive.parkAfter(1, 1000)).toBe(false) // 'adaptive' spins after data instead
+  })
+
+  test('back-to-back single messages whose next turns find nothing (request/reply) park at once; a turn that finds one, or a batch, is a stream again', () => {
+    const idle = new IdleStrategy(0)
+    let t = 1000
+    const step = LONE_GAP_MS / 10 // close together: never lone
+    idle.ran(1)
+    expect(idle.parkAfter(1, t)).toBe(true) // lone (first ever)
+    // Each message alone, each turn after it empty:
+    for (let k = 0; k < EMPTY_TURNS; k++) {
+      idle.ran(1)
+      expect(idle.parkAfter(1, (t += step))).toBe(false) // takes the turn...
+      idle.ran(0) // ...which finds nothing
+    }
+    idle.ran(1)
+    expect(idle.parkAfter(1, (t += step))).toBe(true) // now single messages park at once
+    idle.ran(1)
+    expect(idle.parkAfter(1, (t += step))).toBe(true)
+    // A run of several records is a stream: the turn is taken again, and it found something.
+    idle.ran(4)
+    expect(idle.parkAfter(4, (t += step))).toBe(false)
+    idle.ran(2)
+    expect(idle.parkAfter(1, (t += step))).toBe(false) // the empty count was reset
+    idle.ran(0)
+    // One empty turn is not enough to park at once.
+    idle.ran(1)
+    expect(idle.parkAfter(1, (t += step))).toBe(EMPTY_TURNS <= 1)
+    // A turn that finds a record resets the count.
+    const b = new IdleStrategy(0)
+    b.parkAfter(1, 0)
+    for (let k = 0; k < 10; k++) {
+      b.ran(1)
+      expect(b.parkAfter(1, 0.01 * (k + 1))).toBe(false)
+      b.ran(1) // the turn found one: a stream
+    }
   })
 })
 

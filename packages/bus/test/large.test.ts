@@ -30,6 +30,7 @@ import { shmat, shmdt } from '@ipc/native'
 import { fixturePath, track } from '../../../test/support/children.js'
 import { privateBus, trackBus } from '../../../test/support/buses.js'
 import { makeSegment } from '../../../test/support/segments.js'
+import { useBackstop } from '../dist/channel/idle.js'
 import { checkFrame, checkMessage, makeFrame, makeMessage, type Message } from './fixtures/payloads.js'
 import { CONTROL_BYTES, DONE, STARTED } from './fixtures/topic-control.js'
 
@@ -140,8 +141,8 @@ describe('large messages', () => {
     // protocol cannot deliver (docs/design.md), which the parked receiver's
     // backstop exists for (as in faults.test.ts). On here; each rescue is
     // counted and at most one per kill is allowed below.
-    process.env.IPC_BUS_BACKSTOP = 'on'
-    onTestFinished(() => { process.env.IPC_BUS_BACKSTOP = 'off' })
+    useBackstop(true)
+    onTestFinished(() => { useBackstop(false) })
     const control = makeSegment(CONTROL_BYTES)
     const words = new Int32Array(shmat(control))
     let midMessage = 0

@@ -280,6 +280,7 @@ export class ChannelReader<T> {
       n += got
       if (got < MAX_PER_LANE || n >= MAX_PER_RUN || !this.canTake()) break
     }
+    this.idle.ran(n)
     if (!this.canTake()) return // stopped, closed, paused or no consumer: records stay in the ring
     if (n > 0) {
       this.idle.sawData()

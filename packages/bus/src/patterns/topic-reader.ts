@@ -174,6 +174,7 @@ export class TopicReader<T> {
       n += got
       if (got === 0 || n >= MAX_PER_RUN || !this.canTake()) break
     }
+    this.idle.ran(n)
     if (!this.canTake()) return
     if (n > 0) {
       this.idle.sawData()

@@ -89,6 +89,8 @@ interface Pending {
 interface ServiceState {
   generation: number
   names: string[]
+  /** The receiving process of each of names (parsed once per generation, not per request). */
+  pids: number[]
   next: number
 }
 
@@ -146,7 +148,7 @@ export class Client {
         const next = this.pick(p.service)
         if (next === null) return this.settle(p, new NoServer(p.service), false)
         p.server = next
-        p.serverPid = parseServer(next.name, p.service)?.pid ?? 0
+        p.serverPid = this.pickedPid
       }
       const server = p.server
       let sent: boolean
@@ -239,18 +241,31 @@ export class Client {
     const generation = this.host.channelGeneration
     let state = this.services.get(service)
     if (state === undefined || state.generation !== generation) {
-      const names = this.host.channelNames(serverPrefix(service)).filter((n) => parseServer(n, service) !== null)
-      state = { generation, names, next: state?.next ?? 0 }
+      const names: string[] = []
+      const pids: number[] = []
+      for (const name of this.host.channelNames(serverPrefix(service))) {
+        const server = parseServer(name, service)
+        if (server === null) continue
+        names.push(name)
+        pids.push(server.pid)
+      }
+      state = { generation, names, pids, next: state?.next ?? 0 }
       this.services.set(service, state)
     }
     if (state.names.length === 0) return null
     for (let tries = 0; tries < state.names.length; tries++) {
-      const name = state.names[state.next++ % state.names.length]!
-      const channel = this.host.existingChannel<Request>(name)
-      if (channel !== null) return channel
+      const i = state.next++ % state.names.length
+      const channel = this.host.existingChannel<Request>(state.names[i]!)
+      if (channel !== null) {
+        this.pickedPid = state.pids[i]!
+        return channel
+      }
     }
     return null
   }
+
+  /** The receiving process of the channel pick() returned last. */
+  private pickedPid = 0
 
   private onReply(reply: unknown): void {
     if (!isReply(reply)) return

@@ -30,6 +30,8 @@ export interface RequestContext {
   deadline: number
 }
 
+const isThenable = (v: unknown): v is PromiseLike<unknown> => v !== null && (typeof v === 'object' || typeof v === 'function') && typeof (v as { then?: unknown }).then === 'function'
+
 export type Handler<Req = any, Res = any> = (payload: Req, context: RequestContext) => Res | Promise<Res>
 
 export interface ServerStats {
@@ -134,16 +136,22 @@ export class Server implements Disposable, AsyncDisposable {
     if (typeof deadline === 'number' && now > deadline) { this.counts.expired++; return }
     const entry: Seen = { reply: null, at: now }
     ids.set(id, entry)
+    const context: RequestContext = { id, client, deadline: typeof deadline === 'number' ? deadline : Infinity }
+    // A handler that returns a value (not a promise) is answered in this
+    // same turn: no promise, no microtask hop per request (the async path
+    // below cost a request/reply server ~2 µs of CPU per request).
+    let result: unknown
+    try {
+      result = this.handler(payload, context)
+    } catch (err) {
+      return this.finish(ids, entry, replyTo, deadline, this.failure(id, err))
+    }
+    if (!isThenable(result)) {
+      this.counts.handled++
+      return this.finish(ids, entry, replyTo, deadline, [id, 1, result])
+    }
     this.running++
-    const done = this.run(payload, { id, client, deadline: typeof deadline === 'number' ? deadline : Infinity }).then((reply) => {
-      reply[0] = id
-      entry.reply = reply
-      entry.at = Date.now()
-      ids.delete(id) // finished: now ordered by finishing time
-      ids.set(id, entry)
-      this.trimIds(ids, entry.at)
-      this.ctx.reply(replyTo, reply, deadline)
-    }).finally(() => {
+    const done = this.settle(id, result).then((reply) => this.finish(ids, entry, replyTo, deadline, reply)).finally(() => {
       this.inflight.delete(done)
       this.running--
       this.idle.shift()?.()
@@ -151,16 +159,31 @@ export class Server implements Disposable, AsyncDisposable {
     this.inflight.add(done)
   }
 
-  private async run(payload: unknown, context: RequestContext): Promise<Reply> {
+  /** Stores the reply of a finished request (for repeated ids) and sends it. */
+  private finish(ids: Map<number, Seen>, entry: Seen, replyTo: string, deadline: unknown, reply: Reply): void {
+    entry.reply = reply
+    entry.at = Date.now()
+    ids.delete(reply[0]) // finished: now ordered by finishing time
+    ids.set(reply[0], entry)
+    this.trimIds(ids, entry.at)
+    this.ctx.reply(replyTo, reply, deadline as number)
+  }
+
+  /** The reply of a handler's promise. */
+  private async settle(id: number, result: PromiseLike<unknown>): Promise<Reply> {
     try {
-      const value = await this.handler(payload, context)
+      const value = await result
       this.counts.handled++
-      return [context.id, 1, value]
+      return [id, 1, value]
     } catch (err) {
-      this.counts.failed++
-      // A relay (a bridge) passes "no server anywhere" on as itself, not as its own failure.
-      return [context.id, this.relay && err instanceof NoServer ? NO_SERVER : 0, errorInfo(err)]
+      return this.failure(id, err)
     }
+  }
+
+  private failure(id: number, err: unknown): Reply {
+    this.counts.failed++
+    // A relay (a bridge) passes "no server anywhere" on as itself, not as its own failure.
+    return [id, this.relay && err instanceof NoServer ? NO_SERVER : 0, errorInfo(err)]
   }
 
   /** Forgets the oldest finished ids beyond rememberIds, and any older than rememberMs. */
