@@ -14,7 +14,7 @@ import { CorruptSegment, MAX_MESSAGE_LIMIT, Reassembler, TYPE_FRAGMENT, TYPE_SCH
 import { allocPooled } from '@ipc/native'
 import { registerSleeper, unregisterSleeper, type Sleeper } from '../doorbell.js'
 import { cancelRelease, releaseOnTerminate } from '../exit.js'
-import { lanesAheadOf } from '../prefault.js'
+import { lanesAheadOf, type LanesAhead } from '../prefault.js'
 import { Backstop, Continuation, IdleStrategy, MAX_PER_RUN, backstopOn, type Pull } from '../channel/idle.js'
 import { OwnerWatch } from '../owner-watch.js'
 import { ringForRoom } from '../channel/room.js'
@@ -62,6 +62,8 @@ export class TopicReader<T> {
   private readonly backstop: Backstop
   /** The publishers this subscription watches for their exit while parked (../owner-watch.ts). */
   private readonly owners: OwnerWatch
+  /** The lanes whose rings this process has mapped ahead, shared by the topic's subscriptions (../prefault.ts). */
+  private readonly ahead: LanesAhead
   /** In a worker thread: the native exit actions that free the slot if the thread is terminated. */
   private readonly exitActions: Array<number | null>
   private readonly deliver = (data: Buffer, start: number, end: number, type: number, lane: number): void => {
@@ -141,6 +143,7 @@ export class TopicReader<T> {
     }
     this.backstop = new Backstop(sub, look)
     this.owners = new OwnerWatch(look)
+    this.ahead = lanesAheadOf(topic.core, (i) => topic.core.views[i]!.data)
     ctx.retain()
     this.schedule()
   }
@@ -188,7 +191,7 @@ export class TopicReader<T> {
       // After PARKED: watch the publishers (one claiming a lane after this rings its hello).
       const core = this.topic.core
       const used = core.lanesUsed()
-      lanesAheadOf(core, (i) => core.views[i]!.data).catchUp(used) // new lanes' rings mapped now (../prefault.ts)
+      this.ahead.catchUp(used) // new lanes' rings mapped now (../prefault.ts)
       const owners = this.owners.scan(used, (i) => core.laneOwner(i))
       if (owners === 'look') {
         this.sub.wake()

@@ -160,13 +160,13 @@ export class Server implements Disposable, AsyncDisposable {
   }
 
   /** Stores the reply of a finished request (for repeated ids) and sends it. */
-  private finish(ids: Map<number, Seen>, entry: Seen, replyTo: string, deadline: unknown, reply: Reply): void {
+  private finish(ids: Map<number, Seen>, entry: Seen, replyTo: string, deadline: number, reply: Reply): void {
     entry.reply = reply
     entry.at = Date.now()
     ids.delete(reply[0]) // finished: now ordered by finishing time
     ids.set(reply[0], entry)
     this.trimIds(ids, entry.at)
-    this.ctx.reply(replyTo, reply, deadline as number)
+    this.ctx.reply(replyTo, reply, deadline)
   }
 
   /** The reply of a handler's promise. */
