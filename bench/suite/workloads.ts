@@ -34,6 +34,8 @@ export interface Workload {
   settleMs?: number
   /** Warm-up messages, as a multiple of `messages` (default: see cellFor). */
   warmupRuns?: number
+  /** Runs of the fast systems (LONG_RUN_SYSTEMS) carry this many times `messages` (see STREAM_LONG_RUNS). */
+  longRuns?: number
   systems: SystemId[]
   /** Per-system cell tweaks (bus options). */
   bus?: Cell['bus']
@@ -56,6 +58,27 @@ const SCHEMA = { schema: true } as const
  */
 const FANOUT_WARMUP_RUNS = 4
 const FANOUT_WARMUP_NOTE = `every system warms up with ${FANOUT_WARMUP_RUNS} runs' worth of messages first, stopping after the run that ends past ${WARMUP_CAP_MS / 1000} s (the child_process and MessagePort peers stop after one) (with a fifth of a run, both the bus and the socket still got faster from run to run: the median measured the JIT's progress)`
+/**
+ * Object and 64-byte streams run 1 000 000 messages (0.1-0.3 s for the bus
+ * and the socket): with a fifth of a run as warm-up, both still got faster
+ * from run to run in full runs (bus objects 3.90, 4.60, 5.01 M msgs/s,
+ * socket 2.63, 2.72, 3.18; socket raw64 4.21, 5.97, 7.48), so the median
+ * measured the JIT's progress, as in fan-out. Every system gets this many
+ * runs first (the slow peers stop at WARMUP_CAP_MS).
+ */
+const STREAM_WARMUP_RUNS = 3
+/**
+ * A run of 1 000 000 messages lasts 0.05-0.3 s on the bus, the socket and
+ * the C ring: one 20 ms stall of this VM (a GC, a host preemption) moved a
+ * run by 10-20 %, and the three runs of one cell spread as widely (bus
+ * schema 10.0, 11.8, 12.1 M msgs/s; socket objects 2.07, 3.77, 3.33). Their
+ * runs are this many times longer (0.3-1.5 s); the slow peers (0.2-0.4 M
+ * msgs/s) keep 1 000 000, which already takes them seconds.
+ */
+const STREAM_LONG_RUNS = 5
+export const LONG_RUN_SYSTEMS: ReadonlySet<SystemId> = new Set(['bus', 'unix-socket', 'c-ring'])
+const STREAM_WARMUP_NOTE = `every system warms up with ${STREAM_WARMUP_RUNS} runs' worth of messages per sender first, stopping after the run that ends past ${WARMUP_CAP_MS / 1000} s (with a fifth of a run, both the bus and the socket still got faster from run to run); the bus, the Unix socket and the C ring run ${STREAM_LONG_RUNS} times as many messages per run as the row says (a run of theirs lasted 0.05-0.3 s, and one stall of the VM moved it by 10-20 %)`
+const stream = (note?: string): { warmupRuns: number; longRuns: number; note: string } => ({ warmupRuns: STREAM_WARMUP_RUNS, longRuns: STREAM_LONG_RUNS, note: note === undefined ? STREAM_WARMUP_NOTE : `${note}; ${STREAM_WARMUP_NOTE}` })
 /** Round trips warm up longer (docs/design.md, "Idle strategy"): the hot one's tail, the idle one's wake path. */
 const RTT_WARMUP_RUNS = 3
 const IDLE_WARMUP_NOTE = `every system warms up with ${RTT_WARMUP_RUNS} runs' worth of round trips first (stopping after the run that ends past ${WARMUP_CAP_MS / 1000} s): the wake path's functions run once per round trip, so a process pair reaches steady state only after thousands of them (bus, one pair, 1 000 round trips per round: p50 101, 88, 49, 41, 47, 38 µs)`
@@ -66,11 +89,11 @@ const LARGE_VIEW_NOTE = "bus only: the row above with a zeroCopy receiving chann
 const FANLAT_NOTE = 'publish-to-deliver latency: Number(process.hrtime.bigint()) (CLOCK_MONOTONIC, one clock for every process) stamped just before publishing, minus the same clock at each subscriber\'s handler; p50/p99/p99.9 over every delivery (messages x subscribers), "last" rows: until the last subscriber has it'
 
 export const WORKLOADS: Workload[] = [
-  { id: 'objects', label: 'objects {id, ts, kind, px, qty}, 1 → 1', kind: 'stream', shape: 'object', unit: 'M msgs/s', messages: 1_000_000, quickMessages: 100_000, senders: 1, systems: NODE_SYSTEMS },
-  { id: 'objects-many', label: 'objects, sendMany(64) batches', kind: 'stream', shape: 'object', unit: 'M msgs/s', messages: 1_000_000, quickMessages: 100_000, senders: 1, systems: ['bus'], bus: { sendMany: 64 }, note: 'bus only: the batched send API' },
-  { id: 'objects-schema', label: 'objects, bus schema channel, 1 → 1', kind: 'stream', shape: 'object', unit: 'M msgs/s', messages: 1_000_000, quickMessages: 100_000, senders: 1, systems: ['bus', 'unix-socket'], bus: SCHEMA, note: "bus: `bus.channel('up', { schema: { id: 'u32', ts: 'f64', kind: 'string', px: 'f64', qty: 'u32' } })` on both sides, trySend / `await send()`, on('message') gets decoded objects; Unix socket: the same batched msgpackr path as the objects row (issue 14 part 3 wants the bus ≥ 4x it)" },
-  { id: 'objects-schema-view', label: 'objects, bus schema channel, zeroCopy view, 1 → 1', kind: 'stream', shape: 'object', unit: 'M msgs/s', messages: 1_000_000, quickMessages: 100_000, senders: 1, systems: ['bus'], bus: { ...SCHEMA, zeroCopy: true }, note: 'bus only: the schema channel with zeroCopy: the listener gets one reused flyweight view and reads every field of it (the string too), as a receiver that uses the message would' },
-  { id: 'raw64', label: 'raw 64-byte payloads, 1 → 1', kind: 'stream', shape: 'raw64', unit: 'M msgs/s', messages: 1_000_000, quickMessages: 100_000, senders: 1, systems: [...NODE_SYSTEMS, 'c-ring'] },
+  { id: 'objects', label: 'objects {id, ts, kind, px, qty}, 1 → 1', kind: 'stream', shape: 'object', unit: 'M msgs/s', messages: 1_000_000, quickMessages: 100_000, senders: 1, systems: NODE_SYSTEMS, ...stream() },
+  { id: 'objects-many', label: 'objects, sendMany(64) batches', kind: 'stream', shape: 'object', unit: 'M msgs/s', messages: 1_000_000, quickMessages: 100_000, senders: 1, systems: ['bus'], bus: { sendMany: 64 }, ...stream('bus only: the batched send API') },
+  { id: 'objects-schema', label: 'objects, bus schema channel, 1 → 1', kind: 'stream', shape: 'object', unit: 'M msgs/s', messages: 1_000_000, quickMessages: 100_000, senders: 1, systems: ['bus', 'unix-socket'], bus: SCHEMA, ...stream("bus: `bus.channel('up', { schema: { id: 'u32', ts: 'f64', kind: 'string', px: 'f64', qty: 'u32' } })` on both sides, trySend / `await send()`, on('message') gets decoded objects; Unix socket: the same batched msgpackr path as the objects row (issue 14 part 3 wants the bus ≥ 4x it)") },
+  { id: 'objects-schema-view', label: 'objects, bus schema channel, zeroCopy view, 1 → 1', kind: 'stream', shape: 'object', unit: 'M msgs/s', messages: 1_000_000, quickMessages: 100_000, senders: 1, systems: ['bus'], bus: { ...SCHEMA, zeroCopy: true }, ...stream('bus only: the schema channel with zeroCopy: the listener gets one reused flyweight view and reads every field of it (the string too), as a receiver that uses the message would') },
+  { id: 'raw64', label: 'raw 64-byte payloads, 1 → 1', kind: 'stream', shape: 'raw64', unit: 'M msgs/s', messages: 1_000_000, quickMessages: 100_000, senders: 1, systems: [...NODE_SYSTEMS, 'c-ring'], ...stream() },
   { id: 'bytes64k', label: '64 KiB messages, 1 → 1', kind: 'stream', shape: 'raw64k', unit: 'MB/s', messages: 10_000, quickMessages: 1_000, senders: 1, systems: NODE_SYSTEMS, bus: { ringBytes: '4 MiB' }, note: 'bus: ringBytes 4 MiB' },
   // Issue 16: messages larger than a lane's record, with default bus options (1 MiB ring: 128 KiB records, so fragments).
   { id: 'bytes1m', label: '1 MiB messages, 1 → 1', kind: 'stream', shape: 'raw1m', unit: 'MB/s', messages: 500, quickMessages: 50, senders: 1, systems: LARGE_SYSTEMS, bus: { zeroCopy: false }, note: LARGE_NOTE },
@@ -88,10 +111,10 @@ export const WORKLOADS: Workload[] = [
   })),
   { id: 'fanout-lat4', label: 'fan-out latency to 4 subscribers, steady stream (a message every 20 µs)', kind: 'fanlat', shape: 'object', unit: 'µs', messages: 20_000, quickMessages: 2_000, subscribers: 4, gapMs: 0.02, systems: NODE_SYSTEMS, note: `${FANLAT_NOTE}; bus: default options (spinMicros 0: subscribers park between messages when idle, as the others sleep in epoll)` },
   { id: 'fanout-lat4-idle', label: 'fan-out latency to 4 subscribers from idle (a message every 2 ms)', kind: 'fanlat', shape: 'object', unit: 'µs', messages: 1_000, quickMessages: 100, subscribers: 4, gapMs: 2, systems: NODE_SYSTEMS, bus: { spinMicros: 0 }, note: 'subscribers parked between messages; bus: spinMicros 0, signal doorbell (the defaults)' },
-  { id: 'senders1', label: '1 sender → 1 receiver (objects)', kind: 'stream', shape: 'object', unit: 'M msgs/s', messages: 1_000_000, quickMessages: 100_000, senders: 1, systems: NODE_SYSTEMS },
-  { id: 'senders2', label: '2 senders → 1 receiver (aggregate)', kind: 'stream', shape: 'object', unit: 'M msgs/s', messages: 1_000_000, quickMessages: 100_000, senders: 2, systems: NODE_SYSTEMS },
-  { id: 'senders4', label: '4 senders → 1 receiver (aggregate)', kind: 'stream', shape: 'object', unit: 'M msgs/s', messages: 1_000_000, quickMessages: 100_000, senders: 4, systems: NODE_SYSTEMS },
-  { id: 'senders8', label: '8 senders → 1 receiver (aggregate)', kind: 'stream', shape: 'object', unit: 'M msgs/s', messages: 1_000_000, quickMessages: 100_000, senders: 8, systems: NODE_SYSTEMS },
+  { id: 'senders1', label: '1 sender → 1 receiver (objects)', kind: 'stream', shape: 'object', unit: 'M msgs/s', messages: 1_000_000, quickMessages: 100_000, senders: 1, systems: NODE_SYSTEMS, ...stream() },
+  { id: 'senders2', label: '2 senders → 1 receiver (aggregate)', kind: 'stream', shape: 'object', unit: 'M msgs/s', messages: 1_000_000, quickMessages: 100_000, senders: 2, systems: NODE_SYSTEMS, ...stream() },
+  { id: 'senders4', label: '4 senders → 1 receiver (aggregate)', kind: 'stream', shape: 'object', unit: 'M msgs/s', messages: 1_000_000, quickMessages: 100_000, senders: 4, systems: NODE_SYSTEMS, ...stream() },
+  { id: 'senders8', label: '8 senders → 1 receiver (aggregate)', kind: 'stream', shape: 'object', unit: 'M msgs/s', messages: 1_000_000, quickMessages: 100_000, senders: 8, systems: NODE_SYSTEMS, ...stream() },
   { id: 'rtt-hot', label: 'round trip, hot: bus & C spinning, others back to back', kind: 'rtt', shape: 'object', unit: 'µs', messages: 20_000, quickMessages: 2_000, systems: [...NODE_SYSTEMS, 'c-ring'], bus: { spinMicros: SPIN }, warmupRuns: RTT_WARMUP_RUNS, note: `bus: spinMicros ${SPIN} on both sides; the others wait in epoll (they cannot spin); every system warms up with ${RTT_WARMUP_RUNS} runs' worth of round trips first (a tail percentile of the first ~60 000 round trips of a Node process pair measures its JIT settling, not the transport: p99.9 641 µs in the 2nd 20 000, 36 µs in the 5th)` },
   { id: 'rtt-idle', label: 'round trip from idle (1 ms between pings); bus: signal doorbell', kind: 'rtt', shape: 'object', unit: 'µs', messages: 2_000, quickMessages: 200, gapMs: 1, systems: NODE_SYSTEMS, bus: { doorbell: 'signal', spinMicros: 0 }, warmupRuns: RTT_WARMUP_RUNS, note: IDLE_WARMUP_NOTE },
   { id: 'rtt-idle-pipe', label: 'round trip from idle; bus: pipe doorbell', kind: 'rtt', shape: 'object', unit: 'µs', messages: 2_000, quickMessages: 200, gapMs: 1, systems: ['bus'], bus: { doorbell: 'pipe', spinMicros: 0 }, warmupRuns: RTT_WARMUP_RUNS, note: IDLE_WARMUP_NOTE },
@@ -117,7 +140,7 @@ export interface SuiteOptions {
 }
 
 export function cellFor(w: Workload, system: SystemId, o: SuiteOptions): Cell {
-  const messages = o.quick ? w.quickMessages : w.messages
+  const messages = (o.quick ? w.quickMessages : w.messages) * (w.longRuns !== undefined && LONG_RUN_SYSTEMS.has(system) ? w.longRuns : 1)
   return {
     system,
     workload: w.id,
@@ -128,7 +151,7 @@ export function cellFor(w: Workload, system: SystemId, o: SuiteOptions): Cell {
     // lone sender does (messages / 5), so that every process's JIT reaches
     // steady state before the measured runs, whatever the sender count.
     // Request/reply counts grow with the clients already: messages / 5 over all of them.
-    warmup: w.warmupRuns !== undefined ? w.warmupRuns * messages : w.kind === 'idle' || w.kind === 'reqidle' ? messages : Math.max(1, Math.floor(messages / (w.kind === 'rtt' || w.kind === 'fanlat' ? 10 : 5))) * (w.kind === 'stream' ? (w.senders ?? 1) : 1),
+    warmup: w.warmupRuns !== undefined ? w.warmupRuns * messages * (w.kind === 'stream' ? (w.senders ?? 1) : 1) : w.kind === 'idle' || w.kind === 'reqidle' ? messages : Math.max(1, Math.floor(messages / (w.kind === 'rtt' || w.kind === 'fanlat' ? 10 : 5))) * (w.kind === 'stream' ? (w.senders ?? 1) : 1),
     runs: o.runs,
     senders: w.senders ?? 1,
     subscribers: w.subscribers ?? 4,
