@@ -107,8 +107,11 @@ class BusPeer implements Peer {
     this.bus = await Bus.create(options(cell))
     if (isPubSub(cell)) {
       this.ps = pubsub(this.bus)
-      // A schema topic: declared before the workers subscribe (they ask for no schema and use the stored one).
-      if (cell.bus.schema === true) this.bus.topic(TOPIC, { schema: TICK_SCHEMA })
+      // Declared before the workers subscribe, so that its sizes and schema
+      // are the host's (they ask for none: a schema topic's is stored).
+      if (cell.bus.schema === true || cell.bus.ringBytes !== undefined) {
+        this.bus.topic(TOPIC, { ...(cell.bus.schema === true ? { schema: TICK_SCHEMA } : {}), ...(cell.bus.ringBytes !== undefined ? { ringBytes: cell.bus.ringBytes } : {}) })
+      }
     }
   }
 

@@ -59,6 +59,16 @@ const SCHEMA = { schema: true } as const
 const FANOUT_WARMUP_RUNS = 4
 const FANOUT_WARMUP_NOTE = `every system warms up with ${FANOUT_WARMUP_RUNS} runs' worth of messages first, stopping after the run that ends past ${WARMUP_CAP_MS / 1000} s (the child_process and MessagePort peers stop after one) (with a fifth of a run, both the bus and the socket still got faster from run to run: the median measured the JIT's progress)`
 /**
+ * Fan-out rows size the topic as the README's "Sizing for fan-out" tells
+ * users to: with more processes than CPUs, a subscriber descheduled for a
+ * few ms fills a 1 MiB ring and stalls the publisher. Measured with one
+ * harness, alternating, same sitting: 4 subscribers 2.23 / 2.23 M msgs/s
+ * with 1 MiB, 2.45 / 2.56 with 4 MiB; 8 subscribers 1.23 / 1.28 against
+ * 1.46 / 1.45.
+ */
+const FANOUT_RING = '4 MiB'
+const FANOUT_RING_NOTE = `bus: the host declares the topic with \`bus.topic('fan', { ringBytes: '${FANOUT_RING}' })\` before the workers subscribe (README, "Sizing for fan-out")`
+/**
  * Object and 64-byte streams run 1 000 000 messages (0.1-0.3 s for the bus
  * and the socket): with a fifth of a run as warm-up, both still got faster
  * from run to run in full runs (bus objects 3.90, 4.60, 5.01 M msgs/s,
@@ -79,6 +89,9 @@ const STREAM_LONG_RUNS = 5
 export const LONG_RUN_SYSTEMS: ReadonlySet<SystemId> = new Set(['bus', 'unix-socket', 'c-ring'])
 const STREAM_WARMUP_NOTE = `every system warms up with ${STREAM_WARMUP_RUNS} runs' worth of messages per sender first, stopping after the run that ends past ${WARMUP_CAP_MS / 1000} s (with a fifth of a run, both the bus and the socket still got faster from run to run); the bus, the Unix socket and the C ring run ${STREAM_LONG_RUNS} times as many messages per run as the row says (a run of theirs lasted 0.05-0.3 s, and one stall of the VM moved it by 10-20 %)`
 const stream = (note?: string): { warmupRuns: number; longRuns: number; note: string } => ({ warmupRuns: STREAM_WARMUP_RUNS, longRuns: STREAM_LONG_RUNS, note: note === undefined ? STREAM_WARMUP_NOTE : `${note}; ${STREAM_WARMUP_NOTE}` })
+/** Fan-out runs of the bus and the socket last 0.1-0.4 s at 250 000 messages: 4x as many (as STREAM_LONG_RUNS, for the same reason). */
+const FANOUT_LONG_RUNS = 4
+const FANOUT_LONG_NOTE = `the bus and the Unix socket publish ${FANOUT_LONG_RUNS} times as many messages per run as the row says (their runs lasted 0.1-0.4 s)`
 /** Round trips warm up longer (docs/design.md, "Idle strategy"): the hot one's tail, the idle one's wake path. */
 const RTT_WARMUP_RUNS = 3
 const IDLE_WARMUP_NOTE = `every system warms up with ${RTT_WARMUP_RUNS} runs' worth of round trips first (stopping after the run that ends past ${WARMUP_CAP_MS / 1000} s): the wake path's functions run once per round trip, so a process pair reaches steady state only after thousands of them (bus, one pair, 1 000 round trips per round: p50 101, 88, 49, 41, 47, 38 µs)`
@@ -102,12 +115,12 @@ export const WORKLOADS: Workload[] = [
   { id: 'bytes64m-view', label: '64 MiB messages, bus zeroCopy receiver, 1 → 1', kind: 'stream', shape: 'raw64m', unit: 'MB/s', messages: 8, quickMessages: 2, senders: 1, systems: ['bus'], bus: { zeroCopy: true }, note: LARGE_VIEW_NOTE },
   ...[1, 4, 8].map((k): Workload => ({
     id: `fanout${k}`, label: `fan-out to ${k} subscriber${k === 1 ? '' : 's'} (messages published/s)`, kind: 'fanout', shape: 'object', unit: 'M msgs/s',
-    messages: 250_000, quickMessages: 25_000, subscribers: k, systems: NODE_SYSTEMS, warmupRuns: FANOUT_WARMUP_RUNS, note: FANOUT_WARMUP_NOTE,
+    messages: 250_000, quickMessages: 25_000, subscribers: k, systems: NODE_SYSTEMS, bus: { ringBytes: FANOUT_RING }, warmupRuns: FANOUT_WARMUP_RUNS, longRuns: FANOUT_LONG_RUNS, note: `${FANOUT_RING_NOTE}; ${FANOUT_WARMUP_NOTE}; ${FANOUT_LONG_NOTE}`,
   })),
   ...[4, 8].map((k): Workload => ({
     id: `fanout${k}-schema`, label: `fan-out to ${k} subscribers, bus schema topic (messages published/s)`, kind: 'fanout', shape: 'object', unit: 'M msgs/s',
-    messages: 250_000, quickMessages: 25_000, subscribers: k, systems: ['bus', 'unix-socket'], bus: SCHEMA, warmupRuns: FANOUT_WARMUP_RUNS,
-    note: `bus: the publisher declares \`bus.topic('fan', { schema: { id: 'u32', ts: 'f64', kind: 'string', px: 'f64', qty: 'u32' } })\` before its ${k} workers subscribe (policy 'block', no schema option: they decode with the stored one into objects); Unix socket: the same peer as the fanout${k} row (msgpackr); ${FANOUT_WARMUP_NOTE}`,
+    messages: 250_000, quickMessages: 25_000, subscribers: k, systems: ['bus', 'unix-socket'], bus: { ...SCHEMA, ringBytes: FANOUT_RING }, warmupRuns: FANOUT_WARMUP_RUNS, longRuns: FANOUT_LONG_RUNS,
+    note: `bus: the publisher declares \`bus.topic('fan', { schema: { id: 'u32', ts: 'f64', kind: 'string', px: 'f64', qty: 'u32' } })\` before its ${k} workers subscribe (policy 'block', no schema option: they decode with the stored one into objects), ringBytes ${FANOUT_RING}; Unix socket: the same peer as the fanout${k} row (msgpackr); ${FANOUT_WARMUP_NOTE}; ${FANOUT_LONG_NOTE}`,
   })),
   { id: 'fanout-lat4', label: 'fan-out latency to 4 subscribers, steady stream (a message every 20 µs)', kind: 'fanlat', shape: 'object', unit: 'µs', messages: 20_000, quickMessages: 2_000, subscribers: 4, gapMs: 0.02, systems: NODE_SYSTEMS, note: `${FANLAT_NOTE}; bus: default options (spinMicros 0: subscribers park between messages when idle, as the others sleep in epoll)` },
   { id: 'fanout-lat4-idle', label: 'fan-out latency to 4 subscribers from idle (a message every 2 ms)', kind: 'fanlat', shape: 'object', unit: 'µs', messages: 1_000, quickMessages: 100, subscribers: 4, gapMs: 2, systems: NODE_SYSTEMS, bus: { spinMicros: 0 }, note: 'subscribers parked between messages; bus: spinMicros 0, signal doorbell (the defaults)' },
