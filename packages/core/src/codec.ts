@@ -231,6 +231,72 @@ export class Codec {
     if (value === C1) throw new CorruptSegment(`message payload at ${start}`, '0xc1', 'is the never-used msgpack byte')
     return value
   }
+
+  /**
+   * Decodes a batch of records in one msgpackr call (unpackMultiple): its
+   * per-call setup, and one native string extraction for every string of
+   * the batch, instead of one of each per message. Record k is
+   * data[offsets[k], offsets[k] + lengths[k]), the first at 0, each next at
+   * the following 8-byte boundary, with the gap filled by fillGap(). Hands
+   * each value to `each` with its record's index, in order, while `each`
+   * returns true; returns how many values it handed over. It stops without
+   * a word at a record that does not decode as exactly one value: the
+   * caller decodes that one alone with decode(), which says why. What
+   * `each` throws propagates as it is.
+   */
+  decodeBatch(data: Buffer, offsets: ArrayLike<number>, lengths: ArrayLike<number>, n: number, each: (value: unknown, index: number) => boolean): number {
+    if (n === 0) return 0
+    let k = 0
+    let thrown: { error: unknown } | null = null
+    const source = data.subarray(0, offsets[n - 1]! + lengths[n - 1]!) // unpackMultiple reads a whole buffer
+    this.dropOwnStructures() // as unpack() does before it reads; sequential mode skips that
+    try {
+      (this.packr as unknown as PackrMultiple).unpackMultiple(source, (value, start, stop) => {
+        const at = offsets[k]!
+        // Not a record: the filler in the gap before record k, which starts where record k - 1 ended.
+        if (start !== at) return k > 0 && stop === at
+        // Record k holds more or less than one value, or msgpack's never-used byte: stop before it.
+        if (stop !== at + lengths[k]! || value === C1) return false
+        k++
+        try {
+          return each(value, k - 1)
+        } catch (error) {
+          thrown = { error }
+          return false
+        }
+      })
+    } catch {
+      // msgpackr could not read record k: stop before it (decode() will say why).
+    } finally {
+      this.dropOwnStructures() // sequential mode kept the batch's own structures
+    }
+    if (thrown !== null) throw (thrown as { error: unknown }).error
+    return k
+  }
+
+  /** Forgets self-describing ("own") structures, keeping the shared ones (what msgpackr does before each non-sequential read or write). */
+  private dropOwnStructures(): void {
+    const structures = (this.packr as unknown as { structures?: PackrStructures }).structures
+    if (structures === undefined) return
+    const sharedLength = structures.sharedLength ?? 0
+    if (structures.length > sharedLength) structures.length = sharedLength
+  }
+}
+
+/** msgpackr's unpackMultiple with a callback (typed loosely in its .d.ts). */
+interface PackrMultiple {
+  unpackMultiple(source: Uint8Array, forEach: (value: unknown, start: number, end: number) => boolean | undefined): void
+}
+
+/**
+ * Fills data[from, to) (0 to 7 bytes: the gap after a record, up to the next
+ * 8-byte boundary) with one msgpack value, a fixstr of spaces, so that a
+ * batch of records reads as one msgpack sequence (Codec.decodeBatch).
+ */
+export function fillGap(data: Uint8Array, from: number, to: number): void {
+  if (from >= to) return
+  data[from] = 0xa0 | (to - from - 1)
+  for (let i = from + 1; i < to; i++) data[i] = 0x20
 }
 
 let shared: Codec | undefined

@@ -10,7 +10,7 @@
  * IPC_BUS_BACKSTOP=off in tests). Schema records are decoded with the
  * topic's schema into a new object, or (zeroCopy) into one reused view.
  */
-import { CorruptSegment, MAX_MESSAGE_LIMIT, Reassembler, TYPE_FRAGMENT, TYPE_SCHEMA, type Codec, type SchemaView, type TopicSubscriber } from '@ipc/core'
+import { CorruptSegment, MAX_MESSAGE_LIMIT, Reassembler, TYPE_FRAGMENT, TYPE_SCHEMA, TYPE_VALUE, type Codec, type SchemaView, type TopicSubscriber } from '@ipc/core'
 import { allocPooled } from '@ipc/native'
 import { registerSleeper, unregisterSleeper, type Sleeper } from '../doorbell.js'
 import { cancelRelease, releaseOnTerminate } from '../exit.js'
@@ -78,6 +78,16 @@ export class TopicReader<T> {
     }
     if (this.reassembler.pendingCount > 0) this.reassembler.whole(lane)
     this.onValue(type === TYPE_SCHEMA ? this.decodeSchema(data, start, end) : this.ctx.codec.decode(data, start, end) as T)
+  }
+
+  /**
+   * A msgpack value of a batch the subscriber decoded in one call (core
+   * TopicSubscriber.drain): the checks deliver() makes for a record.
+   */
+  private readonly deliverValue = (value: unknown, _type: number, lane: number): void => {
+    if (this.consumer.ownLane !== undefined && this.consumer.ownLane() === lane) return // noEcho
+    if (this.reassembler.pendingCount > 0) this.reassembler.whole(lane)
+    this.onValue(value as T)
   }
 
   /**
@@ -214,7 +224,7 @@ export class TopicReader<T> {
     let n = 0
     this.draining = true
     try {
-      n = this.sub.drain(this.deliver, MAX_PER_LANE)
+      n = this.sub.drain(this.deliver, MAX_PER_LANE, this.deliverValue, TYPE_VALUE)
     } catch (err) {
       this.draining = false
       this.fail(err)

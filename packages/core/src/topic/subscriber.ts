@@ -32,6 +32,7 @@
 import { Buffer } from 'node:buffer'
 import { CorruptSegment } from '../errors.js'
 import { WordCopier } from '../bytes.js'
+import { fillGap } from '../codec.js'
 import { bellWord, type BellAddress } from '../doorbell.js'
 import { AWAKE, PARKED, park, type DataSource } from '../ring/park.js'
 import { earliestRecord, intact, type LaneView } from './chain.js'
@@ -40,47 +41,9 @@ import {
   SUB_PARKED, SUB_PARKS, SUB_STATE, TOPIC_FLAG_PADDING, TOPIC_RECORD_HEADER, WRITE, topicRecordBytes,
 } from './layout.js'
 import type { TopicSegment } from './segment.js'
+import { checkSubscribeOptions, type ReleaseStep, type SubscribeOptions, type TopicRecordHandler, type TopicValueHandler } from './subscribe-options.js'
 
-export interface SubscribeOptions {
-  /** 'block': publishers never overwrite what this subscriber has not read; 'drop': it never holds them up and may be lapped. */
-  policy: 'block' | 'drop'
-  /** Doorbell by which publishers wake it when parked (or setBell() later); none: nobody rings. */
-  bell?: BellAddress | null
-  /** Start this many messages back in every lane where they are still in the ring. Default 0: the live end. */
-  history?: number
-  /** A lapped subscriber skips to the oldest intact record at least this many bytes from being overwritten; 0..capacity/2, default capacity/8. */
-  lapHeadroom?: number
-  /** Bytes of the scratch buffer a batch is copied into; default min(capacity, 64 KiB), at least maxMessageBytes. */
-  batchBytes?: number
-}
-
-/**
- * Receives each message, copied out of the ring: data[start, end) is valid
- * only during the call. `seq` is the message's sequence number in its lane.
- */
-export type TopicRecordHandler = (data: Buffer, start: number, end: number, type: number, lane: number, seq: number) => void
-/** Receives each decoded message. */
-export type TopicValueHandler = (value: unknown, type: number, lane: number, seq: number) => void
-
-/** A compare-and-swap that releases the slot, for an exit action run natively (see @ipc/native AtExit). */
-export interface ReleaseStep {
-  /** Byte offset from the start of the topic segment. */
-  offset: number
-  width: 4 | 8
-  expected: bigint
-  desired: bigint
-}
-
-/** Throws RangeError for options no subscriber can have (before anything is claimed). */
-export function checkSubscribeOptions(options: SubscribeOptions, capacity: number): void {
-  if (options.policy !== 'drop' && options.policy !== 'block') throw new RangeError(`options.policy must be 'block' or 'drop', got ${String(options.policy)}`)
-  const history = options.history ?? 0
-  if (!Number.isInteger(history) || history < 0) throw new RangeError(`options.history must be a non-negative integer, got ${history}`)
-  const headroom = options.lapHeadroom ?? capacity / 8
-  if (!Number.isInteger(headroom) || headroom < 0 || headroom > capacity / 2) throw new RangeError(`options.lapHeadroom must be an integer from 0 to ${capacity / 2}, got ${headroom}`)
-  const batch = options.batchBytes ?? 0
-  if (!Number.isInteger(batch) || batch < 0 || batch > 2 ** 30) throw new RangeError(`options.batchBytes must be an integer from 0 to 2^30, got ${batch}`)
-}
+export { checkSubscribeOptions, type ReleaseStep, type SubscribeOptions, type TopicRecordHandler, type TopicValueHandler } from './subscribe-options.js'
 
 const WRITE_I = WRITE >> 2
 const ROOM_I = ROOM_WANTED >> 2
@@ -120,6 +83,20 @@ export class TopicSubscriber implements DataSource {
   private next = 0
   private onValue: TopicValueHandler | null = null
   private readonly decodeHandler: TopicRecordHandler
+  /** drain()'s batch decoding (see there): the handler and the record type it takes (-1: any), for this drain. */
+  private batchValues: TopicValueHandler | null = null
+  private batchType = -1
+  /** The batch copied last holds only records of batchType (or any, with -1). */
+  private batchTyped = false
+  /** Bound once: Codec.decodeBatch's per-value callback for deliverValues(). */
+  private readonly eachValue = (value: unknown, index: number): boolean => {
+    this.handed = index + 1 // read once handed over, even if the handler throws
+    this.batchValues!(value, this.types[index]!, this.batchLane, (this.batchSeq0 + index) >>> 0)
+    return !this.halted
+  }
+  private handed = 0
+  private batchLane = 0
+  private batchSeq0 = 0
 
   /** Made by TopicSegment.subscribe once the slot is ACTIVE: resolves where each lane starts. */
   constructor(segment: TopicSegment, slot: number, generation: number, owner: bigint, policy: number, options: SubscribeOptions) {
@@ -161,22 +138,33 @@ export class TopicSubscriber implements DataSource {
    * after lane; returns how many. A message counts as read once handed over,
    * even if the handler throws (the error propagates after the cursor is
    * stored). Lapped lanes are skipped forward and counted (takeLost()).
+   *
+   * With `values`, a validated batch of two or more records whose types are
+   * all `valueType` (-1: any) is decoded with the segment's codec in one
+   * call (Codec.decodeBatch) and each value goes to `values` instead of
+   * `handler`: msgpackr's per-call setup once per batch, not per message.
    */
-  drain(handler: TopicRecordHandler, maxPerLane = 256): number {
+  drain(handler: TopicRecordHandler, maxPerLane = 256, values?: TopicValueHandler, valueType = -1): number {
     if (this.closed) return 0
     this.halted = false
-    const used = this.segment.lanesUsed()
-    let total = 0
-    for (let k = 0; k < used && !this.halted; k++) total += this.drainLane((this.next + k) % used, handler, maxPerLane)
-    if (used > 0) this.next = (this.next + 1) % used
-    return total
+    this.batchValues = values ?? null
+    this.batchType = valueType
+    try {
+      const used = this.segment.lanesUsed()
+      let total = 0
+      for (let k = 0; k < used && !this.halted; k++) total += this.drainLane((this.next + k) % used, handler, maxPerLane)
+      if (used > 0) this.next = (this.next + 1) % used
+      return total
+    } finally {
+      this.batchValues = null
+    }
   }
 
   /** Like drain(), decoding each payload with the segment's codec. */
   receive(onValue: TopicValueHandler, maxPerLane = 256): number {
     this.onValue = onValue
     try {
-      return this.drain(this.decodeHandler, maxPerLane)
+      return this.drain(this.decodeHandler, maxPerLane, onValue)
     } finally {
       this.onValue = null
     }
@@ -271,6 +259,8 @@ export class TopicSubscriber implements DataSource {
       let n = 0
       let off = 0
       let broken = false
+      let typed = true
+      const batchType = this.batchType
       while (pos !== write && n < max) {
         const at = pos & mask
         const tail = capacity - at
@@ -293,12 +283,16 @@ export class TopicSubscriber implements DataSource {
         if (flags !== 0 || length > maxMessageBytes || size > tail || size > available || records[k + 2] !== seq) { broken = true; break }
         if (off + length > scratch.length) break
         this.copier.copy(data, at + HEADER, at + HEADER + length, scratch, this.scratchWords, off)
+        const type = typeFlags & 0xffff
+        if (batchType >= 0 && type !== batchType) typed = false
         this.offsets[n] = off
         this.lengths[n] = length
-        this.types[n] = typeFlags & 0xffff
+        this.types[n] = type
         pos = (pos + size) >>> 0
         this.ends[n] = pos
-        off = (off + length + 7) & ~7
+        const next = (off + length + 7) & ~7
+        fillGap(scratch, off + length, next) // the batch then reads as one msgpack sequence (deliverValues)
+        off = next
         seq = (seq + 1) >>> 0
         n++
       }
@@ -314,6 +308,7 @@ export class TopicSubscriber implements DataSource {
         this.skip(i)
         continue
       }
+      this.batchTyped = typed
       return this.deliver(i, handler, n, pos, seq0)
     }
     return 0
@@ -322,17 +317,27 @@ export class TopicSubscriber implements DataSource {
   /** Hands over the validated batch, then stores the cursor past what was handed over. */
   private deliver(i: number, handler: TopicRecordHandler, n: number, end: number, seq0: number): number {
     let k = 0
-    let bytes = 0
+    let batching = false
     try {
+      if (this.batchValues !== null && this.batchTyped && n > 1) {
+        this.batchLane = i
+        this.batchSeq0 = seq0
+        this.handed = 0
+        batching = true
+        this.segment.codec.decodeBatch(this.scratch, this.offsets, this.lengths, n, this.eachValue)
+        batching = false
+        k = this.handed // short of n when halted, or at a record that does not decode: that one goes alone, below (and reports why)
+      }
       while (k < n && !this.halted) {
         const start = this.offsets[k]!
-        const length = this.lengths[k]!
         const type = this.types[k]!
         k++
-        bytes += length
-        handler(this.scratch, start, start + length, type, i, (seq0 + k - 1) >>> 0)
+        handler(this.scratch, start, start + this.lengths[k - 1]!, type, i, (seq0 + k - 1) >>> 0)
       }
     } finally {
+      if (batching) k = this.handed
+      let bytes = 0
+      for (let j = 0; j < k; j++) bytes += this.lengths[j]!
       const cursor = k === n ? end : k === 0 ? this.cursors[i]! : this.ends[k - 1]!
       this.cursors[i] = cursor
       this.seqs[i] = (seq0 + k) >>> 0
