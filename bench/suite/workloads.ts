@@ -86,7 +86,7 @@ const STREAM_WARMUP_RUNS = 3
  * msgs/s) keep 1 000 000, which already takes them seconds.
  */
 const STREAM_LONG_RUNS = 5
-export const LONG_RUN_SYSTEMS: ReadonlySet<SystemId> = new Set(['bus', 'unix-socket', 'c-ring'])
+const LONG_RUN_SYSTEMS: ReadonlySet<SystemId> = new Set(['bus', 'unix-socket', 'c-ring'])
 const STREAM_WARMUP_NOTE = `every system warms up with ${STREAM_WARMUP_RUNS} runs' worth of messages per sender first, stopping after the run that ends past ${WARMUP_CAP_MS / 1000} s (with a fifth of a run, both the bus and the socket still got faster from run to run); the bus, the Unix socket and the C ring run ${STREAM_LONG_RUNS} times as many messages per run as the row says (a run of theirs lasted 0.05-0.3 s, and one stall of the VM moved it by 10-20 %)`
 const stream = (note?: string): { warmupRuns: number; longRuns: number; note: string } => ({ warmupRuns: STREAM_WARMUP_RUNS, longRuns: STREAM_LONG_RUNS, note: note === undefined ? STREAM_WARMUP_NOTE : `${note}; ${STREAM_WARMUP_NOTE}` })
 /** Fan-out runs of the bus and the socket last 0.1-0.4 s at 250 000 messages: 4x as many (as STREAM_LONG_RUNS, for the same reason). */

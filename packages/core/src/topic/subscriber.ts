@@ -86,9 +86,7 @@ export class TopicSubscriber implements DataSource {
   /** drain()'s batch decoding (see there): the handler and the record type it takes (-1: any), for this drain. */
   private batchValues: TopicValueHandler | null = null
   private batchType = -1
-  /** The batch copied last holds only records of batchType (or any, with -1). */
-  private batchTyped = false
-  /** Bound once: Codec.decodeBatch's per-value callback for deliverValues(). */
+  /** Bound once: Codec.decodeBatch's per-value callback for deliver(). */
   private readonly eachValue = (value: unknown, index: number): boolean => {
     this.handed = index + 1 // read once handed over, even if the handler throws
     this.batchValues!(value, this.types[index]!, this.batchLane, (this.batchSeq0 + index) >>> 0)
@@ -259,8 +257,10 @@ export class TopicSubscriber implements DataSource {
       let n = 0
       let off = 0
       let broken = false
-      let typed = true
+      // With a values handler: whether the batch is all batchType (or any, -1), and the gaps filled for Codec.decodeBatch.
+      const batching = this.batchValues !== null
       const batchType = this.batchType
+      let typed = batching
       while (pos !== write && n < max) {
         const at = pos & mask
         const tail = capacity - at
@@ -291,7 +291,7 @@ export class TopicSubscriber implements DataSource {
         pos = (pos + size) >>> 0
         this.ends[n] = pos
         const next = (off + length + 7) & ~7
-        fillGap(scratch, off + length, next) // the batch then reads as one msgpack sequence (deliverValues)
+        if (batching) fillGap(scratch, off + length, next) // the batch then reads as one msgpack sequence
         off = next
         seq = (seq + 1) >>> 0
         n++
@@ -308,24 +308,23 @@ export class TopicSubscriber implements DataSource {
         this.skip(i)
         continue
       }
-      this.batchTyped = typed
-      return this.deliver(i, handler, n, pos, seq0)
+      return this.deliver(i, handler, n, pos, seq0, typed)
     }
     return 0
   }
 
-  /** Hands over the validated batch, then stores the cursor past what was handed over. */
-  private deliver(i: number, handler: TopicRecordHandler, n: number, end: number, seq0: number): number {
+  /** Hands over the validated batch (decoded in one call when `typed`: see drain()), then stores the cursor past what was handed over. */
+  private deliver(i: number, handler: TopicRecordHandler, n: number, end: number, seq0: number, typed: boolean): number {
     let k = 0
-    let batching = false
+    let decoding = false
     try {
-      if (this.batchValues !== null && this.batchTyped && n > 1) {
+      if (typed && n > 1) {
         this.batchLane = i
         this.batchSeq0 = seq0
         this.handed = 0
-        batching = true
+        decoding = true
         this.segment.codec.decodeBatch(this.scratch, this.offsets, this.lengths, n, this.eachValue)
-        batching = false
+        decoding = false
         k = this.handed // short of n when halted, or at a record that does not decode: that one goes alone, below (and reports why)
       }
       while (k < n && !this.halted) {
@@ -335,7 +334,7 @@ export class TopicSubscriber implements DataSource {
         handler(this.scratch, start, start + this.lengths[k - 1]!, type, i, (seq0 + k - 1) >>> 0)
       }
     } finally {
-      if (batching) k = this.handed
+      if (decoding) k = this.handed
       let bytes = 0
       for (let j = 0; j < k; j++) bytes += this.lengths[j]!
       const cursor = k === n ? end : k === 0 ? this.cursors[i]! : this.ends[k - 1]!
