@@ -28,6 +28,21 @@ export default tseslint.config(
     },
   },
   {
+    // The hot paths: a template literal with values in a throw inside a loop
+    // may cost its number-to-string conversion on every pass, thrown or not
+    // (TurboFan merges equal conversions of several throws into one, placed
+    // where it dominates them all: in the loop body). It cost LaneConsumer's
+    // drain 20 ns a record instead of 5 on Node 20. Build such errors in a
+    // function (docs/design.md, "Error messages off the hot path").
+    files: ['packages/core/src/{ring,topic,channel}/**/*.ts', 'packages/core/src/{codec,bytes}.ts', 'packages/bus/src/{channel,patterns}/**/*.ts'],
+    rules: {
+      'no-restricted-syntax': ['error', {
+        selector: ':matches(ForStatement, ForOfStatement, ForInStatement, WhileStatement, DoWhileStatement) ThrowStatement TemplateLiteral[expressions.length>0]',
+        message: 'Build this error in a function: a template literal in a throw inside a hot loop may be converted on every pass (docs/design.md, "Error messages off the hot path").',
+      }],
+    },
+  },
+  {
     // Tests read JSON their child processes print: `any` is its honest type.
     files: ['test/**/*.ts', 'packages/*/test/**/*.ts'],
     rules: { '@typescript-eslint/no-explicit-any': 'off' },

@@ -202,7 +202,7 @@ export class Codec {
 
   /** Decodes data[start, end) in place; a payload that is not valid msgpack throws CorruptSegment. */
   decode(data: Uint8Array, start = 0, end = data.length): unknown {
-    if (start === end) throw new CorruptSegment(`message payload at ${start}`, 0, 'is empty, which is not msgpack')
+    if (start === end) throw badPayload(start, 0, 'is empty, which is not msgpack')
     if (data !== this.lastData) {
       this.lastData = data
       this.lastNeedsCopy = isNativeAccelerationEnabled && data.buffer instanceof SharedArrayBuffer
@@ -226,9 +226,9 @@ export class Codec {
     try {
       value = this.packr.unpack(data, range)
     } catch (error) {
-      throw new CorruptSegment(`message payload at ${start}`, `${end - start} bytes`, `do not decode: ${(error as Error).message}`, { cause: error })
+      throw badPayload(start, `${end - start} bytes`, `do not decode: ${(error as Error).message}`, { cause: error })
     }
-    if (value === C1) throw new CorruptSegment(`message payload at ${start}`, '0xc1', 'is the never-used msgpack byte')
+    if (value === C1) throw badPayload(start, '0xc1', 'is the never-used msgpack byte')
     return value
   }
 
@@ -281,6 +281,16 @@ export class Codec {
     const sharedLength = structures.sharedLength ?? 0
     if (structures.length > sharedLength) structures.length = sharedLength
   }
+}
+
+/**
+ * decode()'s errors, built out of line: decode() runs inside drain loops,
+ * where a template literal with a number in a throw costs its conversion
+ * on every message on Node 20 (docs/design.md, "Error messages off the hot
+ * path").
+ */
+function badPayload(start: number, value: unknown, detail: string, options?: { cause: unknown }): CorruptSegment {
+  return new CorruptSegment(`message payload at ${start}`, value, detail, options)
 }
 
 /** msgpackr's unpackMultiple with a callback (typed loosely in its .d.ts). */

@@ -156,7 +156,7 @@ export class ChannelSegment {
     this.consumers = []
     for (let i = 0; i < lanes; i++) {
       const lane = new LaneConsumer(buffer, byteOffset + laneOffset(lanes, capacity, i), codec, this.halt)
-      if (lane.capacity !== capacity) throw new CorruptSegment(`channel lane ${i} capacity`, lane.capacity, `differs from the channel's ${capacity}`)
+      if (lane.capacity !== capacity) throw laneCapacityDiffers(i, lane.capacity, capacity)
       this.consumers.push(lane)
     }
     this.maxRecordBytes = this.consumers[0]!.maxMessageBytes
@@ -450,4 +450,9 @@ export class ChannelSegment {
     }
     return new ChannelSender(this.buffer, this.byteOffset + laneOffset(this.lanes, this.laneCapacity, i), this.codec, i, this.words)
   }
+}
+
+/** Out of the constructor's loop over lanes (docs/design.md, "Error messages off the hot path"; cold here, but the lint rule covers the file). */
+function laneCapacityDiffers(lane: number, found: number, capacity: number): CorruptSegment {
+  return new CorruptSegment(`channel lane ${lane} capacity`, found, `differs from the channel's ${capacity}`)
 }

@@ -153,9 +153,7 @@ export abstract class LaneBase {
   /** Throws CorruptSegment unless read <= write <= read + capacity, both 8-byte aligned. */
   protected checkPositions(write: number, read: number): void {
     const used = (write - read) >>> 0
-    if (used > this.capacity || ((write | read) & 7) !== 0) {
-      throw new CorruptSegment('lane.write', write, `is impossible with read=${read} and capacity=${this.capacity}`)
-    }
+    if (used > this.capacity || ((write | read) & 7) !== 0) throw impossibleWrite(write, read, this.capacity)
   }
 
   /** True when committed records wait to be consumed. */
@@ -172,4 +170,9 @@ export abstract class LaneBase {
       usedBytes: (Atomics.load(this.words, WRITE_I) - Atomics.load(this.words, READ_I)) >>> 0,
     }
   }
+}
+
+/** Out of line, as the errors of LaneConsumer.drain (./consumer.ts): checkPositions() runs once per drain. */
+function impossibleWrite(write: number, read: number, capacity: number): CorruptSegment {
+  return new CorruptSegment('lane.write', write, `is impossible with read=${read} and capacity=${capacity}`)
 }

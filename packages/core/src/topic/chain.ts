@@ -108,6 +108,27 @@ function corrupt(lane: LaneView, what: string, value: number, why: string): Corr
   return new CorruptSegment(`topic lane ${lane.index} ${what}`, value, why)
 }
 
+// The walks' errors inside their loops, built by functions: equal template
+// literals in several throws of one loop cost their number-to-string
+// conversions on every pass (docs/design.md, "Error messages off the hot
+// path").
+function notInChain(lane: LaneView, pos: number, start: number, write: number): CorruptSegment {
+  return corrupt(lane, `record at position ${pos}`, pos, `is not a well-formed record of the chain from ${start} to WRITE ${write}`)
+}
+
+/** A prev link that is no record distance (end < 0), or leads to a record ending at `end`. */
+function badPrev(lane: LaneView, pos: number, prev: number, end: number): CorruptSegment {
+  return corrupt(lane, `prev link at position ${pos}`, prev, end < 0 ? 'is not a record distance' : `leads to a record ending at ${end}`)
+}
+
+function badLinked(lane: LaneView, q: number, pos: number): CorruptSegment {
+  return corrupt(lane, `record at position ${q}`, q, `(linked from ${pos}) is not well-formed`)
+}
+
+function badSeq(lane: LaneView, q: number, found: number, seq: number): CorruptSegment {
+  return corrupt(lane, `seq at position ${q}`, found, `does not precede ${seq}`)
+}
+
 /**
  * Where the lane ends now: walks from LATEST (or from INITIAL_POSITION while
  * the lane has no record) forward to WRITE. LATEST is a plain store after
@@ -144,7 +165,7 @@ export function locateEnd(lane: LaneView): LaneEnd {
       pos = (pos + header.size) >>> 0
     }
     if (!intact(lane, start)) continue // overtaken while walking: again, from a newer LATEST
-    if (broken) throw corrupt(lane, `record at position ${pos}`, pos, `is not a well-formed record of the chain from ${start} to WRITE ${write}`)
+    if (broken) throw notInChain(lane, pos, start, write)
     return { write, last, seq }
   }
   throw corrupt(lane, 'LATEST', Atomics.load(words, line + LATEST_I) >>> 0, `named no intact record before WRITE in ${ATTEMPTS} attempts`)
@@ -173,18 +194,18 @@ export function walkBack(lane: LaneView, start: number, write: number, messages:
   let prev = header.prev
   let counted = header.message ? 1 : 0
   while (counted < messages && prev !== 0) {
-    if ((prev & 7) !== 0 || prev > capacity) throw corrupt(lane, `prev link at position ${pos}`, prev, 'is not a record distance')
+    if ((prev & 7) !== 0 || prev > capacity) throw badPrev(lane, pos, prev, -1)
     const q = (pos - prev) >>> 0
     if (((write - q) >>> 0) > capacity) break
     if ((((q - ((intent - capacity + headroom) >>> 0)) | 0)) < 0) break
     const readable = readHeader(lane, q, header)
     intent = loadIntent(lane)
     if (((intent - q) >>> 0) > capacity) break
-    if (!readable || !wellFormed(lane, q, header, (write - q) >>> 0)) throw corrupt(lane, `record at position ${q}`, q, `(linked from ${pos}) is not well-formed`)
+    if (!readable || !wellFormed(lane, q, header, (write - q) >>> 0)) throw badLinked(lane, q, pos)
     const end = (q + header.size) >>> 0
     const gap = capacity - (end & mask)
-    if (end !== pos && !(gap < HEADER && ((end + gap) >>> 0) === pos)) throw corrupt(lane, `prev link at position ${pos}`, prev, `leads to a record ending at ${end}`)
-    if ((header.message ? (header.seq + 1) >>> 0 : header.seq) !== seq) throw corrupt(lane, `seq at position ${q}`, header.seq, `does not precede ${seq}`)
+    if (end !== pos && !(gap < HEADER && ((end + gap) >>> 0) === pos)) throw badPrev(lane, pos, prev, end)
+    if ((header.message ? (header.seq + 1) >>> 0 : header.seq) !== seq) throw badSeq(lane, q, header.seq, seq)
     pos = q
     seq = header.seq
     prev = header.prev

@@ -128,9 +128,7 @@ export class TopicSegment {
       const before = Atomics.load(this.words, line + (WRITE >> 2)) >>> 0
       const intent = Atomics.load(this.words, line + (INTENT >> 2)) >>> 0
       const write = Atomics.load(this.words, line + (WRITE >> 2)) >>> 0
-      if ((write & 7) !== 0 || ((intent - before) >>> 0) > ((write - before) >>> 0) + capacity) {
-        throw new CorruptSegment(`topic lane ${i} write`, write, `is impossible with intent=${intent} and capacity=${capacity}`)
-      }
+      if ((write & 7) !== 0 || ((intent - before) >>> 0) > ((write - before) >>> 0) + capacity) throw impossibleWrite(i, write, intent, capacity)
       views.push({
         index: i, words: this.words, line, capacity, mask: capacity - 1, maxMessageBytes: max, initial,
         data: Buffer.from(buffer as ArrayBuffer, at, capacity),
@@ -367,4 +365,9 @@ export class TopicSegment {
       fullEvents: c[this.counterIndex(FULL_EVENTS, i)]!, doorbellsRung: c[this.counterIndex(DOORBELLS_RUNG, i)]!,
     }))
   }
+}
+
+/** Out of the constructor's loop over lanes (docs/design.md, "Error messages off the hot path"; cold here, but the lint rule covers the file). */
+function impossibleWrite(lane: number, write: number, intent: number, capacity: number): CorruptSegment {
+  return new CorruptSegment(`topic lane ${lane} write`, write, `is impossible with intent=${intent} and capacity=${capacity}`)
 }

@@ -304,7 +304,7 @@ export class TopicSubscriber implements DataSource {
         // Intact yet not the record expected: after records that were, the
         // lane is corrupt; at the cursor itself, the cursor is stale (its
         // lane moved on by a multiple of 2^32 bytes since it last read).
-        if (n > 0) throw new CorruptSegment(`topic lane ${i} record at position ${pos}`, records[(pos & mask) >> 2], `is not the well-formed record of seq ${seq} expected there`)
+        if (n > 0) throw notExpected(i, pos, records[(pos & mask) >> 2]!, seq)
         this.skip(i)
         continue
       }
@@ -371,4 +371,14 @@ export class TopicSubscriber implements DataSource {
     c[this.counterAt.laps]! += 1
     this.lost += lost
   }
+}
+
+/**
+ * drainLane()'s error, built out of its loop: a template literal with
+ * numbers in a throw inside a hot loop costs its number-to-string
+ * conversions on every pass on Node 20 (docs/design.md, "Error messages off
+ * the hot path").
+ */
+function notExpected(lane: number, pos: number, header: number, seq: number): CorruptSegment {
+  return new CorruptSegment(`topic lane ${lane} record at position ${pos}`, header, `is not the well-formed record of seq ${seq} expected there`)
 }
