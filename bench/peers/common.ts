@@ -223,17 +223,30 @@ class PayloadCheck {
   }
 }
 
+/**
+ * Fan-out throughput. Each run's note gives the CPU each process spent per
+ * message published (process.cpuUsage, every thread): the publisher (this
+ * process, from the first publish until the last subscriber has it) and the
+ * subscribers' mean (each from its arm to its last message). On a machine
+ * with fewer cores than processes the row measures their sum
+ * (docs/design.md, "Fan-out: where a message's CPU goes").
+ */
 async function fanout(peer: Peer, cell: Cell, workers: Workers): Promise<RunResult[]> {
   return repeat(cell, async (n) => {
     const armed = workers.all('armed')
     workers.broadcast({ op: 'arm', n })
     await armed
     const got = workers.all('got')
+    const cpu = process.cpuUsage()
     const start = now()
     await Promise.race([peer.publish(n, cell.shape, workers.size), workers.failed()])
-    const ends = (await got).map((m) => BigInt(m.end as string))
+    const done = await got
+    const used = process.cpuUsage(cpu)
+    const ends = done.map((m) => BigInt(m.end as string))
     const end = ends.reduce((a, b) => (a > b ? a : b))
-    return { seconds: Number(end - start) / 1e9, messages: n }
+    const perMessage = (micros: number): string => ((micros * 1000) / n).toFixed(0)
+    const subscribers = done.reduce((sum, m) => sum + (m.cpuMicros as number), 0) / done.length
+    return { seconds: Number(end - start) / 1e9, messages: n, note: `CPU ns/msg: publisher ${perMessage(used.user + used.system)}, subscriber ${perMessage(subscribers)}` }
   })
 }
 
@@ -372,17 +385,23 @@ async function runWorker(peer: Peer, role: Role): Promise<void> {
           .then(() => parent.send({ op: 'sent', start: start.toString() }), fail)
         break
       }
-      case 'arm':
+      case 'arm': {
         count = 0
         target = m.n as number
         samples = m.latency === true ? new Float64Array(target).fill(NaN) : null
+        const cpu = process.cpuUsage()
         onTarget = role === 'subscriber'
           ? samples !== null
             ? () => parent.send({ op: 'samples', ns: Array.from(samples!, Math.round) })
-            : () => parent.send({ op: 'got', end: now().toString() })
+            : () => {
+              const end = now()
+              const used = process.cpuUsage(cpu)
+              parent.send({ op: 'got', end: end.toString(), cpuMicros: used.user + used.system })
+            }
           : () => measureIdle(m.settleMs as number, m.windowMs as number).then(({ percent, switches }) => parent.send({ op: 'cpu', percent, switches }))
         parent.send({ op: 'armed' })
         break
+      }
       case 'exit':
         process.exit(0)
         break
