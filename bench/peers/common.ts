@@ -227,7 +227,8 @@ class PayloadCheck {
  * Fan-out throughput. Each run's note gives the CPU each process spent per
  * message published (process.cpuUsage, every thread): the publisher (this
  * process, from the first publish until the last subscriber has it) and the
- * subscribers' mean (each from its arm to its last message). On a machine
+ * subscribers' mean (each from its arm to its last message; subscriber
+ * threads of the host's own process, MessagePort's, give one total). On a machine
  * with fewer cores than processes the row measures their sum
  * (docs/design.md, "Fan-out: where a message's CPU goes").
  */
@@ -245,8 +246,12 @@ async function fanout(peer: Peer, cell: Cell, workers: Workers): Promise<RunResu
     const ends = done.map((m) => BigInt(m.end as string))
     const end = ends.reduce((a, b) => (a > b ? a : b))
     const perMessage = (micros: number): string => ((micros * 1000) / n).toFixed(0)
+    const threads = done.some((m) => m.cpuMicros === null)
     const subscribers = done.reduce((sum, m) => sum + (m.cpuMicros as number), 0) / done.length
-    return { seconds: Number(end - start) / 1e9, messages: n, note: `CPU ns/msg: publisher ${perMessage(used.user + used.system)}, subscriber ${perMessage(subscribers)}` }
+    const note = threads
+      ? `CPU ns/msg: ${perMessage(used.user + used.system)} (one process: the publisher and its subscriber threads together)`
+      : `CPU ns/msg: publisher ${perMessage(used.user + used.system)}, subscriber ${perMessage(subscribers)}`
+    return { seconds: Number(end - start) / 1e9, messages: n, note }
   })
 }
 
@@ -396,7 +401,8 @@ async function runWorker(peer: Peer, role: Role): Promise<void> {
             : () => {
               const end = now()
               const used = process.cpuUsage(cpu)
-              parent.send({ op: 'got', end: end.toString(), cpuMicros: used.user + used.system })
+              // A worker thread's process.cpuUsage is its whole process's: no share of its own.
+              parent.send({ op: 'got', end: end.toString(), cpuMicros: parentPort === null ? used.user + used.system : null })
             }
           : () => measureIdle(m.settleMs as number, m.windowMs as number).then(({ percent, switches }) => parent.send({ op: 'cpu', percent, switches }))
         parent.send({ op: 'armed' })
