@@ -246,11 +246,9 @@ async function fanout(peer: Peer, cell: Cell, workers: Workers): Promise<RunResu
     const ends = done.map((m) => BigInt(m.end as string))
     const end = ends.reduce((a, b) => (a > b ? a : b))
     const perMessage = (micros: number): string => ((micros * 1000) / n).toFixed(0)
-    const threads = done.some((m) => m.cpuMicros === null)
-    const subscribers = done.reduce((sum, m) => sum + (m.cpuMicros as number), 0) / done.length
-    const note = threads
+    const note = done.some((m) => m.cpuMicros === null)
       ? `CPU ns/msg: ${perMessage(used.user + used.system)} (one process: the publisher and its subscriber threads together)`
-      : `CPU ns/msg: publisher ${perMessage(used.user + used.system)}, subscriber ${perMessage(subscribers)}`
+      : `CPU ns/msg: publisher ${perMessage(used.user + used.system)}, subscriber ${perMessage(done.reduce((sum, m) => sum + (m.cpuMicros as number), 0) / done.length)}`
     return { seconds: Number(end - start) / 1e9, messages: n, note }
   })
 }

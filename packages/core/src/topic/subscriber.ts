@@ -329,9 +329,10 @@ export class TopicSubscriber implements DataSource {
       }
       while (k < n && !this.halted) {
         const start = this.offsets[k]!
+        const length = this.lengths[k]!
         const type = this.types[k]!
         k++
-        handler(this.scratch, start, start + this.lengths[k - 1]!, type, i, (seq0 + k - 1) >>> 0)
+        handler(this.scratch, start, start + length, type, i, (seq0 + k - 1) >>> 0)
       }
     } finally {
       if (decoding) k = this.handed
