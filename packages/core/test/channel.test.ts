@@ -38,6 +38,30 @@ describe('channel segment', () => {
     expect(got).toEqual([2])
   })
 
+  it('calls a lane deserted only once its owner is gone and every record it wrote is read', () => {
+    const { segment } = channel(2)
+    const sender = segment.claimLane(me(10))!
+    const alive = (pid: number) => pid === 10
+    const dead = () => false
+    sender.tryWrite(new Uint8Array([1]))
+    expect(segment.laneDeserted(0, alive)).toBe(false) // owner alive
+    expect(segment.laneDeserted(0, dead)).toBe(false) // owner died, its last record unread
+    expect(segment.drain(() => {})).toBe(1)
+    expect(segment.laneDeserted(0, alive)).toBe(false)
+    expect(segment.laneDeserted(0, dead)).toBe(true)
+    // Released (a closed sender), the last records published just before:
+    // the lane is not deserted while they are unread (the race that lost a
+    // finished large message, see the reader's dropOrphans).
+    sender.tryWrite(new Uint8Array([2]))
+    expect(segment.releaseLane(sender, me(10))).toBe(true)
+    expect(segment.laneDeserted(0, alive)).toBe(false)
+    expect(segment.drain(() => {})).toBe(1)
+    expect(segment.laneDeserted(0, alive)).toBe(true)
+    // A new owner: not deserted while it lives.
+    segment.claimLane(me(11))
+    expect(segment.laneDeserted(0, (pid) => pid === 11)).toBe(false)
+  })
+
   it('tells a reused pid from its previous owner by start time', () => {
     const { segment } = channel(1)
     segment.claimLane(me(10, 1))

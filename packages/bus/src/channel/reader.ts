@@ -118,13 +118,15 @@ export class ChannelReader<T> {
 
   /**
    * With messages in the making, before parking: a lane whose owner left
-   * (released it, or died) will not finish its message; drop it now rather
-   * than hold its bytes until the lane's next record.
+   * (released it, or died) with nothing of it unread will not finish its
+   * message; drop it now rather than hold its bytes until the lane's next
+   * record. The lane is looked at after its owner (core laneDeserted): the
+   * drain that came back empty was before both, and an owner may have
+   * written the rest, and released, since.
    */
   private dropOrphans(): void {
     for (const lane of this.reassembler.pendingLanes()) {
-      const owner = this.segment.laneOwner(lane)
-      if (owner === null || !isAlive(owner.pid, owner.startTime)) this.reassembler.abandon(lane)
+      if (this.segment.laneDeserted(lane, isAlive)) this.reassembler.abandon(lane)
     }
   }
 

@@ -373,6 +373,19 @@ export class ChannelSegment {
     return { ...who, bell: valid ? readBell(Number(word & 0xffffffffn)) : null }
   }
 
+  /**
+   * True when lane `index` will get no further record from the owner that
+   * wrote its last ones: that owner is gone (released the lane, or died)
+   * and everything it wrote is read. The owner is read first, the lane's
+   * write position after (why: docs/design.md, "Large messages"). Only
+   * meaningful in the process that claimed the receiver.
+   */
+  laneDeserted(index: number, isAlive: IsAlive): boolean {
+    const owner = this.laneOwner(index)
+    if (owner !== null && isAlive(owner.pid, owner.startTime)) return false
+    return !this.consumers[index]!.unread()
+  }
+
   /** Who owns lane `index`, or null. */
   laneOwner(index: number): Identity | null {
     return readIdentity(Atomics.load(this.owners, index), `channel lane ${index} owner`)
