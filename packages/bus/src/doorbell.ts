@@ -35,6 +35,14 @@ export interface Sleeper {
 /** This thread's number in doorbell addresses: 0 on the main thread. */
 export const SELF_THREAD = isMainThread ? 0 : threadId
 
+/**
+ * The si_uid of a signal ring, read once: tgsigqueue() otherwise calls
+ * getuid() on every ring. The receiving doorbell never reads it (the token
+ * says who rang), and the kernel does not check it, so a process.setuid()
+ * after this costs nothing but a stale, unread field.
+ */
+const RING_UID = process.getuid?.() ?? 0
+
 export function fifoPath(runtimeDir: string, who: Identity, thread: number): string {
   return join(runtimeDir, thread === 0 ? `ipc-bus-${who.pid}-${who.startTime}.bell` : `ipc-bus-${who.pid}-${who.startTime}-t${thread}.bell`)
 }
@@ -214,7 +222,7 @@ export function ring(target: Target, token: number, runtimeDir: string, now: num
   if (!processRuns(target, now)) return false
   if (bell.kind === DOORBELL_SIGNAL) {
     try {
-      tgsigqueue(target.pid, target.pid, bell.signal, token)
+      tgsigqueue(target.pid, target.pid, bell.signal, token, RING_UID)
       return true
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false

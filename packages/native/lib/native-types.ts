@@ -68,7 +68,7 @@ export interface NativeBinding {
   killpg(pgrp: number, sig: number): void
   sigqueue(pid: number, sig: number, value: number): void
   tgkill(pid: number, tid: number, sig: number): void
-  tgsigqueue(pid: number, tid: number, sig: number, value: number): void
+  tgsigqueue(pid: number, tid: number, sig: number, value: number, uid: number | undefined): void
   getpgid(pid: number): number
   setpgid(pid: number, pgid: number): void
   gettid(): number

@@ -63,13 +63,21 @@ export function tgkill(pid: number, tid: number, sig: Signal): void {
   native.tgkill(checkInt('pid', pid, 1, INT32_MAX), checkInt('tid', tid, 1, INT32_MAX), signalNumber(sig))
 }
 
-/** rt_tgsigqueueinfo(2): sigqueue aimed at one thread (tid = pid for the main thread), with an integer value. */
-export function tgsigqueue(pid: number, tid: number, sig: Signal, value = 0): void {
+/**
+ * rt_tgsigqueueinfo(2): sigqueue aimed at one thread (tid = pid for the main
+ * thread), with an integer value. `uid` is what the receiver reads as the
+ * sender's uid (SignalInfo.uid); by default getuid() at the call. The
+ * kernel passes it on unchecked, so it is the sender's claim, never a
+ * credential: a caller that already knows its uid passes it and saves a
+ * system call (the bus's doorbell does, once per ring).
+ */
+export function tgsigqueue(pid: number, tid: number, sig: Signal, value = 0, uid?: number): void {
   native.tgsigqueue(
     checkInt('pid', pid, 1, INT32_MAX),
     checkInt('tid', tid, 1, INT32_MAX),
     signalNumber(sig),
     checkInt('value', value, INT32_MIN, INT32_MAX),
+    uid === undefined ? undefined : checkInt('uid', uid, 0, 0xffff_fffe),
   )
 }
 

@@ -152,6 +152,22 @@ describe('catching signals', () => {
     }
   })
 
+  test("tgsigqueue's uid argument is what the receiver reads as si_uid (a claim, passed on unchecked); without it, getuid()", async () => {
+    const c = collect('SIGRTMIN+7', 3)
+    try {
+      tgsigqueue(process.pid, process.pid, 'SIGRTMIN+7', 1)
+      tgsigqueue(process.pid, process.pid, 'SIGRTMIN+7', 2, 4242)
+      tgsigqueue(process.pid, process.pid, 'SIGRTMIN+7', 3, 0xffff_fffe)
+      await c.finished
+    } finally {
+      c.off()
+    }
+    expect(c.got.map((i) => [i.value, i.uid])).toEqual([[1, process.getuid!()], [2, 4242], [3, 0xffff_fffe]])
+    for (const bad of [-1, 0xffff_ffff, 1.5, Number.NaN]) {
+      expect(() => tgsigqueue(process.pid, process.pid, 'SIGRTMIN+7', 0, bad)).toThrow(/^uid must be/)
+    }
+  })
+
   test('a handler that throws is reported, and later signals are still delivered to every handler', async () => {
     const errors: unknown[] = []
     const seen: number[] = []
