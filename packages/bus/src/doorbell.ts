@@ -191,7 +191,16 @@ export function checkCanRing(target: Target, runtimeDir: string): void {
   }
 }
 
+/**
+ * The ringer used last, by its target's address: a sender rings the same
+ * receiver over and over, and building the FIFO's path (path.join) and
+ * hashing it on every ring was on the wake path of each idle round trip.
+ */
+let last: { pid: number; startTime: number; thread: number; runtimeDir: string; ringer: DoorbellRinger } | null = null
+
 function ringerFor(target: Target, runtimeDir: string): DoorbellRinger | null {
+  const l = last
+  if (l !== null && l.pid === target.pid && l.startTime === target.startTime && l.thread === target.bell.thread && l.runtimeDir === runtimeDir) return l.ringer
   const path = fifoPath(runtimeDir, target, target.bell.thread)
   let ringer = ringers.get(path)
   if (ringer === undefined) {
@@ -205,6 +214,7 @@ function ringerFor(target: Target, runtimeDir: string): DoorbellRinger | null {
     }
     ringers.set(path, ringer)
   }
+  last = { pid: target.pid, startTime: target.startTime, thread: target.bell.thread, runtimeDir, ringer }
   return ringer
 }
 
@@ -238,6 +248,7 @@ export function ring(target: Target, token: number, runtimeDir: string, now: num
     if ((err as NodeJS.ErrnoException).code !== 'EPIPE') throw err
     ringer.close()
     ringers.delete(fifoPath(runtimeDir, target, bell.thread))
+    if (last?.ringer === ringer) last = null
     return false
   }
 }

@@ -95,6 +95,32 @@ describe('the sender that wins the parked word rings', () => {
 })
 
 
+describe('pipe doorbells: a sender rings each receiver at its own FIFO', () => {
+  test('one sender alternating between two parked receivers in two processes wakes the one it sent to, every time (the ringer it reuses follows the target)', async () => {
+    const bus = await privateBus()
+    const child = (name: string) => startFixture('bus', 'script', [`
+      const bus = await Bus.attach(args[0], { doorbell: 'pipe' })
+      let n = 0
+      const all = new Promise((resolve) => bus.channel(args[1]).on('message', (v) => { out({ got: v }); if (++n === 3) resolve() }))
+      setTimeout(() => out('ready'), 100)
+      await all
+      await bus.close()
+    `, JSON.stringify([bus.address, name])])
+    const kids = { a: child('a'), b: child('b') }
+    const done = Object.values(kids).map((c) => finish(c, 20_000))
+    await Promise.all(Object.values(kids).map((c) => waitForLine(c, /"ready"/)))
+    for (const i of [1, 2, 3]) {
+      for (const name of ['a', 'b'] as const) {
+        await new Promise((r) => setTimeout(r, 100)) // both parked again
+        const value = `${name}${i}`
+        expect(bus.channel<string>(name).trySend(value)).toBe(true)
+        await within(waitForLine(kids[name], new RegExp(`"got":"${value}"`), 20_000), 2000, `channel '${name}': the ring at its receiver's FIFO for ${value}`)
+      }
+    }
+    for (const d of done) expect((await d).code).toBe(0)
+  })
+})
+
 describe('a publisher rings what it published before its event-loop turn ends', () => {
   // The child publishes -1 (its turn's first burst: rung at once), waits,
   // still in the same turn, until this process took it and parked again,
