@@ -23,6 +23,9 @@ const byName = new Map<string, number>(Object.entries(osConstants.signals))
 // lists the canonical one first.
 const byNumber = new Map<number, string>()
 for (const [name, n] of byName) if (!byNumber.has(n)) byNumber.set(n, name)
+// The real-time ones too, once: signalName() runs for every delivered
+// signal (a bus doorbell ring), and a template per call was measurable there.
+for (let n = SIGRTMIN; n <= SIGRTMAX; n++) if (!byNumber.has(n)) byNumber.set(n, n === SIGRTMIN ? 'SIGRTMIN' : `SIGRTMIN+${n - SIGRTMIN}`)
 
 /**
  * The number of a signal given by name or number. Throws TypeError for an
@@ -52,10 +55,7 @@ export function signalNumber(sig: Signal): number {
 
 /** The name of a signal number: 'SIGINT', 'SIGRTMIN+3'. */
 export function signalName(signo: number): string {
-  const name = byNumber.get(signo)
-  if (name !== undefined) return name
-  if (signo >= SIGRTMIN && signo <= SIGRTMAX) return signo === SIGRTMIN ? 'SIGRTMIN' : `SIGRTMIN+${signo - SIGRTMIN}`
-  return `SIG${signo}`
+  return byNumber.get(signo) ?? `SIG${signo}`
 }
 
 /** The name of an si_code value: how a signal was sent. */
