@@ -123,7 +123,16 @@ export class WordCopier {
     const s = from >>> 2
     const d = at >>> 2
     const whole = n >>> 2
-    for (let i = 0; i < whole; i++) dstWords[d + i] = words[s + i]!
+    // Eight words per turn: a one-word loop ran about 2 ns a word here
+    // (a 64-byte record's tryWrite 35 ns, 26 ns this way; docs/design.md).
+    let i = 0
+    for (; i + 8 <= whole; i += 8) {
+      const a = s + i
+      const b = d + i
+      dstWords[b] = words[a]!; dstWords[b + 1] = words[a + 1]!; dstWords[b + 2] = words[a + 2]!; dstWords[b + 3] = words[a + 3]!
+      dstWords[b + 4] = words[a + 4]!; dstWords[b + 5] = words[a + 5]!; dstWords[b + 6] = words[a + 6]!; dstWords[b + 7] = words[a + 7]!
+    }
+    for (; i < whole; i++) dstWords[d + i] = words[s + i]!
     for (let i = whole << 2; i < n; i++) dst[at + i] = src[start + i]!
   }
 }
