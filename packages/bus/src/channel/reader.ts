@@ -351,6 +351,13 @@ export class ChannelReader<T> {
     if (!this.scheduled) this.run()
   }
 
+  /**
+   * Hands a record's value to the consumers. Never take a record nobody
+   * will get: whatever ends a consumer's interest during a drain (the last
+   * listener removed, pause(), stop(), close()) halts the drain before the
+   * next record, so only an iterator's own queue, filling up here, is
+   * checked per record.
+   */
   private onRecord(v: T): void {
     if (this.iterating) {
       const pull = this.pulls.shift()
@@ -368,8 +375,7 @@ export class ChannelReader<T> {
         this.consumers.report(`a 'message' listener of channel '${this.name}' threw`, err)
       }
     }
-    // Never take a record nobody will get: it stays in the ring.
-    if (!this.canTake()) this.segment.haltDrain()
+    if (this.iterating && !this.canTake()) this.segment.haltDrain()
   }
 
   private fail(err: unknown): void {
