@@ -210,6 +210,17 @@ describe('IdleStrategy.parkAfter', () => {
     expect(adaptive.parkAfter(1, 1000)).toBe(false) // 'adaptive' spins after data instead
   })
 
+  test("'adaptive' with no CPU to spare parks as spinMicros 0 does (its next turn would not spin), and takes the turn again once a CPU is spare", () => {
+    let spare = false
+    const idle = new IdleStrategy('adaptive', () => spare)
+    expect(idle.parkAfter(1, 1000)).toBe(true) // lone, and no spin would follow: park now
+    expect(idle.parkAfter(1, 1000 + LONE_GAP_MS / 2)).toBe(false) // a stream keeps its turn, as with 0
+    spare = true
+    expect(idle.parkAfter(1, 1000 + 4 * LONE_GAP_MS)).toBe(false) // lone, but a CPU is spare: the next turn spins
+    spare = false
+    expect(idle.parkAfter(1, 1000 + 8 * LONE_GAP_MS)).toBe(true)
+  })
+
   test('back-to-back single messages whose next turns find nothing (request/reply) park at once; a turn that finds one, or a batch, is a stream again', () => {
     const idle = new IdleStrategy(0)
     let t = 1000

@@ -104,8 +104,9 @@ export class IdleStrategy {
   /**
    * After a run that delivered `delivered` records (fewer than one lane's
    * batch): true when the receiver should park at once instead of looking
-   * again on the next event-loop turn. Only with spinMicros 0, and only
-   * after a quiet gap of LONE_GAP_MS: a lone request or reply is all there
+   * again on the next event-loop turn. Only with spinMicros 0 (or
+   * 'adaptive' with no CPU to spare: parksLikeZero), and only after a quiet
+   * gap of LONE_GAP_MS: a lone request or reply is all there
    * is, and the extra turn (an epoll_wait and the check phase) is time on
    * the wake path of every idle round trip that a socket's reader does not
    * spend. Inside a stream the next turn usually finds more, and parking
@@ -115,7 +116,7 @@ export class IdleStrategy {
   parkAfter(delivered: number, now = clockMs()): boolean {
     const lone = now - this.lastRun > LONE_GAP_MS
     this.lastRun = now
-    if (delivered === 0 || this.setting !== 0) return false
+    if (delivered === 0 || !this.parksLikeZero()) return false
     if (lone) return true
     // Back-to-back request/reply: each message is alone, and the turn after
     // it finds nothing (the next comes a round trip later), costing both
@@ -126,6 +127,17 @@ export class IdleStrategy {
     else if (this.emptyTurns >= EMPTY_TURNS) return true
     this.turnTaken = true
     return false
+  }
+
+  /**
+   * Whether parkAfter applies spinMicros 0's rule: with 0, and with
+   * 'adaptive' while the host has no CPU to spare. Then the next turn will
+   * not spin (spin() asks the same reading), so taking it only costs the
+   * epoll_wait and check phase that the rule saves (request/reply with 4
+   * clients on 2 CPUs: docs/design.md, "Idle strategy").
+   */
+  private parksLikeZero(): boolean {
+    return this.setting === 0 || (this.setting === 'adaptive' && !this.spare())
   }
 
   /** Turns after a delivering run that found nothing, in a row (see parkAfter). */
