@@ -5,7 +5,9 @@
  *       the suite (issue 6): every workload on every system, each between
  *       separate processes; writes results/latest.json (and a copy in
  *       results/runs/<date>.json: local history, not committed),
- *       results/latest.svg and the README table. --quick: a ~1 minute smoke
+ *       results/latest.svg and the README table. --pin: the same, pinned,
+ *       to results/pinned.* and a README block of its own (the computed
+ *       tables) below the unpinned one. --quick: a ~1 minute smoke
  *       run (results/quick.*); --only/--systems: a partial run
  *       (results/partial.*); neither touches the README unless --readme.
  *   node dist/run.js report [results.json]
@@ -26,7 +28,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { fileURLToPath } from 'node:url'
 import type { SystemId } from './suite/cell.js'
-import { markdown, spliceReadme, targets } from './suite/report.js'
+import { markdown, pinnedMarkdown, resultsName, splicePinned, spliceReadme, targets } from './suite/report.js'
 import { runSuite, type Results } from './suite/runner.js'
 import { svg } from './suite/svg.js'
 import { SYSTEMS, WORKLOADS } from './suite/workloads.js'
@@ -62,13 +64,11 @@ for (const f of flags.keys()) {
 
 mkdirSync(RESULTS, { recursive: true })
 if (words[0] === 'report') {
-  // Re-render from a results file: a full run's go to latest.* and the README, a quick one's to quick.*.
+  // Re-render from a results file: a full run's go to latest.* (pinned.*) and the README, a quick one's to quick.*.
   const file = words[1] ?? fileURLToPath(new URL('latest.json', RESULTS))
   const results = JSON.parse(readFileSync(file, 'utf8')) as Results
-  // Partial: marked so, or (files from before the mark) some workload has no cell at all.
-  const partial = results.partial === true || results.workloads.some((w) => !results.cells.some((c) => c.workload === w.id))
-  const name = partial ? 'partial' : results.quick ? 'quick' : 'latest'
-  publish(results, name, name === 'latest' || flags.has('readme'))
+  const name = resultsName(results)
+  publish(results, name, name === 'latest' || name === 'pinned' || flags.has('readme'))
 } else if (words.length > 0) {
   for (const name of words) await runSingle(name)
 } else {
@@ -91,13 +91,13 @@ async function suite(): Promise<void> {
   const runs = Number(flags.get('runs') ?? (quick ? 1 : 3))
   if (!Number.isInteger(runs) || runs < 1) fail(`--runs must be a positive integer, got ${flags.get('runs')}`)
   const results = await runSuite({ quick, runs, pin: flags.has('pin'), only, systems })
-  const partial = only !== null || systems !== null
-  const name = partial ? 'partial' : quick ? 'quick' : 'latest'
-  if (name === 'latest') {
+  const name = resultsName(results)
+  const full = name === 'latest' || name === 'pinned'
+  if (full) {
     mkdirSync(new URL('runs/', RESULTS), { recursive: true })
     write(new URL(`runs/${results.date.replace(/[:.]/g, '-')}.json`, RESULTS), JSON.stringify(results, null, 2) + '\n')
   }
-  publish(results, name, name === 'latest' || flags.has('readme'))
+  publish(results, name, full || flags.has('readme'))
 }
 
 /** Writes <name>.json and <name>.svg, prints the table and targets, and updates the README if asked. */
@@ -107,8 +107,9 @@ function publish(results: Results, name: string, readme: boolean): void {
   const block = markdown(results)
   console.log('\n' + block + '\n')
   if (readme) {
+    // A pinned run's block sits below the unpinned one's (report.ts).
     const text = readFileSync(README, 'utf8')
-    const next = spliceReadme(text, block.replace(/\]\(bench\/results\/[a-z]+\.svg\)/, `](bench/results/${name}.svg)`))
+    const next = name === 'pinned' ? splicePinned(text, pinnedMarkdown(results)) : spliceReadme(text, block)
     if (next !== text) write(README, next)
   }
   const missed = targets(results).filter((t) => t.met === false).length

@@ -5,8 +5,11 @@
  * scaling table (subscribers 1/4/8 × systems, bus ÷ socket against issue
  * 13's 2x), issue 14's table (wake path, request/reply and adaptive idle,
  * schema objects, the rest), issue 16's (large messages: bus ÷ socket at 1 MiB
- * and 64 MiB against 3x) and the README splice between the bench markers. Pure functions: the runner and
- * the tests call them; `node dist/run.js report [file]` re-renders.
+ * and 64 MiB against 3x) and the README splice between the bench markers.
+ * A pinned full run (`--pin`) gets a block of its own below the unpinned
+ * one: its computed tables only, the full table staying in its JSON and SVG.
+ * Pure functions: the runner and the tests call them; `node dist/run.js
+ * report [file]` re-renders.
  */
 import type { CellResult, Results } from './runner.js'
 import type { SystemId } from './cell.js'
@@ -14,6 +17,16 @@ import type { SystemId } from './cell.js'
 export const START = '<!-- bench:start -->'
 export const END = '<!-- bench:end -->'
 export const HEADING = '## Benchmarks'
+export const PINNED_START = '<!-- bench:pinned:start -->'
+export const PINNED_END = '<!-- bench:pinned:end -->'
+export const PINNED_HEADING = '### The same suite, pinned'
+
+/** Where a run's files go in bench/results/: <name>.json and <name>.svg. */
+export function resultsName(r: Results): 'partial' | 'quick' | 'pinned' | 'latest' {
+  // Partial: marked so, or (files from before the mark) some workload has no cell at all.
+  if (r.partial === true || r.workloads.some((w) => !r.cells.some((c) => c.workload === w.id))) return 'partial'
+  return r.quick ? 'quick' : r.pinned ? 'pinned' : 'latest'
+}
 
 /** Three significant figures, '—' for a missing value. */
 export function fmt(x: number | undefined): string {
@@ -101,19 +114,34 @@ function escape(s: string): string {
   return s.replace(/\|/g, '\\|')
 }
 
+/** The sentence that says where, how and how long a run was measured. */
+function measuredLine(r: Results): string {
+  const m = r.machine
+  return `Measured ${r.date.slice(0, 10)} on ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, Node ${m.node}, Linux ${m.kernel} (load ${m.loadAtStart} at start)` +
+    `${r.pinned ? ', processes pinned with taskset (the host on CPU 0, its workers on CPUs 1, 2, … modulo the number of CPUs)' : ', unpinned'}; ${r.runsPerCell} run${r.runsPerCell === 1 ? '' : 's'} per cell after a warm-up;` +
+    ` median (min–max). Every system runs between separate processes except the MessagePort reference. Reproduce: \`npx -y pnpm@10.34.9 ${r.command.replace(/^pnpm /, '')}\`` +
+    ` (${Math.max(1, Math.round(r.durationSeconds / 60))} min; results in \`bench/results/${resultsName(r)}.json\`).`
+}
+
+/** The tables computed from a run's cells: targets, fan-out scaling, issues 14 and 16. */
+function computedTables(r: Results): string[] {
+  const out = ['**Targets, computed from this run:**', '', '| target | measured | required | verdict |', '| --- | --- | --- | --- |']
+  for (const t of targets(r)) out.push(`| ${escape(t.label)} | ${escape(t.measured)} | ${escape(t.required)} | ${verdict(t)} |`)
+  out.push(...fanoutScaling(r))
+  out.push(...issue14Table(r))
+  out.push(...issue16Table(r))
+  return out
+}
+
 /** The results block that goes between the README markers. */
 export function markdown(r: Results): string {
   const systems = r.systems.filter((s) => r.cells.some((c) => c.system === s.id))
-  const m = r.machine
   const out: string[] = []
   if (r.quick) out.push('> **Quick run** (smoke test: fewer messages, 1 run per cell) — not for comparing.', '')
   out.push(
-    `Measured ${r.date.slice(0, 10)} on ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, Node ${m.node}, Linux ${m.kernel} (load ${m.loadAtStart} at start)` +
-      `${r.pinned ? ', processes pinned with taskset' : ', unpinned'}; ${r.runsPerCell} run${r.runsPerCell === 1 ? '' : 's'} per cell after a warm-up;` +
-      ` median (min–max). Every system runs between separate processes except the MessagePort reference. Reproduce: \`npx -y pnpm@10.34.9 ${r.command.replace(/^pnpm /, '')}\`` +
-      ` (${Math.max(1, Math.round(r.durationSeconds / 60))} min; results in \`bench/results/${r.partial === true ? 'partial' : r.quick ? 'quick' : 'latest'}.json\`).`,
+    measuredLine(r),
     '',
-    '![benchmark chart](bench/results/latest.svg)',
+    `![benchmark chart](bench/results/${resultsName(r)}.svg)`,
     '',
     `| workload | ${systems.map((s) => escape(s.label)).join(' | ')} |`,
     `| --- | ${systems.map(() => '---:').join(' | ')} |`,
@@ -146,11 +174,7 @@ export function markdown(r: Results): string {
       out.push(`| ${escape(label)} | ${cells.join(' | ')} |`)
     }
   }
-  out.push('', '**Targets, computed from this run:**', '', '| target | measured | required | verdict |', '| --- | --- | --- | --- |')
-  for (const t of targets(r)) out.push(`| ${escape(t.label)} | ${escape(t.measured)} | ${escape(t.required)} | ${verdict(t)} |`)
-  out.push(...fanoutScaling(r))
-  out.push(...issue14Table(r))
-  out.push(...issue16Table(r))
+  out.push('', ...computedTables(r))
   out.push('', 'Systems:', '')
   for (const s of systems) out.push(`- **${s.label}**: ${s.note}.`)
   const notes = [
@@ -286,9 +310,36 @@ function label(r: Results, id: SystemId): string {
  * is appended at the end.
  */
 export function spliceReadme(readme: string, block: string): string {
-  const start = readme.indexOf(START)
-  const end = readme.indexOf(END)
-  if (start >= 0 && end > start) return readme.slice(0, start + START.length) + '\n' + block + '\n' + readme.slice(end)
-  const base = readme.endsWith('\n') ? readme : readme + '\n'
-  return `${base}\n${HEADING}\n\n${START}\n${block}\n${END}\n`
+  return splice(readme, block, START, END, () => {
+    const base = readme.endsWith('\n') ? readme : readme + '\n'
+    return `${base}\n${HEADING}\n\n${START}\n${block}\n${END}\n`
+  })
+}
+
+/**
+ * A pinned run's block (pinnedMarkdown): the tables computed from it, set
+ * below the unpinned block so the two runs read side by side.
+ */
+export function pinnedMarkdown(r: Results): string {
+  return [measuredLine(r), '', `Chart: [bench/results/${resultsName(r)}.svg](bench/results/${resultsName(r)}.svg).`, '', ...computedTables(r)].join('\n')
+}
+
+/**
+ * README.md with the pinned block replaced, touching nothing else; when its
+ * markers are absent, they go right after the unpinned block's end marker
+ * (which spliceReadme adds first when it is missing too).
+ */
+export function splicePinned(readme: string, block: string): string {
+  return splice(readme, block, PINNED_START, PINNED_END, () => {
+    const withMain = readme.includes(END) ? readme : spliceReadme(readme, '')
+    const at = withMain.indexOf(END) + END.length
+    return `${withMain.slice(0, at)}\n\n${PINNED_HEADING}\n\n${PINNED_START}\n${block}\n${PINNED_END}${withMain.slice(at)}`
+  })
+}
+
+function splice(readme: string, block: string, open: string, close: string, absent: () => string): string {
+  const start = readme.indexOf(open)
+  const end = readme.indexOf(close)
+  if (start >= 0 && end > start) return readme.slice(0, start + open.length) + '\n' + block + '\n' + readme.slice(end)
+  return absent()
 }

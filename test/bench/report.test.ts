@@ -7,7 +7,7 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
-import { END, HEADING, START, markdown, spliceReadme, targets } from '../../bench/suite/report.js'
+import { END, HEADING, PINNED_END, PINNED_HEADING, PINNED_START, START, markdown, pinnedMarkdown, resultsName, splicePinned, spliceReadme, targets } from '../../bench/suite/report.js'
 import type { Results } from '../../bench/suite/runner.js'
 import { svg } from '../../bench/suite/svg.js'
 
@@ -77,6 +77,35 @@ describe('bench report', () => {
     const twice = spliceReadme(edited, 'TABLE 2')
     expect(twice).toBe(edited.replace('TABLE 1', 'TABLE 2'))
     expect(twice.match(/## Benchmarks/g)).toHaveLength(1)
+  })
+
+  it('puts a pinned run in a block of its own below the unpinned one, each splice touching only its own block', () => {
+    const pinned: Results = { ...fixture, pinned: true, partial: undefined, quick: false }
+    expect(resultsName(pinned)).toBe('pinned')
+    expect(resultsName({ ...pinned, pinned: false })).toBe('latest')
+    expect(resultsName({ ...pinned, quick: true })).toBe('quick')
+    expect(resultsName({ ...pinned, partial: true })).toBe('partial')
+    const block = pinnedMarkdown(pinned)
+    expect(block).toContain('processes pinned with taskset')
+    expect(block).toContain('bench/results/pinned.json')
+    expect(block).toContain('bench/results/pinned.svg')
+    expect(block).not.toMatch(/NaN|undefined/)
+    // the computed tables, the same verdicts as in the unpinned rendering; not the big table
+    const verdicts = tableRows(block).filter((r) => r.length === 4 && r[0] !== 'target' && r[0] !== '---')
+    expect(verdicts).toHaveLength(targets(pinned).length)
+    expect(tableRows(block).some((r) => r[0] === 'workload')).toBe(false)
+
+    const readme = '# project\n\nintro\n\n## Benchmarks\n\n' + `${START}\nMAIN\n${END}\n\n## Later\n\ntext\n`
+    const once = splicePinned(readme, 'PINNED 1')
+    expect(once).toBe(readme.replace(`${END}\n`, `${END}\n\n${PINNED_HEADING}\n\n${PINNED_START}\nPINNED 1\n${PINNED_END}\n`))
+    const twice = splicePinned(spliceReadme(once, 'MAIN 2'), 'PINNED 2')
+    expect(twice).toBe(once.replace('MAIN', 'MAIN 2').replace('PINNED 1', 'PINNED 2'))
+    expect(twice.match(new RegExp(PINNED_HEADING, 'g'))).toHaveLength(1)
+    // no unpinned block yet: the section and its (empty) block come first
+    const bare = splicePinned('# project\n', 'P')
+    expect(bare.indexOf(START)).toBeGreaterThan(bare.indexOf(HEADING))
+    expect(bare.indexOf(PINNED_START)).toBeGreaterThan(bare.indexOf(END))
+    expect(spliceReadme(bare, 'M')).toContain(`${START}\nM\n${END}\n\n${PINNED_HEADING}`)
   })
 
   it('draws a well-formed SVG with a bar per measured cell', () => {
