@@ -4,7 +4,7 @@
  */
 
 /** The systems compared. */
-export type SystemId = 'bus' | 'ipc-json' | 'ipc-advanced' | 'unix-socket' | 'message-port' | 'c-ring'
+export type SystemId = 'bus' | 'ipc-json' | 'ipc-advanced' | 'unix-socket' | 'message-port' | 'c-ring' | 'msgpack-encode'
 
 /**
  * stream: `senders` worker processes send to the host, which receives.

@@ -273,7 +273,32 @@ function issue14Table(r: Results): string[] {
     '', "**Issue 14, computed from this run** (request/reply's bars — the bus no slower than the socket — are the bench's own: the issue sets none):", '',
     '| issue 14 | part | measured | required | verdict |', '| --- | --- | --- | --- | --- |',
     ...ts.map((t) => `| ${escape(t.label)} | ${t.part} | ${escape(t.measured)} | ${escape(t.required)} | ${verdict(t)} |`),
+    ...ceilings(r),
   ]
+}
+
+/** The ratio targets whose peer is bound by a ceiling the bus does not own, and that ceiling's system in the same run. */
+export const CEILINGS = [
+  { label: 'raw 64 B', workload: 'raw64', ceiling: 'c-ring', ratio: 2 },
+  { label: 'objects', workload: 'objects', ceiling: 'msgpack-encode', ratio: 1.5 },
+] as const
+
+/**
+ * Two of issue 14's ratios read against what bounds them, measured in the
+ * same run (docs/design.md, "Where two ratio targets meet the machine"):
+ * the share of the ceiling the bus reached, and the share the target asks.
+ */
+export function ceilings(r: Results): string[] {
+  const pct = (x: number, of: number): string => `${fmt((x / of) * 100)} %`
+  const lines: string[] = []
+  for (const c of CEILINGS) {
+    const top = median(r, c.workload, c.ceiling)
+    const bus = median(r, c.workload, 'bus')
+    const socket = median(r, c.workload, 'unix-socket')
+    if (top === undefined || bus === undefined || socket === undefined) continue
+    lines.push(`- ${c.label}: ${label(r, c.ceiling)} ${fmt(top)} M msgs/s; the bus reached ${pct(bus, top)} of it, ${c.ratio}x the socket asks for ${pct(c.ratio * socket, top)}.`)
+  }
+  return lines.length === 0 ? [] : ['', '**Ceilings in this run** (what no system in the row can pass: the same bytes through shared memory without JavaScript; the same encode without a transport):', '', ...lines]
 }
 
 // ================================================================ issue 16

@@ -62,6 +62,7 @@ const PEER_FILE: Record<Exclude<SystemId, 'c-ring'>, string> = {
   'ipc-json': 'child-ipc.js',
   'ipc-advanced': 'child-ipc.js',
   'message-port': 'message-port.js',
+  'msgpack-encode': 'encode-only.js',
 }
 
 /** Process groups alive right now (killed on exit, SIGINT and SIGTERM). */

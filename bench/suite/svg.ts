@@ -18,6 +18,7 @@ const COLORS: Record<SystemId, string> = {
   'ipc-advanced': '#495057',
   'message-port': '#37b24d',
   'c-ring': '#7048e8',
+  'msgpack-encode': '#f59f00',
 }
 
 const WIDTH = 960

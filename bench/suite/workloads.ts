@@ -14,6 +14,7 @@ export const SYSTEMS: SystemInfo[] = [
   { id: 'ipc-advanced', label: 'child_process IPC advanced', note: "process.send, serialization 'advanced' (V8 serializer)" },
   { id: 'message-port', label: 'MessagePort (in-process)', note: 'worker_threads in ONE process: a reference, not a cross-process system' },
   { id: 'c-ring', label: 'C SPSC ring', note: 'bench/c/ring.c: mmap shared memory + fork, C11 acquire/release, publish every 64 records, spinning' },
+  { id: 'msgpack-encode', label: 'msgpack encode alone', note: "the objects row's ceiling: the bus's codec (msgpackr, shared structures) encoding the same ticks in one process, nothing sent (bench/peers/encode-only.ts); no sender that encodes with it goes faster" },
 ]
 
 export type Unit = 'M msgs/s' | 'MB/s' | 'µs' | '% CPU' | 'k req/s'
@@ -86,8 +87,8 @@ const STREAM_WARMUP_RUNS = 3
  * msgs/s) keep 1 000 000, which already takes them seconds.
  */
 const STREAM_LONG_RUNS = 5
-const LONG_RUN_SYSTEMS: ReadonlySet<SystemId> = new Set(['bus', 'unix-socket', 'c-ring'])
-const STREAM_WARMUP_NOTE = `every system warms up with ${STREAM_WARMUP_RUNS} runs' worth of messages per sender first, stopping after the run that ends past ${WARMUP_CAP_MS / 1000} s (with a fifth of a run, both the bus and the socket still got faster from run to run); the bus, the Unix socket and the C ring run ${STREAM_LONG_RUNS} times as many messages per run as the row says (a run of theirs lasted 0.05-0.3 s, and one stall of the VM moved it by 10-20 %)`
+const LONG_RUN_SYSTEMS: ReadonlySet<SystemId> = new Set(['bus', 'unix-socket', 'c-ring', 'msgpack-encode'])
+const STREAM_WARMUP_NOTE = `every system warms up with ${STREAM_WARMUP_RUNS} runs' worth of messages per sender first, stopping after the run that ends past ${WARMUP_CAP_MS / 1000} s (with a fifth of a run, both the bus and the socket still got faster from run to run); the bus, the Unix socket, the C ring and msgpack encode alone run ${STREAM_LONG_RUNS} times as many messages per run as the row says (a run of theirs lasted 0.05-0.3 s, and one stall of the VM moved it by 10-20 %)`
 const stream = (note?: string): { warmupRuns: number; longRuns: number; note: string } => ({ warmupRuns: STREAM_WARMUP_RUNS, longRuns: STREAM_LONG_RUNS, note: note === undefined ? STREAM_WARMUP_NOTE : `${note}; ${STREAM_WARMUP_NOTE}` })
 /** Fan-out runs of the bus and the socket last 0.1-0.4 s at 250 000 messages: 4x as many (as STREAM_LONG_RUNS, for the same reason). */
 const FANOUT_LONG_RUNS = 4
@@ -102,7 +103,7 @@ const LARGE_VIEW_NOTE = "bus only: the row above with a zeroCopy receiving chann
 const FANLAT_NOTE = 'publish-to-deliver latency: Number(process.hrtime.bigint()) (CLOCK_MONOTONIC, one clock for every process) stamped just before publishing, minus the same clock at each subscriber\'s handler; p50/p99/p99.9 over every delivery (messages x subscribers), "last" rows: until the last subscriber has it'
 
 export const WORKLOADS: Workload[] = [
-  { id: 'objects', label: 'objects {id, ts, kind, px, qty}, 1 → 1', kind: 'stream', shape: 'object', unit: 'M msgs/s', messages: 1_000_000, quickMessages: 100_000, senders: 1, systems: NODE_SYSTEMS, ...stream() },
+  { id: 'objects', label: 'objects {id, ts, kind, px, qty}, 1 → 1', kind: 'stream', shape: 'object', unit: 'M msgs/s', messages: 1_000_000, quickMessages: 100_000, senders: 1, systems: [...NODE_SYSTEMS, 'msgpack-encode'], ...stream() },
   { id: 'objects-many', label: 'objects, sendMany(64) batches', kind: 'stream', shape: 'object', unit: 'M msgs/s', messages: 1_000_000, quickMessages: 100_000, senders: 1, systems: ['bus'], bus: { sendMany: 64 }, ...stream('bus only: the batched send API') },
   { id: 'objects-schema', label: 'objects, bus schema channel, 1 → 1', kind: 'stream', shape: 'object', unit: 'M msgs/s', messages: 1_000_000, quickMessages: 100_000, senders: 1, systems: ['bus', 'unix-socket'], bus: SCHEMA, ...stream("bus: `bus.channel('up', { schema: { id: 'u32', ts: 'f64', kind: 'string', px: 'f64', qty: 'u32' } })` on both sides, trySend / `await send()`, on('message') gets decoded objects; Unix socket: the same batched msgpackr path as the objects row (issue 14 part 3 wants the bus ≥ 4x it)") },
   { id: 'objects-schema-view', label: 'objects, bus schema channel, zeroCopy view, 1 → 1', kind: 'stream', shape: 'object', unit: 'M msgs/s', messages: 1_000_000, quickMessages: 100_000, senders: 1, systems: ['bus'], bus: { ...SCHEMA, zeroCopy: true }, ...stream('bus only: the schema channel with zeroCopy: the listener gets one reused flyweight view and reads every field of it (the string too), as a receiver that uses the message would') },

@@ -7,7 +7,7 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
-import { END, HEADING, PINNED_END, PINNED_HEADING, PINNED_START, START, markdown, pinnedMarkdown, resultsName, splicePinned, spliceReadme, targets } from '../../bench/suite/report.js'
+import { END, HEADING, PINNED_END, PINNED_HEADING, PINNED_START, START, ceilings, markdown, pinnedMarkdown, resultsName, splicePinned, spliceReadme, targets } from '../../bench/suite/report.js'
 import type { Results } from '../../bench/suite/runner.js'
 import { svg } from '../../bench/suite/svg.js'
 
@@ -106,6 +106,26 @@ describe('bench report', () => {
     expect(bare.indexOf(START)).toBeGreaterThan(bare.indexOf(HEADING))
     expect(bare.indexOf(PINNED_START)).toBeGreaterThan(bare.indexOf(END))
     expect(spliceReadme(bare, 'M')).toContain(`${START}\nM\n${END}\n\n${PINNED_HEADING}`)
+  })
+
+  it('reads raw64 and objects against their ceilings in the same run, and says nothing of a ceiling not measured', () => {
+    const at = (workload: string, system: string, median: number): Results['cells'][number] =>
+      ({ workload, system: system as never, unit: 'M msgs/s', values: [median], median, min: median, max: median, messages: 1, runs: [] })
+    const base = { ...fixture, cells: [at('raw64', 'bus', 24), at('raw64', 'unix-socket', 13.5), at('raw64', 'c-ring', 27)] }
+    // objects has no encode-only cell: only raw64's line
+    expect(ceilings(base)).toEqual([
+      '', expect.stringMatching(/^\*\*Ceilings in this run\*\*/), '',
+      '- raw 64 B: C SPSC ring 27.0 M msgs/s; the bus reached 88.9 % of it, 2x the socket asks for 100 %.',
+    ])
+    const withEncode: Results = {
+      ...base,
+      systems: [...fixture.systems, { id: 'msgpack-encode' as never, label: 'msgpack encode alone', note: 'ceiling' }],
+      cells: [...base.cells, at('objects', 'bus', 4.8), at('objects', 'unix-socket', 3.5), at('objects', 'msgpack-encode', 6.4)],
+    }
+    const lines = ceilings(withEncode)
+    expect(lines.at(-1)).toBe('- objects: msgpack encode alone 6.40 M msgs/s; the bus reached 75.0 % of it, 1.5x the socket asks for 82.0 %.')
+    expect(markdown(withEncode)).toContain(lines.at(-1))
+    expect(ceilings({ ...fixture, cells: [] })).toEqual([])
   })
 
   it('draws a well-formed SVG with a bar per measured cell', () => {
