@@ -7,6 +7,7 @@ import { afterEach, describe, expect, test, vi } from 'vitest'
 import { readFileSync } from 'node:fs'
 import { PerformanceObserver } from 'node:perf_hooks'
 import { SAMPLE_MS, cpuToSpare, runnableFrom, spareWith } from '../dist/channel/cpus.js'
+import { clockMs } from '../dist/channel/clock.js'
 import { ADAPTIVE_SPIN_MICROS, ADAPTIVE_WINDOW_MS, Backstop, Continuation, EMPTY_TURNS, HOT_RUNS, IdleStrategy, LONE_GAP_MS, PARKED_CHECK_MAX_MS, PARKED_CHECK_MS, WATCHED_CHECK_MS, spinFor } from '../dist/channel/idle.js'
 
 afterEach(() => { vi.useRealTimers() })
@@ -219,6 +220,19 @@ describe('IdleStrategy.parkAfter', () => {
     expect(idle.parkAfter(1, 1000 + 4 * LONE_GAP_MS)).toBe(false) // lone, but a CPU is spare: the next turn spins
     spare = false
     expect(idle.parkAfter(1, 1000 + 8 * LONE_GAP_MS)).toBe(true)
+  })
+
+  test("afterDelivery is sawData and parkAfter on one clock reading, the one 'adaptive' asks about a spare CPU", () => {
+    const readings: number[] = []
+    const before = clockMs()
+    const idle = new IdleStrategy('adaptive', (now) => { readings.push(now); return false })
+    expect(idle.afterDelivery(1)).toBe(true) // lone, and no CPU to spare: parks as spinMicros 0 does
+    expect(readings).toHaveLength(1) // one reading, handed over: no clock read of the sampler's own
+    expect(readings[0]!).toBeGreaterThanOrEqual(before) // the strategy's clock (clockMs), read after `before`
+    let asked = 0
+    const zero = new IdleStrategy(0, () => { asked++; return true })
+    expect(zero.afterDelivery(1)).toBe(true)
+    expect(asked).toBe(0) // spinMicros 0 never asks
   })
 
   test('back-to-back single messages whose next turns find nothing (request/reply) park at once; a turn that finds one, or a batch, is a stream again', () => {

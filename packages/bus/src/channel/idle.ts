@@ -85,8 +85,8 @@ export const EMPTY_TURNS = 2
 export class IdleStrategy {
   private lastData = -Infinity
 
-  /** `spare` says whether a spin leaves a CPU to the others ('adaptive' only; replaced in tests). */
-  constructor(private readonly setting: number | 'adaptive', private readonly spare: () => boolean = cpuToSpare) {}
+  /** `spare` says whether a spin leaves a CPU to the others at `now` ('adaptive' only; replaced in tests). */
+  constructor(private readonly setting: number | 'adaptive', private readonly spare: (now: number) => boolean = cpuToSpare) {}
 
   /** The fixed spin, for the hot continuation (0 when adaptive: it continues on the next turn). */
   get fixedMicros(): number {
@@ -94,8 +94,18 @@ export class IdleStrategy {
   }
 
   /** A run delivered records. */
-  sawData(): void {
-    if (this.setting === 'adaptive') this.lastData = clockMs()
+  sawData(now = clockMs()): void {
+    if (this.setting === 'adaptive') this.lastData = now
+  }
+
+  /**
+   * A run delivered `delivered` (> 0) records: sawData() and parkAfter()
+   * on one clock reading (both readers end a delivering run this way).
+   */
+  afterDelivery(delivered: number): boolean {
+    const now = clockMs()
+    this.sawData(now)
+    return this.parkAfter(delivered, now)
   }
 
   /** When the last run that delivered records ran (parkAfter's clock). */
@@ -116,7 +126,7 @@ export class IdleStrategy {
   parkAfter(delivered: number, now = clockMs()): boolean {
     const lone = now - this.lastRun > LONE_GAP_MS
     this.lastRun = now
-    if (delivered === 0 || !this.parksLikeZero()) return false
+    if (delivered === 0 || !this.parksLikeZero(now)) return false
     if (lone) return true
     // Back-to-back request/reply: each message is alone, and the turn after
     // it finds nothing (the next comes a round trip later), costing both
@@ -136,8 +146,8 @@ export class IdleStrategy {
    * epoll_wait and check phase that the rule saves (request/reply with 4
    * clients on 2 CPUs: docs/design.md, "Idle strategy").
    */
-  private parksLikeZero(): boolean {
-    return this.setting === 0 || (this.setting === 'adaptive' && !this.spare())
+  private parksLikeZero(now: number): boolean {
+    return this.setting === 0 || (this.setting === 'adaptive' && !this.spare(now))
   }
 
   /** Turns after a delivering run that found nothing, in a row (see parkAfter). */
@@ -154,8 +164,9 @@ export class IdleStrategy {
   /** Spins on `source` as the strategy says; true when data arrived. */
   spin(source: DataSource): boolean {
     if (this.setting !== 'adaptive') return spinFor(source, this.setting)
-    if (clockMs() - this.lastData > ADAPTIVE_WINDOW_MS) return false
-    if (!this.spare()) return false // stays in the window: spins again once a CPU is free
+    const now = clockMs()
+    if (now - this.lastData > ADAPTIVE_WINDOW_MS) return false
+    if (!this.spare(now)) return false // stays in the window: spins again once a CPU is free
     if (spinFor(source, ADAPTIVE_SPIN_MICROS)) return true
     this.lastData = -Infinity // missed: park until data comes again
     return false

@@ -190,8 +190,7 @@ export class TopicReader<T> {
     this.idle.ran(n)
     if (!this.canTake()) return
     if (n > 0) {
-      this.idle.sawData()
-      const lone = this.idle.parkAfter(n) // called on every such run: it times the gaps between them
+      const lone = this.idle.afterDelivery(n) // called on every such run: it times the gaps between them
       if (!lone || n >= MAX_PER_LANE || this.reassembler.pendingCount > 0) return this.continueSoon(n)
     } else if (this.idle.spin(this.sub)) {
       this.idle.sawData()
